@@ -1,0 +1,353 @@
+//! Parses `key = value, ...` into typed options, each kept with the syntax it
+//! came from so that later checks can point at it. Literals are checked
+//! here; expressions are passed on to be type-checked by rustc.
+
+use std::net::{IpAddr, SocketAddr};
+
+use proc_macro2::TokenStream;
+use syn::ext::IdentExt;
+use syn::parse::{ParseStream, Parser};
+use syn::punctuated::Punctuated;
+use syn::{Expr, ExprLit, ExprUnary, Ident, Lit, LitBool, LitStr, Token, UnOp};
+
+use crate::errors::Errors;
+
+pub(crate) const KEYS: &str = "`port`, `port_env`, `host`, `addr`, `backlog`, `only_v6`, \
+                               `nonblocking`, `reuse_port`, `exclusive`, `configure`, `crate`";
+
+/// One option as written: the key, for errors about the option as a whole,
+/// and its interpreted value.
+pub(crate) struct Arg<T> {
+    pub(crate) key: Ident,
+    pub(crate) value: T,
+}
+
+/// A value that is either checked at expansion or left to the compiler.
+#[derive(Clone)]
+pub(crate) enum Value<T> {
+    Literal(T),
+    Expr(Expr),
+}
+
+#[derive(Default)]
+pub(crate) struct Args {
+    pub(crate) port: Option<Arg<Value<u16>>>,
+    pub(crate) port_env: Option<Arg<LitStr>>,
+    pub(crate) host: Option<Arg<Value<IpAddr>>>,
+    pub(crate) addr: Option<Arg<Value<SocketAddr>>>,
+    pub(crate) backlog: Option<Arg<Value<i32>>>,
+    pub(crate) only_v6: Option<Arg<LitBool>>,
+    pub(crate) nonblocking: Option<Arg<LitBool>>,
+    pub(crate) reuse_port: Option<Arg<LitBool>>,
+    pub(crate) exclusive: Option<Arg<LitBool>>,
+    pub(crate) configure: Option<Arg<Expr>>,
+    pub(crate) krate: Option<Arg<syn::Path>>,
+    /// Every key written, valid value or not.
+    given: Vec<String>,
+}
+
+impl Args {
+    /// Whether the key was written, even with a value that was rejected.
+    pub(crate) fn has(&self, key: &str) -> bool {
+        self.given.iter().any(|given| given == key)
+    }
+}
+
+struct RawArg {
+    key: Ident,
+    value: Option<Expr>,
+}
+
+fn parse_raw(input: ParseStream) -> syn::Result<RawArg> {
+    // `parse_any` so that the keyword `crate` is a key like the others.
+    let key = input.call(Ident::parse_any)?;
+    let value = if input.peek(Token![=]) {
+        input.parse::<Token![=]>()?;
+        Some(input.parse()?)
+    } else {
+        None
+    };
+    Ok(RawArg { key, value })
+}
+
+/// Parses the attribute's arguments; every mistake is collected in
+/// `errors`. `None` after a syntax error: nothing after it can be trusted, so
+/// no further checks are made.
+pub(crate) fn parse(tokens: TokenStream, errors: &mut Errors) -> Option<Args> {
+    let mut args = Args::default();
+    let parser = |input: ParseStream| {
+        Punctuated::<RawArg, Token![,]>::parse_terminated_with(input, parse_raw)
+    };
+    let raw = match parser.parse2(tokens) {
+        Ok(raw) => raw,
+        Err(error) => {
+            errors.push(error);
+            return None;
+        }
+    };
+    for RawArg { key, value } in raw {
+        let name = key.unraw().to_string();
+        if args.has(&name) {
+            errors.at(&key, format!("duplicate argument `{name}`"));
+            continue;
+        }
+        if KEYS.contains(&format!("`{name}`")) {
+            args.given.push(name.clone());
+        }
+        let Some(value) = value else {
+            errors.at(&key, missing_value(&name));
+            continue;
+        };
+        match name.as_str() {
+            "port" => args.port = arg(key, port(value, errors)),
+            "port_env" => args.port_env = arg(key, port_env(&value, errors)),
+            "host" => args.host = arg(key, host(value, errors)),
+            "addr" => args.addr = arg(key, addr(value, errors)),
+            "backlog" => args.backlog = arg(key, backlog(value, errors)),
+            "only_v6" => args.only_v6 = arg(key, flag(&value, errors)),
+            "nonblocking" => args.nonblocking = arg(key, flag(&value, errors)),
+            "reuse_port" => args.reuse_port = arg(key, flag(&value, errors)),
+            "exclusive" => args.exclusive = arg(key, flag(&value, errors)),
+            "configure" => args.configure = arg(key, configure(value, errors)),
+            "crate" => args.krate = arg(key, krate(&value, errors)),
+            _ => errors.at(
+                &key,
+                format!("unknown argument `{name}`; expected one of {KEYS}"),
+            ),
+        }
+    }
+    Some(args)
+}
+
+fn arg<T>(key: Ident, value: Option<T>) -> Option<Arg<T>> {
+    value.map(|value| Arg { key, value })
+}
+
+fn missing_value(name: &str) -> String {
+    match name {
+        "only_v6" | "nonblocking" | "reuse_port" | "exclusive" => {
+            format!("expected `{name} = true` or `{name} = false`")
+        }
+        "port" => "expected `port = 8080` (a number, a constant or a parameter)".into(),
+        _ => format!("expected `{name} = ...`"),
+    }
+}
+
+/// The literal inside an expression, looking through the invisible groups
+/// that `macro_rules!` puts around `$value:expr`.
+fn literal(expr: &Expr) -> Option<&Lit> {
+    match expr {
+        Expr::Lit(ExprLit { lit, .. }) => Some(lit),
+        Expr::Group(group) => literal(&group.expr),
+        _ => None,
+    }
+}
+
+/// `-1`, `-0.5`: a negated literal, which no unsigned option accepts.
+fn is_negative_literal(expr: &Expr) -> bool {
+    match expr {
+        Expr::Unary(ExprUnary {
+            op: UnOp::Neg(_),
+            expr,
+            ..
+        }) => literal(expr).is_some(),
+        Expr::Group(group) => is_negative_literal(&group.expr),
+        _ => false,
+    }
+}
+
+fn port(value: Expr, errors: &mut Errors) -> Option<Value<u16>> {
+    const EXPECTED: &str = "expected a port number from 0 to 65535";
+    if is_negative_literal(&value) {
+        errors.at(&value, format!("{EXPECTED}; a port cannot be negative"));
+        return None;
+    }
+    match literal(&value) {
+        None => Some(Value::Expr(value)),
+        Some(Lit::Int(int)) => {
+            if !matches!(int.suffix(), "" | "u16") {
+                errors.at(
+                    int,
+                    format!("{EXPECTED}, unsuffixed or `u16`; found `{}`", int.suffix()),
+                );
+                return None;
+            }
+            if let Ok(port) = int.base10_parse::<u16>() {
+                Some(Value::Literal(port))
+            } else {
+                errors.at(int, format!("{EXPECTED}; {int} is out of range"));
+                None
+            }
+        }
+        Some(Lit::Str(text)) => {
+            errors.at(
+                text,
+                format!(
+                    "{EXPECTED}, found a string; write `port = {}` without quotes, \
+                     or `port_env = \"PORT\"` to read the port at run time",
+                    text.value()
+                ),
+            );
+            None
+        }
+        Some(other) => {
+            errors.at(
+                other,
+                format!("{EXPECTED}, a constant or a `u16` parameter"),
+            );
+            None
+        }
+    }
+}
+
+fn port_env(value: &Expr, errors: &mut Errors) -> Option<LitStr> {
+    let Some(Lit::Str(name)) = literal(value) else {
+        errors.at(
+            value,
+            "expected the name of an environment variable as a string, such as `port_env = \"PORT\"`",
+        );
+        return None;
+    };
+    let text = name.value();
+    let mut chars = text.chars();
+    let valid = chars
+        .next()
+        .is_some_and(|first| first.is_ascii_alphabetic() || first == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_');
+    if valid {
+        Some(name.clone())
+    } else {
+        errors.at(
+            name,
+            format!(
+                "expected an environment variable name (letters, digits and `_`, \
+                 not starting with a digit), found {text:?}"
+            ),
+        );
+        None
+    }
+}
+
+fn host(value: Expr, errors: &mut Errors) -> Option<Value<IpAddr>> {
+    const EXPECTED: &str = "expected an IP address such as \"0.0.0.0\", \"127.0.0.1\" or \"::\"";
+    match literal(&value) {
+        None => Some(Value::Expr(value)),
+        Some(Lit::Str(text)) => match text.value().parse() {
+            Ok(ip) => Some(Value::Literal(ip)),
+            Err(_) if text.value().parse::<SocketAddr>().is_ok() => {
+                errors.at(
+                    text,
+                    format!(
+                        "{EXPECTED}, without a port; use `addr = {:?}` to give both",
+                        text.value()
+                    ),
+                );
+                None
+            }
+            Err(_) => {
+                errors.at(
+                    text,
+                    format!(
+                        "{EXPECTED}; found {:?} (host names are not resolved)",
+                        text.value()
+                    ),
+                );
+                None
+            }
+        },
+        Some(other) => {
+            errors.at(other, format!("{EXPECTED}, or an `IpAddr` expression"));
+            None
+        }
+    }
+}
+
+fn addr(value: Expr, errors: &mut Errors) -> Option<Value<SocketAddr>> {
+    const EXPECTED: &str = "expected a socket address such as \"127.0.0.1:8080\" or \"[::1]:8080\"";
+    match literal(&value) {
+        None => Some(Value::Expr(value)),
+        Some(Lit::Str(text)) => {
+            if let Ok(addr) = text.value().parse() {
+                Some(Value::Literal(addr))
+            } else {
+                errors.at(text, format!("{EXPECTED}; found {:?}", text.value()));
+                None
+            }
+        }
+        Some(other) => {
+            errors.at(other, format!("{EXPECTED}, or a `SocketAddr` expression"));
+            None
+        }
+    }
+}
+
+fn backlog(value: Expr, errors: &mut Errors) -> Option<Value<i32>> {
+    const EXPECTED: &str = "expected a backlog from 1 to 2147483647";
+    if is_negative_literal(&value) {
+        errors.at(&value, EXPECTED);
+        return None;
+    }
+    match literal(&value) {
+        None => Some(Value::Expr(value)),
+        Some(Lit::Int(int)) if matches!(int.suffix(), "" | "i32") => {
+            match int.base10_parse::<i32>() {
+                Ok(backlog) if backlog >= 1 => Some(Value::Literal(backlog)),
+                _ => {
+                    errors.at(int, format!("{EXPECTED}; found {int}"));
+                    None
+                }
+            }
+        }
+        Some(other) => {
+            errors.at(other, format!("{EXPECTED}, unsuffixed or `i32`"));
+            None
+        }
+    }
+}
+
+fn flag(value: &Expr, errors: &mut Errors) -> Option<LitBool> {
+    if let Some(Lit::Bool(flag)) = literal(value) {
+        Some(flag.clone())
+    } else {
+        errors.at(value, "expected `true` or `false`");
+        None
+    }
+}
+
+fn configure(value: Expr, errors: &mut Errors) -> Option<Expr> {
+    match value {
+        Expr::Path(_) | Expr::Closure(_) => Some(value),
+        _ => {
+            errors.at(
+                &value,
+                "expected the path of a function \
+                 `fn(&restartable::socket2::Socket) -> std::io::Result<()>`",
+            );
+            None
+        }
+    }
+}
+
+fn krate(value: &Expr, errors: &mut Errors) -> Option<syn::Path> {
+    let Some(Lit::Str(text)) = literal(value) else {
+        errors.at(
+            value,
+            "expected a path in a string, such as `crate = \"my_crate::restartable\"`",
+        );
+        return None;
+    };
+    // `LitStr::parse` gives every token the literal's span, so the path
+    // resolves where the attribute is written.
+    if let Ok(path) = text.parse::<syn::Path>() {
+        Some(path)
+    } else {
+        errors.at(
+            text,
+            format!(
+                "expected a path such as \"::restartable\" or \"my_crate::restartable\", found {:?}",
+                text.value()
+            ),
+        );
+        None
+    }
+}

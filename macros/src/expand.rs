@@ -1,0 +1,200 @@
+//! Writes the function body: a `Spec` literal, one `let policy` per target
+//! family under `#[cfg]`, and one call into the runtime.
+
+use std::net::IpAddr;
+use std::str::FromStr;
+
+use proc_macro2::{Ident, Literal, Span, TokenStream};
+use quote::{quote, quote_spanned, ToTokens};
+use syn::spanned::Spanned;
+
+use crate::args::{self, Value};
+use crate::errors::Errors;
+use crate::item::{self, ListenerFn};
+use crate::valid::{self, Address, Config};
+
+/// The attribute: arguments and item in, the function (and any errors) out.
+pub(crate) fn restartable_listener(args: TokenStream, item: TokenStream) -> TokenStream {
+    let mut errors = Errors::default();
+    let args = args::parse(args, &mut errors);
+    let function = match item::parse(item, &mut errors) {
+        Ok(function) => function,
+        Err(item) => {
+            let errors = errors.into_compile_errors();
+            return quote!(#item #errors);
+        }
+    };
+    let config = args.and_then(|args| valid::check(args, &function, &mut errors));
+    if let Some(config) = config {
+        generate(&function, &config)
+    } else {
+        let placeholder = function.placeholder();
+        let errors = errors.into_compile_errors();
+        quote!(#placeholder #errors)
+    }
+}
+
+fn generate(function: &ListenerFn, config: &Config) -> TokenStream {
+    let ListenerFn {
+        attrs, vis, sig, ..
+    } = function;
+    let krate = &config.krate;
+    let private = quote!(#krate::__private);
+    // Hygienic names: the user's parameters can be called anything.
+    let spec = Ident::new("spec", Span::mixed_site());
+    let policy = Ident::new("policy", Span::mixed_site());
+    let addr = Ident::new("addr", Span::mixed_site());
+    let some = quote!(::core::option::Option::Some);
+    let none = quote!(::core::option::Option::None);
+
+    let (addr_binding, host, port) = match &config.address {
+        Address::HostPort { host, port } => {
+            let host = match host {
+                Value::Literal(ip) => ip_tokens(&private, *ip),
+                Value::Expr(expr) => {
+                    quote_spanned!(expr.span()=> #private::IpAddr::from(#expr))
+                }
+            };
+            let port = match port {
+                Some(Value::Literal(port)) => {
+                    let port = Literal::u16_unsuffixed(*port);
+                    quote!(#some(#port))
+                }
+                // Spelled out so that a type error points at the expression.
+                Some(Value::Expr(expr)) => {
+                    quote_spanned!(expr.span()=> ::core::option::Option::Some(#expr))
+                }
+                None => none.clone(),
+            };
+            (None, host, port)
+        }
+        Address::Addr(Value::Literal(socket_addr)) => {
+            let port = Literal::u16_unsuffixed(socket_addr.port());
+            (
+                None,
+                ip_tokens(&private, socket_addr.ip()),
+                quote!(#some(#port)),
+            )
+        }
+        Address::Addr(Value::Expr(expr)) => (
+            Some(quote_spanned!(expr.span()=> let #addr = #private::SocketAddr::from(#expr);)),
+            quote!(#addr.ip()),
+            quote!(#some(#addr.port())),
+        ),
+    };
+    let port_env = config
+        .port_env
+        .as_ref()
+        .map_or_else(|| none.clone(), |name| quote!(#some(#name)));
+    let backlog = match &config.backlog {
+        Value::Literal(backlog) => Literal::i32_unsuffixed(*backlog).into_token_stream(),
+        Value::Expr(expr) => expr.into_token_stream(),
+    };
+    let only_v6 = config
+        .only_v6
+        .as_ref()
+        .map_or_else(|| none.clone(), |flag| quote!(#some(#flag)));
+    let nonblocking = config.nonblocking;
+    let configure = config.configure.as_ref().map_or_else(
+        || none.clone(),
+        |path| quote_spanned!(path.span()=> #some(&#path)),
+    );
+    let policies = policies(config, &private, &policy);
+    let socket_type = &config.socket_type;
+    // The call carries the return type's span, so that an unsupported type
+    // is reported on the type.
+    let listen = quote_spanned!(socket_type.span()=> #private::listen::<#socket_type>);
+
+    quote! {
+        #(#attrs)*
+        #vis #sig {
+            #addr_binding
+            let #spec = #private::Spec {
+                host: #host,
+                port: #port,
+                port_env: #port_env,
+                backlog: #backlog,
+                only_v6: #only_v6,
+                nonblocking: #nonblocking,
+                configure: #configure,
+            };
+            #policies
+            #listen(&#spec, #policy)
+        }
+    }
+}
+
+const UNSUPPORTED_FAMILY: &str =
+    "restartable supports the `unix` and `windows` target families only";
+const REUSE_PORT_ON_WINDOWS: &str = "`reuse_port = true` is not supported on Windows: sharing a \
+     port there takes SO_REUSEADDR, which lets any process bind the port and take its traffic";
+const REUSE_PORT_ELSEWHERE: &str = "`reuse_port = true` is supported on Linux, Android and \
+     FreeBSD only: on this target SO_REUSEPORT does not balance connections between sockets";
+
+/// One `let policy = ...;` per target, each under its `#[cfg]`: the whole
+/// per-OS choice, readable in the expansion.
+fn policies(config: &Config, private: &TokenStream, policy: &Ident) -> TokenStream {
+    let unsupported_family = Literal::string(UNSUPPORTED_FAMILY);
+    let unsupported_family = quote! {
+        #[cfg(not(any(unix, windows)))]
+        let #policy = ::core::compile_error!(#unsupported_family);
+    };
+    if let Some(key) = &config.reuse_port {
+        let on_windows = Literal::string(REUSE_PORT_ON_WINDOWS);
+        let elsewhere = Literal::string(REUSE_PORT_ELSEWHERE);
+        return quote_spanned! {key.span()=>
+            #[cfg(any(target_os = "linux", target_os = "android"))]
+            let #policy = #private::unix::Policy::REUSE_PORT;
+            #[cfg(target_os = "freebsd")]
+            let #policy = #private::unix::Policy::REUSE_PORT_LB;
+            #[cfg(windows)]
+            let #policy = ::core::compile_error!(#on_windows);
+            #[cfg(not(any(target_os = "linux", target_os = "android", target_os = "freebsd", windows)))]
+            let #policy = ::core::compile_error!(#elsewhere);
+        };
+    }
+    let windows = if config.exclusive {
+        quote!(EXCLUSIVE_ADDRESS_USE)
+    } else {
+        quote!(OS_DEFAULT)
+    };
+    quote! {
+        #[cfg(unix)]
+        let #policy = #private::unix::Policy::REUSE_ADDRESS;
+        #[cfg(windows)]
+        let #policy = #private::windows::Policy::#windows;
+        #unsupported_family
+    }
+}
+
+/// An IP address as the expression that builds it, with the std constants
+/// where one fits so that the expansion reads like the source.
+fn ip_tokens(private: &TokenStream, ip: IpAddr) -> TokenStream {
+    match ip {
+        IpAddr::V4(v4) => {
+            let value = if v4.is_unspecified() {
+                quote!(#private::Ipv4Addr::UNSPECIFIED)
+            } else if v4 == std::net::Ipv4Addr::LOCALHOST {
+                quote!(#private::Ipv4Addr::LOCALHOST)
+            } else {
+                let octets = v4.octets().map(Literal::u8_unsuffixed);
+                quote!(#private::Ipv4Addr::new(#(#octets),*))
+            };
+            quote!(#private::IpAddr::V4(#value))
+        }
+        IpAddr::V6(v6) => {
+            let value = if v6.is_unspecified() {
+                quote!(#private::Ipv6Addr::UNSPECIFIED)
+            } else if v6.is_loopback() {
+                quote!(#private::Ipv6Addr::LOCALHOST)
+            } else {
+                let segments = v6.segments().map(|segment| {
+                    Literal::from_str(&format!("{segment:#x}"))
+                        .unwrap_or_else(|_| Literal::u16_unsuffixed(segment))
+                });
+                quote!(#private::Ipv6Addr::new(#(#segments),*))
+            };
+            quote!(#private::IpAddr::V6(#value))
+        }
+    }
+}

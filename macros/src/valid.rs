@@ -1,0 +1,142 @@
+//! Checks the options against each other and the function, and settles the
+//! defaults: the result is everything code generation needs.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+
+use proc_macro2::Span;
+use quote::quote;
+use syn::{Expr, Ident, LitBool, LitStr, Type};
+
+use crate::args::{Arg, Args, Value};
+use crate::errors::Errors;
+use crate::item::ListenerFn;
+
+/// The backlog when none is given; `restartable::DEFAULT_BACKLOG`.
+const DEFAULT_BACKLOG: i32 = 1024;
+
+pub(crate) enum Address {
+    /// `host` (default `0.0.0.0`) with `port`, or with `port_env` alone.
+    HostPort {
+        host: Value<IpAddr>,
+        port: Option<Value<u16>>,
+    },
+    /// `addr`: host and port together.
+    Addr(Value<SocketAddr>),
+}
+
+pub(crate) struct Config {
+    pub(crate) address: Address,
+    pub(crate) port_env: Option<LitStr>,
+    pub(crate) backlog: Value<i32>,
+    pub(crate) only_v6: Option<LitBool>,
+    pub(crate) nonblocking: bool,
+    /// The `reuse_port = true` key, kept so that the per-target error in
+    /// the expansion points at it.
+    pub(crate) reuse_port: Option<Ident>,
+    pub(crate) exclusive: bool,
+    pub(crate) configure: Option<Expr>,
+    pub(crate) krate: syn::Path,
+    pub(crate) socket_type: Type,
+}
+
+fn flag(arg: Option<&Arg<LitBool>>, default: bool) -> bool {
+    arg.map_or(default, |arg| arg.value.value)
+}
+
+/// Checks `args` against each other and `function`; `None` when something
+/// is wrong (and then `errors` says what).
+pub(crate) fn check(args: Args, function: &ListenerFn, errors: &mut Errors) -> Option<Config> {
+    let address = address(&args, errors);
+    if let (Some(only_v6), Some(ip)) = (&args.only_v6, literal_ip(&args)) {
+        if ip.is_ipv4() {
+            let key = &only_v6.key;
+            let value = &only_v6.value;
+            errors.at(
+                quote!(#key = #value),
+                format!(
+                    "`only_v6` applies to IPv6 addresses, and {ip} is IPv4: remove `only_v6`, \
+                     or use an IPv6 host such as \"::\""
+                ),
+            );
+        }
+    }
+    let config = Config {
+        address: address?,
+        port_env: args.port_env.map(|arg| arg.value),
+        backlog: args
+            .backlog
+            .map_or(Value::Literal(DEFAULT_BACKLOG), |arg| arg.value),
+        only_v6: args.only_v6.map(|arg| arg.value),
+        nonblocking: flag(args.nonblocking.as_ref(), false),
+        reuse_port: args
+            .reuse_port
+            .filter(|arg| arg.value.value)
+            .map(|arg| arg.key),
+        exclusive: flag(args.exclusive.as_ref(), true),
+        configure: args.configure.map(|arg| arg.value),
+        krate: args
+            .krate
+            .map_or_else(|| syn::parse_quote!(::restartable), |arg| arg.value),
+        socket_type: function.socket_type.clone()?,
+    };
+    errors.is_empty().then_some(config)
+}
+
+fn address(args: &Args, errors: &mut Errors) -> Option<Address> {
+    if let Some(addr) = &args.addr {
+        for other in [
+            args.host.as_ref().map(|a| &a.key),
+            args.port.as_ref().map(|a| &a.key),
+        ]
+        .into_iter()
+        .flatten()
+        {
+            errors.at(
+                other,
+                format!("`{other}` cannot be used with `addr`, which gives both host and port"),
+            );
+        }
+        return Some(Address::Addr(addr.value.clone()));
+    }
+    if args.has("addr") {
+        return None;
+    }
+    if !args.has("port") && !args.has("port_env") {
+        errors.push(syn::Error::new(
+            Span::call_site(),
+            "missing `port`: write `#[restartable_listener(port = 8080)]`, \
+             or give `addr = \"127.0.0.1:8080\"` or `port_env = \"PORT\"`",
+        ));
+        return None;
+    }
+    Some(Address::HostPort {
+        host: args
+            .host
+            .as_ref()
+            .map_or(Value::Literal(IpAddr::V4(Ipv4Addr::UNSPECIFIED)), |arg| {
+                arg.value.clone()
+            }),
+        port: args.port.as_ref().map(|arg| arg.value.clone()),
+    })
+}
+
+/// The IP address when a literal gives it, for checks that depend on it.
+fn literal_ip(args: &Args) -> Option<IpAddr> {
+    match (&args.host, &args.addr) {
+        (
+            _,
+            Some(Arg {
+                value: Value::Literal(addr),
+                ..
+            }),
+        ) => Some(addr.ip()),
+        (
+            Some(Arg {
+                value: Value::Literal(ip),
+                ..
+            }),
+            None,
+        ) => Some(*ip),
+        _ => None,
+    }
+}

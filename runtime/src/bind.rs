@@ -1,0 +1,166 @@
+//! The one path from a specification to a bound socket, shared by the
+//! attribute's expansion and the builder: create, apply the OS policy, set
+//! the requested options, bind, listen, convert.
+
+use std::env;
+use std::ffi::OsString;
+use std::fmt;
+use std::io;
+use std::net::{IpAddr, SocketAddr};
+
+use socket2::{Domain, Socket};
+
+use crate::sys::{self, Policy};
+use crate::Bindable;
+
+/// A function that sets more options on the socket before bind.
+pub(crate) type Configure<'a> = &'a dyn Fn(&Socket) -> io::Result<()>;
+
+/// Everything about a listener except the OS policy. The attribute's
+/// expansion builds one as a struct literal; the builder borrows its own
+/// fields into one.
+#[doc(hidden)]
+#[allow(missing_debug_implementations)]
+pub struct Spec<'a> {
+    /// The address to bind, without its port.
+    pub host: IpAddr,
+    /// The port, or the fallback when `port_env` names a variable.
+    pub port: Option<u16>,
+    /// An environment variable that overrides `port` when it is set.
+    pub port_env: Option<&'a str>,
+    /// The length of the queue of connections not yet accepted (TCP only).
+    pub backlog: i32,
+    /// IPV6_V6ONLY; `None` is dual stack for an IPv6 address.
+    pub only_v6: Option<bool>,
+    /// Whether the socket is put in nonblocking mode before it is bound.
+    pub nonblocking: bool,
+    /// Called after the policy and the options, before bind.
+    pub configure: Option<Configure<'a>>,
+}
+
+impl Spec<'_> {
+    /// The address to bind: `host` with the port from `port_env` when that
+    /// variable is set, else `port`.
+    pub(crate) fn address(&self) -> io::Result<SocketAddr> {
+        let port = match self.port_env {
+            Some(name) => match env::var_os(name) {
+                Some(value) => parse_port(name, &value)?,
+                None => self.port.ok_or_else(|| {
+                    io::Error::new(
+                        io::ErrorKind::InvalidInput,
+                        format!(
+                            "environment variable {name} is not set and no fallback `port` was given"
+                        ),
+                    )
+                })?,
+            },
+            None => self.port.ok_or_else(|| {
+                io::Error::new(io::ErrorKind::InvalidInput, "no port was given")
+            })?,
+        };
+        Ok(SocketAddr::new(self.host, port))
+    }
+}
+
+fn parse_port(name: &str, value: &OsString) -> io::Result<u16> {
+    value.to_str().and_then(|v| v.parse().ok()).ok_or_else(|| {
+        io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!(
+                "environment variable {name}={:?} is not a port number (expected 0 to 65535)",
+                value.to_string_lossy()
+            ),
+        )
+    })
+}
+
+/// Creates the socket `spec` describes with `policy`, binds it and, for a
+/// stream socket, listens. Every error keeps its kind and names the address.
+#[doc(hidden)]
+pub fn listen<T: Bindable>(spec: &Spec<'_>, policy: Policy) -> io::Result<T> {
+    let addr = spec.address()?;
+    let fail = |action: &'static str, error: io::Error| Failure::wrap(action, addr, error);
+    if spec.backlog < 1 {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!(
+                "cannot listen on {addr}: backlog must be at least 1, got {}",
+                spec.backlog
+            ),
+        ));
+    }
+    if addr.is_ipv4() && spec.only_v6.is_some() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("cannot bind {addr}: only_v6 applies to IPv6 addresses only"),
+        ));
+    }
+    let socket = Socket::new(Domain::for_address(addr), T::KIND.socket_type(), None)
+        .map_err(|e| fail("create a socket for", e))?;
+    sys::apply_listener_policy(&socket, T::KIND, policy).map_err(|(action, e)| fail(action, e))?;
+    match (addr, spec.only_v6) {
+        // Set either way, so that dual stack does not depend on the OS
+        // default or on a sysctl such as net.ipv6.bindv6only.
+        (SocketAddr::V6(_), only_v6) => socket
+            .set_only_v6(only_v6.unwrap_or(false))
+            .map_err(|e| fail("set IPV6_V6ONLY on", e))?,
+        (SocketAddr::V4(_), _) => {}
+    }
+    if spec.nonblocking {
+        socket
+            .set_nonblocking(true)
+            .map_err(|e| fail("make nonblocking the socket for", e))?;
+    }
+    if let Some(configure) = spec.configure {
+        configure(&socket).map_err(|e| fail("configure the socket for", e))?;
+    }
+    socket.bind(&addr.into()).map_err(|e| fail("bind", e))?;
+    if T::KIND == crate::SocketKind::Stream {
+        socket
+            .listen(spec.backlog)
+            .map_err(|e| fail("listen on", e))?;
+    }
+    T::from_socket(socket)
+}
+
+/// What went wrong, on which address; the `io::Error` around it keeps the
+/// original kind.
+#[derive(Debug)]
+struct Failure {
+    action: &'static str,
+    addr: SocketAddr,
+    error: io::Error,
+}
+
+impl Failure {
+    fn wrap(action: &'static str, addr: SocketAddr, error: io::Error) -> io::Error {
+        io::Error::new(
+            error.kind(),
+            Failure {
+                action,
+                addr,
+                error,
+            },
+        )
+    }
+}
+
+impl fmt::Display for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "cannot {} {}: ", self.action, self.addr)?;
+        match (self.error.kind(), self.error.raw_os_error()) {
+            (io::ErrorKind::AddrInUse, Some(code)) => write!(
+                f,
+                "address in use: another socket holds this port (os error {code})"
+            ),
+            (io::ErrorKind::AddrInUse, None) => {
+                write!(f, "address in use: another socket holds this port")
+            }
+            _ => write!(f, "{}", self.error),
+        }
+    }
+}
+
+// The OS error is part of the message, so it is not a separate source:
+// error reporters would print it twice.
+impl std::error::Error for Failure {}

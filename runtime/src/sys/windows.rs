@@ -1,0 +1,90 @@
+//! The Windows half of the policy: SO_EXCLUSIVEADDRUSE, never SO_REUSEADDR.
+//!
+//! Windows already rebinds through TIME_WAIT; there SO_REUSEADDR would let
+//! another process bind the same port and take its traffic. socket2 has no
+//! call for SO_EXCLUSIVEADDRUSE, so this file holds the crate's one `unsafe`.
+
+use std::io;
+use std::os::windows::io::AsRawSocket;
+
+use socket2::Socket;
+use windows_sys::Win32::Networking::WinSock::{
+    setsockopt, WSAGetLastError, SOCKET, SOL_SOCKET, SO_EXCLUSIVEADDRUSE,
+};
+
+use crate::SocketKind;
+
+/// The socket options a listener gets on Windows.
+///
+/// The constants are what the attribute's expansion names in its
+/// `#[cfg(windows)]` branch; the builder picks the same ones.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Policy {
+    exclusive_address_use: bool,
+}
+
+impl Policy {
+    /// SO_EXCLUSIVEADDRUSE on TCP listeners and UDP sockets: no other
+    /// socket can bind the port while this one holds it.
+    pub const EXCLUSIVE_ADDRESS_USE: Policy = Policy {
+        exclusive_address_use: true,
+    };
+
+    /// No reuse option at all: the OS default. Still never SO_REUSEADDR.
+    pub const OS_DEFAULT: Policy = Policy {
+        exclusive_address_use: false,
+    };
+
+    /// The policy for the builder's options. Windows has no load-balancing
+    /// port sharing: its only sharing is SO_REUSEADDR, which is refused.
+    pub(crate) fn from_options(reuse_port: bool, exclusive: bool) -> io::Result<Policy> {
+        if reuse_port {
+            return Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                crate::REUSE_PORT_UNSUPPORTED,
+            ));
+        }
+        Ok(if exclusive {
+            Policy::EXCLUSIVE_ADDRESS_USE
+        } else {
+            Policy::OS_DEFAULT
+        })
+    }
+}
+
+/// Sets the policy's options on a socket that is not bound yet.
+pub(crate) fn apply_listener_policy(
+    socket: &Socket,
+    _kind: SocketKind,
+    policy: Policy,
+) -> Result<(), (&'static str, io::Error)> {
+    if policy.exclusive_address_use {
+        set_exclusive_address_use(socket).map_err(|e| ("set SO_EXCLUSIVEADDRUSE on", e))?;
+    }
+    Ok(())
+}
+
+fn set_exclusive_address_use(socket: &Socket) -> io::Result<()> {
+    let enable: i32 = 1;
+    // A RawSocket is a u64 that holds a SOCKET (a pointer-sized handle).
+    let handle = socket.as_raw_socket() as SOCKET;
+    #[allow(unsafe_code)]
+    // Safety: `handle` is the open socket that `socket` owns for this whole
+    // call; the option value points to a live i32 and its length is passed
+    // with it; WSAGetLastError only reads this thread's last error.
+    let result = unsafe {
+        if setsockopt(
+            handle,
+            SOL_SOCKET,
+            SO_EXCLUSIVEADDRUSE,
+            (&enable as *const i32).cast::<u8>(),
+            std::mem::size_of::<i32>() as i32,
+        ) == 0
+        {
+            Ok(())
+        } else {
+            Err(WSAGetLastError())
+        }
+    };
+    result.map_err(io::Error::from_raw_os_error)
+}

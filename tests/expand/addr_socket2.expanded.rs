@@ -1,0 +1,28 @@
+// The expansion of addr_socket2.rs by #[restartable_listener].
+// Written by `RESTARTABLE_BLESS=1 cargo test -p restartable-macros`.
+
+pub fn listener() -> std::io::Result<restartable::socket2::Socket> {
+    let spec = ::restartable::__private::Spec {
+        host: ::restartable::__private::IpAddr::V6(
+            ::restartable::__private::Ipv6Addr::LOCALHOST,
+        ),
+        port: ::core::option::Option::Some(0),
+        port_env: ::core::option::Option::None,
+        backlog: 1024,
+        only_v6: ::core::option::Option::None,
+        nonblocking: true,
+        configure: ::core::option::Option::Some(&keepalive),
+    };
+    #[cfg(unix)]
+    let policy = ::restartable::__private::unix::Policy::REUSE_ADDRESS;
+    #[cfg(windows)]
+    let policy = ::restartable::__private::windows::Policy::EXCLUSIVE_ADDRESS_USE;
+    #[cfg(not(any(unix, windows)))]
+    let policy = ::core::compile_error!(
+        "restartable supports the `unix` and `windows` target families only"
+    );
+    ::restartable::__private::listen::<restartable::socket2::Socket>(&spec, policy)
+}
+pub fn keepalive(socket: &restartable::socket2::Socket) -> std::io::Result<()> {
+    socket.set_keepalive(true)
+}

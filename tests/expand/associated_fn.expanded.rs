@@ -1,0 +1,29 @@
+// The expansion of associated_fn.rs by #[restartable_listener].
+// Written by `RESTARTABLE_BLESS=1 cargo test -p restartable-macros`.
+
+pub struct Server;
+const ADDR: ([u8; 4], u16) = ([127, 0, 0, 1], 0);
+impl Server {
+    /// The server's listener.
+    pub(crate) fn listener() -> std::io::Result<std::net::TcpListener> {
+        let addr = ::restartable::__private::SocketAddr::from(ADDR);
+        let spec = ::restartable::__private::Spec {
+            host: addr.ip(),
+            port: ::core::option::Option::Some(addr.port()),
+            port_env: ::core::option::Option::None,
+            backlog: 1024,
+            only_v6: ::core::option::Option::None,
+            nonblocking: false,
+            configure: ::core::option::Option::None,
+        };
+        #[cfg(unix)]
+        let policy = ::restartable::__private::unix::Policy::REUSE_ADDRESS;
+        #[cfg(windows)]
+        let policy = ::restartable::__private::windows::Policy::EXCLUSIVE_ADDRESS_USE;
+        #[cfg(not(any(unix, windows)))]
+        let policy = ::core::compile_error!(
+            "restartable supports the `unix` and `windows` target families only"
+        );
+        ::restartable::__private::listen::<std::net::TcpListener>(&spec, policy)
+    }
+}

@@ -1,0 +1,26 @@
+// The expansion of port_env_params.rs by #[restartable_listener].
+// Written by `RESTARTABLE_BLESS=1 cargo test -p restartable-macros`.
+
+pub fn listener(
+    host: std::net::IpAddr,
+    port: u16,
+) -> std::io::Result<std::net::TcpListener> {
+    let spec = ::restartable::__private::Spec {
+        host: ::restartable::__private::IpAddr::from(host),
+        port: ::core::option::Option::Some(port),
+        port_env: ::core::option::Option::Some("PORT"),
+        backlog: 1024,
+        only_v6: ::core::option::Option::None,
+        nonblocking: false,
+        configure: ::core::option::Option::None,
+    };
+    #[cfg(unix)]
+    let policy = ::restartable::__private::unix::Policy::REUSE_ADDRESS;
+    #[cfg(windows)]
+    let policy = ::restartable::__private::windows::Policy::EXCLUSIVE_ADDRESS_USE;
+    #[cfg(not(any(unix, windows)))]
+    let policy = ::core::compile_error!(
+        "restartable supports the `unix` and `windows` target families only"
+    );
+    ::restartable::__private::listen::<std::net::TcpListener>(&spec, policy)
+}
