@@ -52,7 +52,7 @@ fn generate(function: &ListenerFn, config: &Config) -> TokenStream {
             let host = match host {
                 Value::Literal(ip) => ip_tokens(&private, *ip),
                 Value::Expr(expr) => {
-                    quote_spanned!(expr.span()=> #private::IpAddr::from(#expr))
+                    quote_spanned!(expr.span()=> #private::ip_addr(#expr))
                 }
             };
             let port = match port {
@@ -77,7 +77,7 @@ fn generate(function: &ListenerFn, config: &Config) -> TokenStream {
             )
         }
         Address::Addr(Value::Expr(expr)) => (
-            Some(quote_spanned!(expr.span()=> let #addr = #private::SocketAddr::from(#expr);)),
+            Some(quote_spanned!(expr.span()=> let #addr = #private::socket_addr(#expr);)),
             quote!(#addr.ip()),
             quote!(#some(#addr.port())),
         ),

@@ -1,8 +1,8 @@
 //! The `#[restartable_listener]` attribute. Use it through the `restartable`
 //! crate, which re-exports it and holds the code its expansion calls.
 //!
-//! The pipeline: [`args`] parses the attribute's arguments, [`item`] the
-//! function, [`valid`] checks them against each other, [`expand`] writes the
+//! The pipeline: `args` parses the attribute's arguments, `item` the
+//! function, `valid` checks them against each other, `expand` writes the
 //! code. Every mistake becomes a `syn::Error` on the token that caused it.
 
 #![deny(missing_docs)]

@@ -39,7 +39,28 @@
 //!
 //! ```
 //! # fn main() {}
-//! QUICK_START_EXPANSION
+//! pub fn listener() -> std::io::Result<std::net::TcpListener> {
+//!     let spec = ::restartable::__private::Spec {
+//!         host: ::restartable::__private::IpAddr::V4(
+//!             ::restartable::__private::Ipv4Addr::UNSPECIFIED,
+//!         ),
+//!         port: ::core::option::Option::Some(8080),
+//!         port_env: ::core::option::Option::None,
+//!         backlog: 1024,
+//!         only_v6: ::core::option::Option::None,
+//!         nonblocking: false,
+//!         configure: ::core::option::Option::None,
+//!     };
+//!     #[cfg(unix)]
+//!     let policy = ::restartable::__private::unix::Policy::REUSE_ADDRESS;
+//!     #[cfg(windows)]
+//!     let policy = ::restartable::__private::windows::Policy::EXCLUSIVE_ADDRESS_USE;
+//!     #[cfg(not(any(unix, windows)))]
+//!     let policy = ::core::compile_error!(
+//!         "restartable supports the `unix` and `windows` target families only"
+//!     );
+//!     ::restartable::__private::listen::<std::net::TcpListener>(&spec, policy)
+//! }
 //! ```
 //!
 //! The `cfg` branches are the whole per-OS choice; the rest of the work
@@ -89,6 +110,138 @@ pub use crate::builder::Builder;
 /// versions match.
 pub use socket2;
 
+/// Makes the annotated function create, configure, bind and return a
+/// listening socket with the right policy for the target OS (see the
+/// [crate docs](crate) for the table and the expansion).
+///
+/// ```no_run
+/// use restartable::restartable_listener;
+///
+/// #[restartable_listener(port = 8080)]
+/// fn listener() -> std::io::Result<std::net::TcpListener> {}
+/// ```
+///
+/// # The function
+///
+/// A free function or an associated function without `self`, with any
+/// visibility; its doc comments and other attributes are kept. Not generic,
+/// not `const`, not `async`. Its body is `{}` or `;`: the attribute writes
+/// it (to set more options, see `configure`). It returns
+/// `std::io::Result<T>`, and `T` decides what is built: see [`Bindable`].
+///
+/// # Options
+///
+/// | key | value | default |
+/// | --- | --- | --- |
+/// | `port` | an integer literal 0 to 65535 (checked at compile time), a constant, any `u16` expression, or a parameter of the function | required, unless `addr` or `port_env` is given |
+/// | `port_env` | the name of an environment variable, e.g. `"PORT"` | none |
+/// | `host` | an IP literal (`"0.0.0.0"`, `"::"`, `"127.0.0.1"`, checked at compile time), or an expression or parameter giving an `IpAddr` (or anything `IpAddr: From` takes) | `"0.0.0.0"` |
+/// | `addr` | host and port together: `"127.0.0.1:8080"`, `"[::1]:8080"`, or a `SocketAddr` expression; not with `host` or `port` | none |
+/// | `backlog` | a literal 1 to 2147483647, or an `i32` expression | 1024 |
+/// | `only_v6` | `true` or `false`: IPV6_V6ONLY for an IPv6 host; an error with an IPv4 literal | `false` for IPv6 (set explicitly) |
+/// | `nonblocking` | `true` or `false`: set before bind | `false` |
+/// | `reuse_port` | `true` or `false`: SO_REUSEPORT on Linux and Android, SO_REUSEPORT_LB on FreeBSD; a compile error on other targets | `false` |
+/// | `exclusive` | `true` or `false`: Windows only; `false` leaves out SO_EXCLUSIVEADDRUSE | `true` |
+/// | `configure` | a path to a `fn(&restartable::socket2::Socket) -> std::io::Result<()>`, or a closure, run after the policy and before bind | none |
+/// | `crate` | the path of this crate as a string, for crates that re-export it | `"::restartable"` |
+///
+/// ## `port`, `host`, `addr`
+///
+/// ```no_run
+/// use std::net::{IpAddr, TcpListener};
+/// use restartable::restartable_listener;
+///
+/// const ADMIN_PORT: u16 = 9090;
+///
+/// #[restartable_listener(host = "127.0.0.1", port = ADMIN_PORT)]
+/// fn admin() -> std::io::Result<TcpListener> {}
+///
+/// #[restartable_listener(host = host, port = port)]
+/// fn public(host: IpAddr, port: u16) -> std::io::Result<TcpListener> {}
+///
+/// #[restartable_listener(addr = "[::1]:8080")]
+/// fn local_v6() -> std::io::Result<TcpListener> {}
+/// ```
+///
+/// ## `port_env`
+///
+/// When the variable is set, its value is the port; a value that is not a
+/// port number is an [`io::ErrorKind::InvalidInput`] error that names the
+/// variable and the value. When it is not set, `port` is used, and without
+/// `port` that is an `InvalidInput` error too.
+///
+/// ```no_run
+/// # use restartable::restartable_listener;
+/// #[restartable_listener(port = 8080, port_env = "PORT")]
+/// fn listener() -> std::io::Result<std::net::TcpListener> {}
+/// ```
+///
+/// ## `backlog`, `only_v6`, `nonblocking`
+///
+/// ```no_run
+/// # use restartable::restartable_listener;
+/// // IPv6 only, a short queue, ready for an event loop.
+/// #[restartable_listener(host = "::", port = 8080, only_v6 = true, backlog = 128, nonblocking = true)]
+/// fn listener() -> std::io::Result<std::net::TcpListener> {}
+/// ```
+///
+/// ## `reuse_port`
+///
+/// Several processes (or threads) each bind their own listener on one port
+/// and the kernel spreads connections between them. Only where the kernel
+/// balances load: on other targets the expansion's branch for that target is
+/// a `compile_error!`. On Windows the only way to share a port is
+/// SO_REUSEADDR, which lets any process take it.
+///
+/// ```no_run
+/// # use restartable::restartable_listener;
+/// #[cfg(target_os = "linux")]
+/// #[restartable_listener(port = 8080, reuse_port = true)]
+/// fn worker_listener() -> std::io::Result<std::net::TcpListener> {}
+/// ```
+///
+/// ## `exclusive`
+///
+/// `exclusive = false` leaves out SO_EXCLUSIVEADDRUSE on Windows (and still
+/// never sets SO_REUSEADDR); it changes nothing elsewhere. An exclusive
+/// port stays unavailable while connections of a closed listener are still
+/// open, so a service that restarts while old connections drain, and
+/// accepts that another process could bind the port (a process with
+/// SO_REUSEADDR, or one of another user, depending on the Windows version),
+/// can opt out.
+///
+/// ## `configure`
+///
+/// ```no_run
+/// # use restartable::restartable_listener;
+/// use restartable::socket2::Socket;
+///
+/// fn keepalive(socket: &Socket) -> std::io::Result<()> {
+///     socket.set_keepalive(true)
+/// }
+///
+/// #[restartable_listener(port = 8080, configure = keepalive)]
+/// fn listener() -> std::io::Result<std::net::TcpListener> {}
+/// ```
+///
+/// ## `crate`
+///
+/// For a crate that re-exports restartable under another path, so that its
+/// users need not depend on restartable themselves:
+///
+/// ```no_run
+/// # extern crate restartable as my_framework;
+/// // In the user's crate, with `my_framework` re-exporting restartable:
+/// #[my_framework::restartable_listener(port = 8080, crate = "my_framework")]
+/// fn listener() -> std::io::Result<std::net::TcpListener> {}
+/// # fn main() {}
+/// ```
+///
+/// # Errors at compile time
+///
+/// A wrong key, a duplicate, a literal out of range, a misplaced attribute
+/// or an unsupported return type is a compile error on the token at fault,
+/// and all the mistakes of one attribute are reported together.
 #[cfg(feature = "macros")]
 #[cfg_attr(docsrs, doc(cfg(feature = "macros")))]
 #[doc(inline)]
@@ -179,6 +332,18 @@ impl Bindable for socket2::Socket {
 pub mod __private {
     pub use crate::bind::{listen, Spec};
     pub use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+
+    /// `host = expr`: an `IpAddr`, `Ipv4Addr`, `Ipv6Addr` or octets.
+    #[inline]
+    pub fn ip_addr(ip: impl Into<IpAddr>) -> IpAddr {
+        ip.into()
+    }
+
+    /// `addr = expr`: a `SocketAddr` or anything that converts to one.
+    #[inline]
+    pub fn socket_addr(addr: impl Into<SocketAddr>) -> SocketAddr {
+        addr.into()
+    }
 
     /// The policies of the `#[cfg(unix)]` branch.
     #[cfg(unix)]

@@ -6,7 +6,7 @@ pub fn listener(
     port: u16,
 ) -> std::io::Result<std::net::TcpListener> {
     let spec = ::restartable::__private::Spec {
-        host: ::restartable::__private::IpAddr::from(host),
+        host: ::restartable::__private::ip_addr(host),
         port: ::core::option::Option::Some(port),
         port_env: ::core::option::Option::Some("PORT"),
         backlog: 1024,
