@@ -1,6 +1,28 @@
 // The expansion of not_exclusive.rs by #[restartable_listener].
 // Written by `RESTARTABLE_BLESS=1 cargo test -p restartable-macros`.
 
+pub fn listener(port: u16) -> std::io::Result<std::net::TcpListener> {
+    let spec = ::restartable::__private::Spec {
+        host: ::restartable::__private::IpAddr::V4(
+            ::restartable::__private::Ipv4Addr::LOCALHOST,
+        ),
+        port: ::core::option::Option::Some(port),
+        port_env: ::core::option::Option::None,
+        backlog: 1024,
+        only_v6: ::core::option::Option::None,
+        nonblocking: false,
+        configure: ::core::option::Option::None,
+    };
+    #[cfg(unix)]
+    let policy = ::restartable::__private::unix::Policy::REUSE_ADDRESS;
+    #[cfg(windows)]
+    let policy = ::restartable::__private::windows::Policy::OS_DEFAULT;
+    #[cfg(not(any(unix, windows)))]
+    let policy = ::core::compile_error!(
+        "restartable supports the `unix` and `windows` target families only"
+    );
+    ::restartable::__private::listen::<std::net::TcpListener>(&spec, policy)
+}
 pub fn socket() -> std::io::Result<std::net::UdpSocket> {
     let spec = ::restartable::__private::Spec {
         host: ::restartable::__private::IpAddr::V4(

@@ -101,6 +101,8 @@ fn reuse_port_lets_two_listeners_share_a_port() {
 fn not_exclusive_changes_nothing_on_unix() {
     let socket = not_exclusive::socket().unwrap();
     assert!(!options(&socket).unwrap().reuse_address);
+    let listener = not_exclusive::listener(0).unwrap();
+    assert!(options(&listener).unwrap().reuse_address);
 }
 
 #[test]

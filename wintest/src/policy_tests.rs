@@ -1,0 +1,198 @@
+//! The Windows policy, read back with getsockopt: SO_EXCLUSIVEADDRUSE on TCP
+//! and UDP, never SO_REUSEADDR, and a second binder refused. Under Wine these
+//! are real Winsock calls; Wine maps them onto Linux sockets, so what it
+//! cannot show (TIME_WAIT, SO_REUSEADDR sharing) is not asserted here.
+
+use std::io;
+use std::net::{Ipv4Addr, SocketAddr, TcpListener, UdpSocket};
+use std::os::windows::io::AsRawSocket;
+
+use restartable::socket2::{Domain, Socket, Type};
+use windows_sys::Win32::Networking::WinSock::{
+    getsockopt, setsockopt, WSAGetLastError, IPPROTO_IPV6, IPV6_V6ONLY, SOCKET, SOL_SOCKET,
+    SO_EXCLUSIVEADDRUSE, SO_REUSEADDR,
+};
+
+use crate::{addr_socket2, associated_fn, ipv6_only, not_exclusive, port_env_params, udp_loopback};
+
+const WSAEACCES: i32 = 10013;
+const WSAEINVAL: i32 = 10022;
+const WSAEADDRINUSE: i32 = 10048;
+
+fn get_int(socket: &impl AsRawSocket, level: i32, name: i32) -> io::Result<i32> {
+    let mut value: i32 = 0;
+    let mut len = std::mem::size_of::<i32>() as i32;
+    // Safety: the socket is open for the call; value and len are live and
+    // len holds the size of value.
+    let result = unsafe {
+        getsockopt(
+            socket.as_raw_socket() as SOCKET,
+            level,
+            name,
+            (&mut value as *mut i32).cast(),
+            &mut len,
+        )
+    };
+    if result == 0 {
+        Ok(value)
+    } else {
+        // Safety: reads this thread's last Winsock error.
+        Err(io::Error::from_raw_os_error(unsafe { WSAGetLastError() }))
+    }
+}
+
+fn set_int(socket: &impl AsRawSocket, level: i32, name: i32, value: i32) -> io::Result<()> {
+    // Safety: as in get_int; the value is read only during the call.
+    let result = unsafe {
+        setsockopt(
+            socket.as_raw_socket() as SOCKET,
+            level,
+            name,
+            (&value as *const i32).cast(),
+            std::mem::size_of::<i32>() as i32,
+        )
+    };
+    if result == 0 {
+        Ok(())
+    } else {
+        // Safety: reads this thread's last Winsock error.
+        Err(io::Error::from_raw_os_error(unsafe { WSAGetLastError() }))
+    }
+}
+
+/// (SO_EXCLUSIVEADDRUSE, SO_REUSEADDR) as getsockopt reads them back.
+fn policy_of(socket: &impl AsRawSocket) -> (i32, i32) {
+    (
+        get_int(socket, SOL_SOCKET, SO_EXCLUSIVEADDRUSE).unwrap(),
+        get_int(socket, SOL_SOCKET, SO_REUSEADDR).unwrap(),
+    )
+}
+
+fn second_socket(ty: Type, reuse_address: bool) -> Socket {
+    let socket = Socket::new(Domain::IPV4, ty, None).unwrap();
+    if reuse_address {
+        socket.set_reuse_address(true).unwrap();
+    }
+    socket
+}
+
+fn loopback(port: u16) -> SocketAddr {
+    SocketAddr::from((Ipv4Addr::LOCALHOST, port))
+}
+
+#[test]
+fn tcp_listener_is_exclusive_and_never_reuseaddr() {
+    let listener: TcpListener = associated_fn::Server::listener().unwrap();
+    assert_eq!(policy_of(&listener), (1, 0));
+}
+
+#[test]
+fn udp_socket_is_exclusive_and_never_reuseaddr() {
+    let socket: UdpSocket = udp_loopback::socket().unwrap();
+    assert_eq!(policy_of(&socket), (1, 0));
+}
+
+#[test]
+fn exclusive_false_sets_neither_option() {
+    let listener = not_exclusive::listener(0).unwrap();
+    assert_eq!(policy_of(&listener), (0, 0));
+    let socket = not_exclusive::socket().unwrap();
+    assert_eq!(policy_of(&socket), (0, 0));
+}
+
+#[test]
+fn ipv6_wildcard_gets_ipv6_only_as_asked_and_the_policy() {
+    let listener = ipv6_only::listener().unwrap();
+    assert_eq!(get_int(&listener, IPPROTO_IPV6, IPV6_V6ONLY).unwrap(), 1);
+    assert_eq!(policy_of(&listener), (1, 0));
+}
+
+#[test]
+fn socket2_listener_is_configured_and_nonblocking() {
+    let listener = addr_socket2::listener().unwrap();
+    assert!(listener.keepalive().unwrap());
+    assert_eq!(
+        listener.accept().unwrap_err().kind(),
+        io::ErrorKind::WouldBlock
+    );
+    assert_eq!(policy_of(&listener), (1, 0));
+}
+
+#[test]
+fn second_tcp_socket_is_refused_with_and_without_so_reuseaddr() {
+    let listener = port_env_params::listener(Ipv4Addr::LOCALHOST.into(), 0).unwrap();
+    let port = listener.local_addr().unwrap().port();
+    for reuse_address in [false, true] {
+        let error = second_socket(Type::STREAM, reuse_address)
+            .bind(&loopback(port).into())
+            .expect_err("a second bind on an exclusive port must fail");
+        println!(
+            "second TCP bind, SO_REUSEADDR={}: {error}",
+            u8::from(reuse_address)
+        );
+        let code = error.raw_os_error().unwrap();
+        assert!(
+            code == WSAEADDRINUSE || code == WSAEACCES,
+            "unexpected error {error}"
+        );
+    }
+}
+
+#[test]
+fn second_udp_socket_is_refused_with_and_without_so_reuseaddr() {
+    let socket = udp_loopback::socket().unwrap();
+    let port = socket.local_addr().unwrap().port();
+    for reuse_address in [false, true] {
+        let error = second_socket(Type::DGRAM, reuse_address)
+            .bind(&loopback(port).into())
+            .expect_err("a second bind on an exclusive port must fail");
+        println!(
+            "second UDP bind, SO_REUSEADDR={}: {error}",
+            u8::from(reuse_address)
+        );
+        let code = error.raw_os_error().unwrap();
+        assert!(
+            code == WSAEADDRINUSE || code == WSAEACCES,
+            "unexpected error {error}"
+        );
+    }
+}
+
+#[test]
+fn control_both_options_on_one_socket_fail_with_wsaeinval() {
+    // The reason the runtime never sets SO_REUSEADDR next to
+    // SO_EXCLUSIVEADDRUSE: Winsock refuses the pair.
+    let socket = second_socket(Type::STREAM, true);
+    let result = set_int(&socket, SOL_SOCKET, SO_EXCLUSIVEADDRUSE, 1)
+        .and_then(|()| socket.bind(&loopback(0).into()));
+    let error = result.expect_err("SO_REUSEADDR with SO_EXCLUSIVEADDRUSE must fail");
+    println!("both options: {error}");
+    assert_eq!(error.raw_os_error(), Some(WSAEINVAL));
+}
+
+#[test]
+fn runtime_error_names_the_address_and_keeps_the_kind() {
+    let first = port_env_params::listener(Ipv4Addr::LOCALHOST.into(), 0).unwrap();
+    let port = first.local_addr().unwrap().port();
+    let error = port_env_params::listener(Ipv4Addr::LOCALHOST.into(), port).unwrap_err();
+    println!("runtime error: {error}");
+    assert!(
+        error.to_string().starts_with(&format!("cannot bind 127.0.0.1:{port}: ")),
+        "{error}"
+    );
+    assert!(matches!(
+        error.kind(),
+        io::ErrorKind::AddrInUse | io::ErrorKind::PermissionDenied
+    ));
+}
+
+#[test]
+fn builder_refuses_reuse_port_on_windows() {
+    let error = restartable::Builder::new(loopback(0))
+        .reuse_port(true)
+        .bind::<TcpListener>()
+        .unwrap_err();
+    assert_eq!(error.kind(), io::ErrorKind::Unsupported);
+    let exclusive: TcpListener = restartable::Builder::new(loopback(0)).bind().unwrap();
+    assert_eq!(policy_of(&exclusive), (1, 0));
+}
