@@ -1,4 +1,8 @@
-//! Helpers for the examples: what the kernel says a socket got.
+//! Helpers for the examples: what the kernel says a socket got, and the
+//! pieces of the crash-restart demonstration.
+
+#[cfg(target_os = "linux")]
+pub mod crash;
 
 use std::io;
 

@@ -1,0 +1,162 @@
+//! Nobody else can take the port of a live restartable listener on Linux:
+//! a second socket with any reuse option, on the same address or an
+//! overlapping one, fails to bind. Controls show each check would notice a
+//! socket that did get in.
+#![cfg(target_os = "linux")]
+
+use std::io::{self, ErrorKind};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener, TcpStream, UdpSocket};
+use std::time::{Duration, Instant};
+
+use restartable::restartable_listener;
+use restartable::socket2::{Domain, Socket, Type};
+
+#[restartable_listener(host = host, port = port)]
+fn listener(host: IpAddr, port: u16) -> io::Result<TcpListener> {}
+
+#[restartable_listener(host = "127.0.0.1", port = port)]
+fn udp(port: u16) -> io::Result<UdpSocket> {}
+
+#[restartable_listener(host = "127.0.0.1", port = port, reuse_port = true)]
+fn balanced(port: u16) -> io::Result<TcpListener> {}
+
+const WILDCARD: IpAddr = IpAddr::V4(Ipv4Addr::UNSPECIFIED);
+const LOOPBACK: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
+
+#[derive(Clone, Copy, Debug)]
+struct Intruder {
+    reuse_address: bool,
+    reuse_port: bool,
+}
+
+impl Intruder {
+    const ALL: [Intruder; 4] = [
+        Intruder::new(false, false),
+        Intruder::new(true, false),
+        Intruder::new(false, true),
+        Intruder::new(true, true),
+    ];
+
+    const fn new(reuse_address: bool, reuse_port: bool) -> Intruder {
+        Intruder {
+            reuse_address,
+            reuse_port,
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match (self.reuse_address, self.reuse_port) {
+            (false, false) => "no option",
+            (true, false) => "SO_REUSEADDR",
+            (false, true) => "SO_REUSEPORT",
+            (true, true) => "SO_REUSEADDR+SO_REUSEPORT",
+        }
+    }
+
+    /// Binds (and for TCP listens) a socket with these options on `addr`.
+    fn bind(self, ty: Type, addr: SocketAddr) -> io::Result<Socket> {
+        let socket = Socket::new(Domain::IPV4, ty, None)?;
+        socket.set_reuse_address(self.reuse_address)?;
+        socket.set_reuse_port(self.reuse_port)?;
+        socket.bind(&addr.into())?;
+        if ty == Type::STREAM {
+            socket.listen(128)?;
+        }
+        Ok(socket)
+    }
+}
+
+#[test]
+fn hijack_matrix_every_intruder_is_refused() {
+    // (row name, our host, the intruder's host)
+    let layouts = [
+        ("same address", LOOPBACK, LOOPBACK),
+        ("specific over our wildcard", WILDCARD, LOOPBACK),
+        ("wildcard over our specific", LOOPBACK, WILDCARD),
+    ];
+    let mut got_in = Vec::new();
+    for (layout, ours, theirs) in layouts {
+        for intruder in Intruder::ALL {
+            let ours = listener(ours, 0).unwrap();
+            let port = ours.local_addr().unwrap().port();
+            let row = format!("{layout}, intruder with {}", intruder.name());
+            match intruder.bind(Type::STREAM, SocketAddr::new(theirs, port)) {
+                Err(error) if error.kind() == ErrorKind::AddrInUse => {
+                    println!("refused   {row}");
+                }
+                Err(error) => got_in.push(format!("{row}: unexpected error {error}")),
+                Ok(_) => {
+                    println!("GOT IN    {row}");
+                    got_in.push(row);
+                }
+            }
+        }
+    }
+    assert!(got_in.is_empty(), "intruders bound the port: {got_in:#?}");
+}
+
+#[test]
+fn control_the_matrix_sees_an_intruder_that_gets_in() {
+    // A listener that opted into SO_REUSEPORT lets a same-user SO_REUSEPORT
+    // socket in: the same bind the matrix makes succeeds here.
+    let ours = balanced(0).unwrap();
+    let port = ours.local_addr().unwrap().port();
+    let intruder = Intruder::new(false, true);
+    assert!(intruder
+        .bind(Type::STREAM, SocketAddr::new(LOOPBACK, port))
+        .is_ok());
+}
+
+#[test]
+fn udp_port_cannot_be_shared_by_a_socket_with_so_reuseaddr() {
+    let ours = udp(0).unwrap();
+    let port = ours.local_addr().unwrap().port();
+    let intruder = Intruder::new(true, false);
+    let error = intruder
+        .bind(Type::DGRAM, SocketAddr::new(LOOPBACK, port))
+        .unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::AddrInUse);
+}
+
+#[test]
+fn control_a_udp_socket_with_so_reuseaddr_would_have_shared_its_port() {
+    // What restartable avoids: had our UDP socket set SO_REUSEADDR, as it
+    // does for TCP, the intruder would share the port and its datagrams.
+    let careless = Intruder::new(true, false)
+        .bind(Type::DGRAM, SocketAddr::new(LOOPBACK, 0))
+        .unwrap();
+    let port = careless.local_addr().unwrap().as_socket().unwrap().port();
+    let intruder = Intruder::new(true, false).bind(Type::DGRAM, SocketAddr::new(LOOPBACK, port));
+    assert!(
+        intruder.is_ok(),
+        "Linux lets SO_REUSEADDR UDP sockets share"
+    );
+}
+
+#[test]
+fn reuse_port_listeners_share_a_port_and_both_get_connections() {
+    let first = balanced(0).unwrap();
+    let port = first.local_addr().unwrap().port();
+    let second = balanced(port).unwrap();
+    for listener in [&first, &second] {
+        listener.set_nonblocking(true).unwrap();
+    }
+    let mut clients = Vec::new();
+    let mut accepted = [0_usize; 2];
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while accepted.contains(&0) && Instant::now() < deadline && clients.len() < 512 {
+        clients.push(TcpStream::connect((LOOPBACK, port)).unwrap());
+        for (count, listener) in accepted.iter_mut().zip([&first, &second]) {
+            while let Ok((_stream, _)) = listener.accept() {
+                *count += 1;
+            }
+        }
+    }
+    println!(
+        "{} connections: {} to the first listener, {} to the second",
+        clients.len(),
+        accepted[0],
+        accepted[1]
+    );
+    assert!(accepted[0] > 0 && accepted[1] > 0, "{accepted:?}");
+}
