@@ -1,0 +1,125 @@
+#!/usr/bin/env bash
+# Measures what restartable costs, side by side with hand-written code, and
+# prints a table. Figures, not assertions: this machine is shared and noisy.
+#
+#  1. syscalls of creating one listener: the attribute, minimal hand-written
+#     socket2 code, std::net::TcpListener::bind (strace; installed if missing)
+#  2. time per bind+listen+close, the three interleaved in one process,
+#     median of rounds, as ratios to hand-written
+#  3. crash to ready with 1,000 server-side TIME_WAIT connections
+#  4. build cost: clean build of the runtime and the macro, and `cargo check`
+#     of a crate with 100 annotated functions versus the same written by hand
+#
+# Usage: scripts/bench.sh [--quick]   (--quick: fewer rounds, for CI)
+set -euo pipefail
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+rounds=31 per_round=2000 clients=1000 checks=5
+if [ "${1:-}" = "--quick" ]; then
+    rounds=5 per_round=200 clients=200 checks=1
+fi
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+
+if ! command -v strace >/dev/null 2>&1; then
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends strace >/dev/null
+fi
+
+cargo build -q --release --example listener_cost --example crash_restart
+bin=$root/target/release/examples
+
+echo "== 1. syscalls of one listener on 127.0.0.1:0 (strace, between two markers)"
+for way in macro socket2 std; do
+    # Memory management calls are the allocator's, not the listener's.
+    strace -e trace='!brk,mmap,munmap,mprotect,madvise' "$bin/listener_cost" syscalls "$way" 2>&1 \
+        | sed -n '/restartable-bench-start/,/restartable-bench-end/p' \
+        | grep -v -e 'restartable-bench-' -e 'statx(0, NULL' \
+        | sed -E 's/ += .*$//; s/[0-9a-f]{6,}//g' > "$work/$way.syscalls"
+    echo "-- $way ($(wc -l < "$work/$way.syscalls") calls)"
+    sed 's/^/   /' "$work/$way.syscalls"
+done
+if diff -q "$work/macro.syscalls" "$work/socket2.syscalls" >/dev/null; then
+    echo "macro vs hand-written socket2: identical"
+else
+    echo "macro vs hand-written socket2 differ:"
+    diff "$work/socket2.syscalls" "$work/macro.syscalls" || true
+fi
+echo "macro vs std (differences):"
+diff "$work/std.syscalls" "$work/macro.syscalls" | sed 's/^/   /' || true
+
+echo
+echo "== 2. time per listener"
+"$bin/listener_cost" time "$rounds" "$per_round"
+
+echo
+echo "== 3. crash to ready with $clients server-side TIME_WAIT connections"
+"$bin/crash_restart" --clients "$clients"
+
+echo
+echo "== 4. build cost"
+start=$(date +%s.%N)
+CARGO_TARGET_DIR=$work/clean cargo build -q -p restartable
+end=$(date +%s.%N)
+printf 'clean build (debug) of restartable + restartable-macros and their dependencies: %.1f s\n' \
+    "$(echo "$end - $start" | bc)"
+
+# Two crates with 100 listener functions each: annotated, and by hand.
+for kind in macro hand; do
+    mkdir -p "$work/$kind/src"
+    cat > "$work/$kind/Cargo.toml" <<TOML
+[package]
+name = "hundred-$kind"
+version = "0.0.0"
+edition = "2021"
+publish = false
+
+[dependencies]
+restartable = { path = "$root/runtime" }
+
+[workspace]
+TOML
+    {
+        echo 'use std::io;'
+        if [ "$kind" = macro ]; then
+            echo 'use std::net::TcpListener;'
+        else
+            echo 'use std::net::{Ipv4Addr, SocketAddr, TcpListener};'
+            echo 'use restartable::socket2::{Domain, Socket, Type};'
+        fi
+        for i in $(seq 1 100); do
+            if [ "$kind" = macro ]; then
+                echo "#[restartable::restartable_listener(host = \"127.0.0.1\", port = $((20000 + i)))]"
+                echo "pub fn listener_$i() -> io::Result<TcpListener> {}"
+            else
+                echo "pub fn listener_$i() -> io::Result<TcpListener> {"
+                echo "    let socket = Socket::new(Domain::IPV4, Type::STREAM, None)?;"
+                echo "    #[cfg(unix)]"
+                echo "    socket.set_reuse_address(true)?;"
+                echo "    socket.bind(&SocketAddr::from((Ipv4Addr::LOCALHOST, $((20000 + i)))).into())?;"
+                echo "    socket.listen(1024)?;"
+                echo "    Ok(socket.into())"
+                echo "}"
+            fi
+        done
+    } > "$work/$kind/src/lib.rs"
+    # Dependencies first, so that only the crate itself is timed.
+    (cd "$work/$kind" && CARGO_TARGET_DIR=$work/hundred cargo check -q)
+done
+median_check() {
+    local kind=$1 times=()
+    for _ in $(seq 1 "$checks"); do
+        touch "$work/$kind/src/lib.rs"
+        local start end
+        start=$(date +%s.%N)
+        (cd "$work/$kind" && CARGO_TARGET_DIR=$work/hundred cargo check -q)
+        end=$(date +%s.%N)
+        times+=("$(echo "$end - $start" | bc)")
+    done
+    printf '%s\n' "${times[@]}" | sort -n | sed -n "$(( (checks + 1) / 2 ))p"
+}
+hand=$(median_check hand)
+macro=$(median_check macro)
+printf 'cargo check of 100 listener functions (median of %s): by hand %.3f s, annotated %.3f s, delta %+.3f s\n' \
+    "$checks" "$hand" "$macro" "$(echo "$macro - $hand" | bc)"
