@@ -128,7 +128,7 @@ TOML
 
 step "wine prefix"
 if [ ! -f "$WINEPREFIX/system.reg" ]; then
-    wine64 wineboot -i >/dev/null 2>&1 || true
+    /usr/lib/wine/wine64 wineboot -i >/dev/null 2>&1
     wineserver -w
 fi
 echo "$WINEPREFIX"
