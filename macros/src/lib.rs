@@ -15,6 +15,8 @@ mod item;
 mod valid;
 
 #[cfg(test)]
+mod properties;
+#[cfg(test)]
 mod snapshots;
 
 use proc_macro::TokenStream;

@@ -60,6 +60,17 @@ pub(crate) fn check(args: Args, function: &ListenerFn, errors: &mut Errors) -> O
             );
         }
     }
+    if let (Some(exclusive), Some(reuse_port)) = (&args.exclusive, &args.reuse_port) {
+        if !exclusive.value.value && reuse_port.value.value {
+            let key = &exclusive.key;
+            let value = &exclusive.value;
+            errors.at(
+                quote!(#key = #value),
+                "`exclusive = false` has no effect with `reuse_port = true`: `exclusive` \
+                 concerns Windows only, where `reuse_port` is refused; remove one of them",
+            );
+        }
+    }
     let config = Config {
         address: address?,
         port_env: args.port_env.map(|arg| arg.value),

@@ -240,6 +240,21 @@ pub use socket2;
 /// # fn main() {}
 /// ```
 ///
+/// ## Combinations
+///
+/// - `addr` with `host` or `port`: a compile error (`addr` gives both).
+/// - `addr` with `port_env`: the variable, when set, replaces the port of
+///   `addr`.
+/// - `only_v6` with an IPv4 literal (`host` or `addr`): a compile error;
+///   with a host expression that turns out IPv4: an
+///   [`io::ErrorKind::InvalidInput`] error at run time.
+/// - `reuse_port = true` on a UDP socket: SO_REUSEPORT, so that the kernel
+///   spreads datagrams between the sockets (Linux, Android); still no
+///   SO_REUSEADDR.
+/// - `reuse_port = true` with `exclusive = false`: a compile error;
+///   `exclusive` concerns Windows only, where `reuse_port` is refused.
+/// - `backlog` on a UDP socket: not used (a UDP socket does not listen).
+///
 /// # Errors at compile time
 ///
 /// A wrong key, a duplicate, a literal out of range, a misplaced attribute
