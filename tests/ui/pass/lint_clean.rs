@@ -43,6 +43,10 @@ pub fn shared() -> io::Result<TcpListener> {}
 #[restartable_listener(host = spec, port = policy, port_env = "RESTARTABLE_LINT_CLEAN_PORT")]
 pub fn from_parameters(spec: IpAddr, policy: u16) -> io::Result<TcpListener> {}
 
+/// An address literal, with the crate path spelled out.
+#[restartable_listener(addr = "127.0.0.1:0", crate = "::restartable")]
+pub fn from_literal_addr() -> io::Result<TcpListener> {}
+
 /// A whole address from a parameter.
 #[restartable_listener(addr = addr)]
 pub fn from_addr(addr: SocketAddr) -> io::Result<TcpListener> {}
@@ -69,6 +73,7 @@ pub fn main() {
     drop(shared().expect("shared"));
     drop(from_parameters(spec, 0).expect("from parameters"));
     drop(from_addr(SocketAddr::new(spec, 0)).expect("from addr"));
+    drop(from_literal_addr().expect("from a literal addr"));
     // ::1 may be missing on a host without IPv6; building the call is the point.
     drop(socket());
 }
