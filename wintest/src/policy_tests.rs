@@ -118,16 +118,15 @@ fn socket2_listener_is_configured_and_nonblocking() {
     assert_eq!(policy_of(&listener), (1, 0));
 }
 
-#[test]
-fn second_tcp_socket_is_refused_with_and_without_so_reuseaddr() {
-    let listener = port_env_params::listener(Ipv4Addr::LOCALHOST.into(), 0).unwrap();
-    let port = listener.local_addr().unwrap().port();
+/// A second socket of type `ty`, without and with SO_REUSEADDR, cannot bind
+/// `port`; prints which error each gets.
+fn assert_second_binder_refused(ty: Type, port: u16) {
     for reuse_address in [false, true] {
-        let error = second_socket(Type::STREAM, reuse_address)
+        let error = second_socket(ty, reuse_address)
             .bind(&loopback(port).into())
             .expect_err("a second bind on an exclusive port must fail");
         println!(
-            "second TCP bind, SO_REUSEADDR={}: {error}",
+            "second {ty:?} bind, SO_REUSEADDR={}: {error}",
             u8::from(reuse_address)
         );
         let code = error.raw_os_error().unwrap();
@@ -139,23 +138,15 @@ fn second_tcp_socket_is_refused_with_and_without_so_reuseaddr() {
 }
 
 #[test]
+fn second_tcp_socket_is_refused_with_and_without_so_reuseaddr() {
+    let listener = port_env_params::listener(Ipv4Addr::LOCALHOST.into(), 0).unwrap();
+    assert_second_binder_refused(Type::STREAM, listener.local_addr().unwrap().port());
+}
+
+#[test]
 fn second_udp_socket_is_refused_with_and_without_so_reuseaddr() {
     let socket = udp_loopback::socket().unwrap();
-    let port = socket.local_addr().unwrap().port();
-    for reuse_address in [false, true] {
-        let error = second_socket(Type::DGRAM, reuse_address)
-            .bind(&loopback(port).into())
-            .expect_err("a second bind on an exclusive port must fail");
-        println!(
-            "second UDP bind, SO_REUSEADDR={}: {error}",
-            u8::from(reuse_address)
-        );
-        let code = error.raw_os_error().unwrap();
-        assert!(
-            code == WSAEADDRINUSE || code == WSAEACCES,
-            "unexpected error {error}"
-        );
-    }
+    assert_second_binder_refused(Type::DGRAM, socket.local_addr().unwrap().port());
 }
 
 #[test]
@@ -177,7 +168,9 @@ fn runtime_error_names_the_address_and_keeps_the_kind() {
     let error = port_env_params::listener(Ipv4Addr::LOCALHOST.into(), port).unwrap_err();
     println!("runtime error: {error}");
     assert!(
-        error.to_string().starts_with(&format!("cannot bind 127.0.0.1:{port}: ")),
+        error
+            .to_string()
+            .starts_with(&format!("cannot bind 127.0.0.1:{port}: ")),
         "{error}"
     );
     assert!(matches!(
