@@ -114,7 +114,14 @@ pub fn listen<T: Bindable>(spec: &Spec<'_>, policy: Policy) -> io::Result<T> {
     if let Some(configure) = spec.configure {
         configure(&socket).map_err(|e| fail("configure the socket for", e))?;
     }
-    socket.bind(&addr.into()).map_err(|e| fail("bind", e))?;
+    socket.bind(&addr.into()).map_err(|error| {
+        let holder = if error.kind() == io::ErrorKind::AddrInUse {
+            port_holder(addr, T::KIND)
+        } else {
+            None
+        };
+        Failure::wrap_with_holder("bind", addr, error, holder)
+    })?;
     if T::KIND == crate::SocketKind::Stream {
         socket
             .listen(spec.backlog)
@@ -130,19 +137,43 @@ struct Failure {
     action: &'static str,
     addr: SocketAddr,
     error: io::Error,
+    /// For "address in use": who holds the port, when that can be seen.
+    holder: Option<String>,
 }
 
 impl Failure {
     fn wrap(action: &'static str, addr: SocketAddr, error: io::Error) -> io::Error {
+        Failure::wrap_with_holder(action, addr, error, None)
+    }
+
+    fn wrap_with_holder(
+        action: &'static str,
+        addr: SocketAddr,
+        error: io::Error,
+        holder: Option<String>,
+    ) -> io::Error {
         io::Error::new(
             error.kind(),
             Failure {
                 action,
                 addr,
                 error,
+                holder,
             },
         )
     }
+}
+
+/// Who holds the port, on Linux and Android, from `/proc`.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+fn port_holder(addr: SocketAddr, kind: crate::SocketKind) -> Option<String> {
+    crate::holder::describe(addr, kind)
+}
+
+/// Elsewhere nothing is said rather than something unsure.
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+fn port_holder(_addr: SocketAddr, _kind: crate::SocketKind) -> Option<String> {
+    None
 }
 
 impl fmt::Display for Failure {
@@ -152,11 +183,15 @@ impl fmt::Display for Failure {
             (io::ErrorKind::AddrInUse, Some(code)) => write!(
                 f,
                 "address in use: another socket holds this port (os error {code})"
-            ),
+            )?,
             (io::ErrorKind::AddrInUse, None) => {
-                write!(f, "address in use: another socket holds this port")
+                write!(f, "address in use: another socket holds this port")?;
             }
-            _ => write!(f, "{}", self.error),
+            _ => write!(f, "{}", self.error)?,
+        }
+        match &self.holder {
+            Some(holder) => write!(f, "; {holder}"),
+            None => Ok(()),
         }
     }
 }

@@ -81,7 +81,11 @@
 //!
 //! Every error keeps the [`std::io::ErrorKind`] of its cause and names the
 //! address, for example `cannot bind 0.0.0.0:8080: address in use: another
-//! socket holds this port (os error 98)`.
+//! socket holds this port (os error 98)`. On Linux and Android, when `/proc`
+//! shows it, an "address in use" error also says who holds the port: `…;
+//! a listening socket of process 4242 (server) holds it`. Where that cannot
+//! be seen (another user's process without privileges, other systems),
+//! nothing more is said.
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![deny(missing_docs)]
@@ -98,6 +102,8 @@ compile_error!(
 
 mod bind;
 mod builder;
+#[cfg(any(target_os = "linux", target_os = "android"))]
+mod holder;
 
 #[cfg_attr(unix, path = "sys/unix.rs")]
 #[cfg_attr(windows, path = "sys/windows.rs")]
