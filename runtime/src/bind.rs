@@ -11,7 +11,7 @@ use std::net::{IpAddr, SocketAddr};
 use socket2::{Domain, Socket};
 
 use crate::sys::{self, Policy};
-use crate::Bindable;
+use crate::{Bindable, SocketKind};
 
 /// A function that sets more options on the socket before bind.
 pub(crate) type Configure<'a> = &'a dyn Fn(&Socket) -> io::Result<()>;
@@ -114,15 +114,10 @@ pub fn listen<T: Bindable>(spec: &Spec<'_>, policy: Policy) -> io::Result<T> {
     if let Some(configure) = spec.configure {
         configure(&socket).map_err(|e| fail("configure the socket for", e))?;
     }
-    socket.bind(&addr.into()).map_err(|error| {
-        let holder = if error.kind() == io::ErrorKind::AddrInUse {
-            port_holder(addr, T::KIND)
-        } else {
-            None
-        };
-        Failure::wrap_with_holder("bind", addr, error, holder)
-    })?;
-    if T::KIND == crate::SocketKind::Stream {
+    socket
+        .bind(&addr.into())
+        .map_err(|error| Failure::wrap_bind(addr, T::KIND, error))?;
+    if T::KIND == SocketKind::Stream {
         socket
             .listen(spec.backlog)
             .map_err(|e| fail("listen on", e))?;
@@ -137,20 +132,26 @@ struct Failure {
     action: &'static str,
     addr: SocketAddr,
     error: io::Error,
-    /// For "address in use": who holds the port, when that can be seen.
-    holder: Option<String>,
+    /// For a failed bind: the kind of socket, to look up who holds the port
+    /// when the message is displayed (not before: a caller that retries or
+    /// only checks the kind does not pay for reading `/proc`).
+    bound_kind: Option<SocketKind>,
 }
 
 impl Failure {
     fn wrap(action: &'static str, addr: SocketAddr, error: io::Error) -> io::Error {
-        Failure::wrap_with_holder(action, addr, error, None)
+        Failure::into_io_error(action, addr, error, None)
     }
 
-    fn wrap_with_holder(
+    fn wrap_bind(addr: SocketAddr, kind: SocketKind, error: io::Error) -> io::Error {
+        Failure::into_io_error("bind", addr, error, Some(kind))
+    }
+
+    fn into_io_error(
         action: &'static str,
         addr: SocketAddr,
         error: io::Error,
-        holder: Option<String>,
+        bound_kind: Option<SocketKind>,
     ) -> io::Error {
         io::Error::new(
             error.kind(),
@@ -158,7 +159,7 @@ impl Failure {
                 action,
                 addr,
                 error,
-                holder,
+                bound_kind,
             },
         )
     }
@@ -166,13 +167,13 @@ impl Failure {
 
 /// Who holds the port, on Linux and Android, from `/proc`.
 #[cfg(any(target_os = "linux", target_os = "android"))]
-fn port_holder(addr: SocketAddr, kind: crate::SocketKind) -> Option<String> {
+fn port_holder(addr: SocketAddr, kind: SocketKind) -> Option<String> {
     crate::holder::describe(addr, kind)
 }
 
 /// Elsewhere nothing is said rather than something unsure.
 #[cfg(not(any(target_os = "linux", target_os = "android")))]
-fn port_holder(_addr: SocketAddr, _kind: crate::SocketKind) -> Option<String> {
+fn port_holder(_addr: SocketAddr, _kind: SocketKind) -> Option<String> {
     None
 }
 
@@ -189,7 +190,13 @@ impl fmt::Display for Failure {
             }
             _ => write!(f, "{}", self.error)?,
         }
-        match &self.holder {
+        let holder = match self.bound_kind {
+            Some(kind) if self.error.kind() == io::ErrorKind::AddrInUse => {
+                port_holder(self.addr, kind)
+            }
+            _ => None,
+        };
+        match holder {
             Some(holder) => write!(f, "; {holder}"),
             None => Ok(()),
         }

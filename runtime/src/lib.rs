@@ -82,8 +82,9 @@
 //! Every error keeps the [`std::io::ErrorKind`] of its cause and names the
 //! address, for example `cannot bind 0.0.0.0:8080: address in use: another
 //! socket holds this port (os error 98)`. On Linux and Android, when `/proc`
-//! shows it, an "address in use" error also says who holds the port: `…;
-//! a listening socket of process 4242 (server) holds it`. Where that cannot
+//! shows it, an "address in use" error also says who holds the port when it
+//! is displayed: `…; a listening socket of process 4242 (server) holds it`.
+//! Where that cannot
 //! be seen (another user's process without privileges, other systems),
 //! nothing more is said.
 

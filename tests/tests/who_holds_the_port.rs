@@ -55,12 +55,13 @@ fn error_names_the_process_that_holds_the_port() {
         .map_while(Result::ok)
         .any(|line| line.ends_with("holding"));
     let error = tcp(port).unwrap_err();
+    // The holder is looked up when the error is displayed: while it lives.
+    let message = error.to_string();
     child.kill().unwrap();
     child.wait().unwrap();
 
     assert!(holding, "the child did not bind the port");
     assert_eq!(error.kind(), ErrorKind::AddrInUse);
-    let message = error.to_string();
     println!("{message}");
     assert!(
         message.contains(&format!("; a listening socket of process {} (", child.id())),
