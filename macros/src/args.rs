@@ -3,6 +3,7 @@
 //! here; expressions are passed on to be type-checked by rustc.
 
 use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
 
 use proc_macro2::TokenStream;
 use syn::ext::IdentExt;
@@ -13,13 +14,23 @@ use syn::{Expr, ExprLit, ExprUnary, Ident, Lit, LitBool, LitStr, Token, UnOp};
 use crate::errors::Errors;
 
 pub(crate) const KEYS: &str = "`port`, `port_env`, `host`, `addr`, `backlog`, `only_v6`, \
-                               `nonblocking`, `reuse_port`, `exclusive`, `configure`, `crate`";
+                               `nonblocking`, `reuse_port`, `exclusive`, `inherit`, `retry`, \
+                               `configure`, `crate`";
+
+/// The longest `retry`: a restart that waits longer is not a restart.
+const MAX_RETRY: Duration = Duration::from_secs(3600);
 
 /// One option as written: the key, for errors about the option as a whole,
 /// and its interpreted value.
 pub(crate) struct Arg<T> {
     pub(crate) key: Ident,
     pub(crate) value: T,
+}
+
+/// `inherit = true`, `inherit = false` or `inherit = "name"`.
+pub(crate) enum Inherit {
+    Flag(LitBool),
+    Named(LitStr),
 }
 
 /// A value that is either checked at expansion or left to the compiler.
@@ -40,6 +51,8 @@ pub(crate) struct Args {
     pub(crate) nonblocking: Option<Arg<LitBool>>,
     pub(crate) reuse_port: Option<Arg<LitBool>>,
     pub(crate) exclusive: Option<Arg<LitBool>>,
+    pub(crate) inherit: Option<Arg<Inherit>>,
+    pub(crate) retry: Option<Arg<Duration>>,
     pub(crate) configure: Option<Arg<Expr>>,
     pub(crate) krate: Option<Arg<syn::Path>>,
     /// Every key written, valid value or not.
@@ -108,6 +121,8 @@ pub(crate) fn parse(tokens: TokenStream, errors: &mut Errors) -> Option<Args> {
             "nonblocking" => args.nonblocking = arg(key, flag(&value, errors)),
             "reuse_port" => args.reuse_port = arg(key, flag(&value, errors)),
             "exclusive" => args.exclusive = arg(key, flag(&value, errors)),
+            "inherit" => args.inherit = arg(key, inherit(&value, errors)),
+            "retry" => args.retry = arg(key, retry(&value, errors)),
             "configure" => args.configure = arg(key, configure(value, errors)),
             "crate" => args.krate = arg(key, krate(&value, errors)),
             _ => errors.at(
@@ -129,6 +144,8 @@ fn missing_value(name: &str) -> String {
             format!("expected `{name} = true` or `{name} = false`")
         }
         "port" => "expected `port = 8080` (a number, a constant or a parameter)".into(),
+        "inherit" => "expected `inherit = true` or `inherit = \"name\"`".into(),
+        "retry" => "expected a duration such as `retry = \"2s\"`".into(),
         _ => format!("expected `{name} = ...`"),
     }
 }
@@ -311,6 +328,98 @@ fn flag(value: &Expr, errors: &mut Errors) -> Option<LitBool> {
     } else {
         errors.at(value, "expected `true` or `false`");
         None
+    }
+}
+
+fn inherit(value: &Expr, errors: &mut Errors) -> Option<Inherit> {
+    const EXPECTED: &str = "expected `true`, `false`, or the name of the passed socket \
+                            in LISTEN_FDNAMES, such as `inherit = \"http\"`";
+    match literal(value) {
+        Some(Lit::Bool(flag)) => Some(Inherit::Flag(flag.clone())),
+        Some(Lit::Str(name)) => {
+            let text = name.value();
+            // systemd's rule for FileDescriptorName=: 1 to 255 printable
+            // ASCII characters, no `:` (the separator in LISTEN_FDNAMES).
+            let problem = if text.is_empty() {
+                Some("the name is empty".to_owned())
+            } else if text.len() > 255 {
+                Some(format!("the name is {} bytes long, over 255", text.len()))
+            } else if text.contains(':') {
+                Some("`:` separates the names in LISTEN_FDNAMES, so no name contains it".to_owned())
+            } else if !text.chars().all(|c| c.is_ascii_graphic() || c == ' ') {
+                Some("names are printable ASCII".to_owned())
+            } else {
+                None
+            };
+            if let Some(problem) = problem {
+                errors.at(name, format!("{EXPECTED}; {problem}"));
+                None
+            } else {
+                Some(Inherit::Named(name.clone()))
+            }
+        }
+        _ => {
+            errors.at(value, EXPECTED);
+            None
+        }
+    }
+}
+
+fn retry(value: &Expr, errors: &mut Errors) -> Option<Duration> {
+    const EXPECTED: &str = "expected a duration from 1ms to 1h as a string: a whole number \
+                            and a unit, `ms`, `s`, `m` or `h`, such as `retry = \"2s\"`";
+    let Some(Lit::Str(text)) = literal(value) else {
+        errors.at(value, EXPECTED);
+        return None;
+    };
+    let written = text.value();
+    let duration = parse_duration(&written);
+    match duration {
+        Some(duration) if duration.is_zero() => {
+            errors.at(
+                text,
+                format!(
+                    "{EXPECTED}; {written:?} is no time at all: remove `retry` to fail at once"
+                ),
+            );
+            None
+        }
+        Some(duration) if duration > MAX_RETRY => {
+            errors.at(
+                text,
+                format!("{EXPECTED}; {written:?} is longer than an hour"),
+            );
+            None
+        }
+        Some(duration) => Some(duration),
+        None if written.contains('.') => {
+            errors.at(
+                text,
+                format!("{EXPECTED}; found {written:?}: write a fraction in a smaller unit, such as \"1500ms\""),
+            );
+            None
+        }
+        None => {
+            errors.at(text, format!("{EXPECTED}; found {written:?}"));
+            None
+        }
+    }
+}
+
+/// `"500ms"`, `"2s"`, `"1m"`, `"1h"`: digits then a unit, nothing else.
+fn parse_duration(text: &str) -> Option<Duration> {
+    let split = text.find(|c: char| !c.is_ascii_digit())?;
+    let (number, unit) = text.split_at(split);
+    if number.is_empty() || number.len() > 7 {
+        return None;
+    }
+    let number: u64 = number.parse().ok()?;
+    match unit {
+        "ms" => Some(Duration::from_millis(number)),
+        "s" => Some(Duration::from_secs(number)),
+        "m" => Some(Duration::from_secs(number * 60)),
+        "h" => Some(Duration::from_secs(number * 3600)),
+        _ => None,
     }
 }
 

@@ -8,7 +8,7 @@ use proc_macro2::{Ident, Literal, Span, TokenStream};
 use quote::{quote, quote_spanned, ToTokens};
 use syn::spanned::Spanned;
 
-use crate::args::{self, Value};
+use crate::args::{self, Inherit, Value};
 use crate::errors::Errors;
 use crate::item::{self, ListenerFn};
 use crate::valid::{self, Address, Config};
@@ -99,11 +99,22 @@ fn generate(function: &ListenerFn, config: &Config) -> TokenStream {
         || none.clone(),
         |path| quote_spanned!(path.span()=> #some(&#path)),
     );
+    let (inherit, retry) = inherit_and_retry(config, &private);
     let policies = policies(config, &private, &policy);
     let socket_type = &config.socket_type;
     // The call carries the return type's span, so that an unsupported type
     // is reported on the type.
-    let listen = quote_spanned!(socket_type.span()=> #private::listen::<#socket_type>);
+    // An `async fn` awaits the pauses of `retry` instead of blocking.
+    let listen = if sig.asyncness.is_some() {
+        quote_spanned!(socket_type.span()=> #private::listen_async::<#socket_type>)
+    } else {
+        quote_spanned!(socket_type.span()=> #private::listen::<#socket_type>)
+    };
+    let call = if sig.asyncness.is_some() {
+        quote!(#listen(&#spec, #policy).await)
+    } else {
+        quote!(#listen(&#spec, #policy))
+    };
 
     quote! {
         #(#attrs)*
@@ -117,11 +128,30 @@ fn generate(function: &ListenerFn, config: &Config) -> TokenStream {
                 only_v6: #only_v6,
                 nonblocking: #nonblocking,
                 configure: #configure,
+                inherit: #inherit,
+                retry: #retry,
             };
             #policies
-            #listen(&#spec, #policy)
+            #call
         }
     }
+}
+
+/// The `inherit` and `retry` fields of the `Spec` literal.
+fn inherit_and_retry(config: &Config, private: &TokenStream) -> (TokenStream, TokenStream) {
+    let some = quote!(::core::option::Option::Some);
+    let none = quote!(::core::option::Option::None);
+    let inherit = match &config.inherit {
+        None => none.clone(),
+        Some(Inherit::Flag(_)) => quote!(#some(#private::Inherit::Next)),
+        Some(Inherit::Named(name)) => quote!(#some(#private::Inherit::Named(#name))),
+    };
+    let retry = config.retry.map_or(none, |retry| {
+        let millis = u64::try_from(retry.as_millis()).unwrap_or(u64::MAX);
+        let millis = Literal::u64_unsuffixed(millis);
+        quote!(#some(#private::Duration::from_millis(#millis)))
+    });
+    (inherit, retry)
 }
 
 const UNSUPPORTED_FAMILY: &str =

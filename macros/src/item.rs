@@ -1,5 +1,5 @@
 //! Parses the annotated item: a function without a receiver, not generic,
-//! not `const` or `async`, with an empty body, returning `io::Result<T>`.
+//! not `const`, with an empty body, returning `io::Result<T>`.
 
 use proc_macro2::TokenStream;
 use quote::{quote, ToTokens};
@@ -73,13 +73,6 @@ pub(crate) fn parse(tokens: TokenStream, errors: &mut Errors) -> Result<Listener
         errors.at(
             constness,
             "a listener cannot be made in a `const fn`: remove `const`",
-        );
-    }
-    if let Some(asyncness) = &sig.asyncness {
-        errors.at(
-            asyncness,
-            "`async fn` is not supported: remove `async`, and convert the std listener \
-             (e.g. `tokio::net::TcpListener::from_std`) after setting `nonblocking = true`",
         );
     }
     if !sig.generics.params.is_empty() || sig.generics.where_clause.is_some() {

@@ -43,6 +43,8 @@ const KEYS: &[&str] = &[
     "nonblocking",
     "reuse_port",
     "exclusive",
+    "inherit",
+    "retry",
     "configure",
     "crate",
     "prt",
@@ -230,6 +232,20 @@ const PLAUSIBLE: &[(&str, &[&str])] = &[
     ("nonblocking", &["true", "false"]),
     ("reuse_port", &["true", "false"]),
     ("exclusive", &["true", "false"]),
+    ("inherit", &["true", "false", "\"http\"", "\"a:b\"", "\"\""]),
+    (
+        "retry",
+        &[
+            "\"2s\"",
+            "\"1ms\"",
+            "\"60m\"",
+            "\"1h\"",
+            "\"0s\"",
+            "\"99999999h\"",
+            "\"1.5s\"",
+            "\"s\"",
+        ],
+    ),
     (
         "configure",
         &[
@@ -246,6 +262,7 @@ const PLAUSIBLE_ITEMS: &[&str] = &[
     "pub fn f(port: u16, host: IpAddr) -> io::Result<UdpSocket> {}",
     "/// doc\n#[inline] pub(crate) fn f() -> Result<Socket>;",
     "unsafe fn f(addr: SocketAddr) -> io::Result<T> {}",
+    "pub async fn f() -> std::io::Result<tokio::net::TcpListener> {}",
 ];
 
 fn plausible_args(rng: &mut Rng) -> String {

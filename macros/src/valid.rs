@@ -7,7 +7,9 @@ use proc_macro2::Span;
 use quote::quote;
 use syn::{Expr, Ident, LitBool, LitStr, Type};
 
-use crate::args::{Arg, Args, Value};
+use std::time::Duration;
+
+use crate::args::{Arg, Args, Inherit, Value};
 use crate::errors::Errors;
 use crate::item::ListenerFn;
 
@@ -34,6 +36,10 @@ pub(crate) struct Config {
     /// the expansion points at it.
     pub(crate) reuse_port: Option<Ident>,
     pub(crate) exclusive: bool,
+    /// `inherit`: `None` binds; `Flag` takes the next passed socket,
+    /// `Named` the one of that name.
+    pub(crate) inherit: Option<Inherit>,
+    pub(crate) retry: Option<Duration>,
     pub(crate) configure: Option<Expr>,
     pub(crate) krate: syn::Path,
     pub(crate) socket_type: Type,
@@ -84,6 +90,11 @@ pub(crate) fn check(args: Args, function: &ListenerFn, errors: &mut Errors) -> O
             .filter(|arg| arg.value.value)
             .map(|arg| arg.key),
         exclusive: flag(args.exclusive.as_ref(), true),
+        inherit: args.inherit.and_then(|arg| match arg.value {
+            Inherit::Flag(flag) if !flag.value => None,
+            inherit => Some(inherit),
+        }),
+        retry: args.retry.map(|arg| arg.value),
         configure: args.configure.map(|arg| arg.value),
         krate: args
             .krate

@@ -1,20 +1,35 @@
 //! The one path from a specification to a bound socket, shared by the
-//! attribute's expansion and the builder: create, apply the OS policy, set
-//! the requested options, bind, listen, convert.
+//! attribute's expansion and the builder: take a passed socket if asked,
+//! else create, apply the OS policy, set the requested options, bind (again
+//! while the address is in use, if asked), listen, convert.
 
 use std::env;
 use std::ffi::OsString;
 use std::fmt;
 use std::io;
 use std::net::{IpAddr, SocketAddr};
+use std::thread;
+use std::time::Duration;
 
 use socket2::{Domain, Socket};
 
+use crate::retry::{Delay, Retry};
 use crate::sys::{self, Policy};
 use crate::{Bindable, SocketKind};
 
 /// A function that sets more options on the socket before bind.
-pub(crate) type Configure<'a> = &'a dyn Fn(&Socket) -> io::Result<()>;
+/// `Sync`, so that the future of an `async fn` holding it can be sent.
+pub(crate) type Configure<'a> = &'a (dyn Fn(&Socket) -> io::Result<()> + Sync);
+
+/// Which passed socket to take (`inherit`).
+#[doc(hidden)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Inherit<'a> {
+    /// `inherit = true`: the first passed socket not yet taken.
+    Next,
+    /// `inherit = "name"`: the socket `LISTEN_FDNAMES` gives this name.
+    Named(&'a str),
+}
 
 /// Everything about a listener except the OS policy. The attribute's
 /// expansion builds one as a struct literal; the builder borrows its own
@@ -36,29 +51,39 @@ pub struct Spec<'a> {
     pub nonblocking: bool,
     /// Called after the policy and the options, before bind.
     pub configure: Option<Configure<'a>>,
+    /// Take a socket passed by a supervisor instead of binding, when one
+    /// was passed.
+    pub inherit: Option<Inherit<'a>>,
+    /// How long to keep trying while the address is in use.
+    pub retry: Option<Duration>,
 }
 
 impl Spec<'_> {
-    /// The address to bind: `host` with the port from `port_env` when that
-    /// variable is set, else `port`.
+    /// The port: from `port_env` when that variable is set, else `port`;
+    /// `None` when neither gives one.
+    pub(crate) fn port(&self) -> io::Result<Option<u16>> {
+        match self
+            .port_env
+            .and_then(|name| env::var_os(name).map(|value| (name, value)))
+        {
+            Some((name, value)) => parse_port(name, &value).map(Some),
+            None => Ok(self.port),
+        }
+    }
+
+    /// The address to bind: `host` with [`Spec::port`].
     pub(crate) fn address(&self) -> io::Result<SocketAddr> {
-        let port = match self.port_env {
-            Some(name) => match env::var_os(name) {
-                Some(value) => parse_port(name, &value)?,
-                None => self.port.ok_or_else(|| {
-                    io::Error::new(
-                        io::ErrorKind::InvalidInput,
-                        format!(
-                            "environment variable {name} is not set and no fallback `port` was given"
-                        ),
-                    )
-                })?,
-            },
-            None => self.port.ok_or_else(|| {
-                io::Error::new(io::ErrorKind::InvalidInput, "no port was given")
-            })?,
-        };
-        Ok(SocketAddr::new(self.host, port))
+        match (self.port()?, self.port_env) {
+            (Some(port), _) => Ok(SocketAddr::new(self.host, port)),
+            (None, Some(name)) => Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("environment variable {name} is not set and no fallback `port` was given"),
+            )),
+            (None, None) => Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "no port was given",
+            )),
+        }
     }
 }
 
@@ -74,10 +99,91 @@ fn parse_port(name: &str, value: &OsString) -> io::Result<u16> {
     })
 }
 
-/// Creates the socket `spec` describes with `policy`, binds it and, for a
-/// stream socket, listens. Every error keeps its kind and names the address.
+/// The socket `spec` describes: a passed one when `inherit` asks for it and
+/// one was passed; else created with `policy`, bound (retried while the
+/// address is in use, when `retry` asks for it) and, for a stream socket,
+/// listening. Every error keeps its kind and names the address.
 #[doc(hidden)]
 pub fn listen<T: Bindable>(spec: &Spec<'_>, policy: Policy) -> io::Result<T> {
+    T::check_context()?;
+    if let Some(socket) = inherited(spec, T::KIND)? {
+        return T::from_socket(socket);
+    }
+    let mut retry = spec.retry.map(Retry::new);
+    loop {
+        match bind::<T>(spec, policy) {
+            Ok(socket) => return T::from_socket(socket),
+            Err(error) => match retry.as_mut().and_then(|retry| retry.pause_after(&error)) {
+                Some(pause) => thread::sleep(pause),
+                None => return Err(gave_up(retry.as_ref(), error)),
+            },
+        }
+    }
+}
+
+/// [`listen`] for an `async fn`: the same, except that the pauses between
+/// attempts let the executor run other tasks. Independent of the async
+/// runtime: a pause is a short-lived thread that wakes the task.
+#[doc(hidden)]
+pub async fn listen_async<T: Bindable>(spec: &Spec<'_>, policy: Policy) -> io::Result<T> {
+    T::check_context()?;
+    if let Some(socket) = inherited(spec, T::KIND)? {
+        return T::from_socket(socket);
+    }
+    let mut retry = spec.retry.map(Retry::new);
+    loop {
+        match bind::<T>(spec, policy) {
+            Ok(socket) => return T::from_socket(socket),
+            Err(error) => match retry.as_mut().and_then(|retry| retry.pause_after(&error)) {
+                Some(pause) => Delay::new(pause).await,
+                None => return Err(gave_up(retry.as_ref(), error)),
+            },
+        }
+    }
+}
+
+#[cfg(unix)]
+fn inherited(spec: &Spec<'_>, kind: SocketKind) -> io::Result<Option<Socket>> {
+    match spec.inherit {
+        Some(inherit) => crate::handoff::take(spec, inherit, kind),
+        None => Ok(None),
+    }
+}
+
+/// Windows has no socket activation: `inherit` binds as usual.
+#[cfg(windows)]
+fn inherited(_spec: &Spec<'_>, _kind: SocketKind) -> io::Result<Option<Socket>> {
+    Ok(None)
+}
+
+/// The last error of a retry, saying how long it tried.
+fn gave_up(retry: Option<&Retry>, error: io::Error) -> io::Error {
+    let tried = match retry {
+        Some(retry) if error.kind() == io::ErrorKind::AddrInUse => retry.tried(),
+        _ => return error,
+    };
+    let is_failure = error
+        .get_ref()
+        .map_or(false, <dyn std::error::Error + Send + Sync>::is::<Failure>);
+    if !is_failure {
+        return error;
+    }
+    let kind = error.kind();
+    match error
+        .into_inner()
+        .map(<dyn std::error::Error + Send + Sync>::downcast::<Failure>)
+    {
+        Some(Ok(mut failure)) => {
+            failure.tried = Some(tried);
+            io::Error::new(kind, *failure)
+        }
+        Some(Err(inner)) => io::Error::new(kind, inner),
+        None => io::Error::from(kind),
+    }
+}
+
+/// One attempt: create, set the policy and the options, bind, listen.
+fn bind<T: Bindable>(spec: &Spec<'_>, policy: Policy) -> io::Result<Socket> {
     let addr = spec.address()?;
     let fail = |action: &'static str, error: io::Error| Failure::wrap(action, addr, error);
     if spec.backlog < 1 {
@@ -122,7 +228,7 @@ pub fn listen<T: Bindable>(spec: &Spec<'_>, policy: Policy) -> io::Result<T> {
             .listen(spec.backlog)
             .map_err(|e| fail("listen on", e))?;
     }
-    T::from_socket(socket)
+    Ok(socket)
 }
 
 /// What went wrong, on which address; the `io::Error` around it keeps the
@@ -136,6 +242,8 @@ struct Failure {
     /// when the message is displayed (not before: a caller that retries or
     /// only checks the kind does not pay for reading `/proc`).
     bound_kind: Option<SocketKind>,
+    /// After `retry`: how long it tried and how many attempts it made.
+    tried: Option<(Duration, u32)>,
 }
 
 impl Failure {
@@ -160,6 +268,7 @@ impl Failure {
                 addr,
                 error,
                 bound_kind,
+                tried: None,
             },
         )
     }
@@ -196,8 +305,15 @@ impl fmt::Display for Failure {
             }
             _ => None,
         };
-        match holder {
-            Some(holder) => write!(f, "; {holder}"),
+        if let Some(holder) = holder {
+            write!(f, "; {holder}")?;
+        }
+        match self.tried {
+            Some((duration, attempts)) => write!(
+                f,
+                "; still in use after retrying for {:.1} s ({attempts} attempts)",
+                duration.as_secs_f64()
+            ),
             None => Ok(()),
         }
     }

@@ -4,12 +4,20 @@
 use std::fmt;
 use std::io;
 use std::net::SocketAddr;
+use std::time::Duration;
 
 use socket2::Socket;
 
-use crate::bind::{listen, Configure, Spec};
+use crate::bind::{listen, listen_async, Configure, Inherit, Spec};
 use crate::sys::Policy;
 use crate::Bindable;
+
+/// `inherit` as the builder keeps it.
+#[derive(Debug)]
+enum InheritOwned {
+    Next,
+    Named(String),
+}
 
 type BoxedConfigure = Box<dyn Fn(&Socket) -> io::Result<()> + Send + Sync>;
 
@@ -43,6 +51,8 @@ pub struct Builder {
     reuse_port: bool,
     exclusive: bool,
     configure: Option<BoxedConfigure>,
+    inherit: Option<InheritOwned>,
+    retry: Option<Duration>,
 }
 
 impl Builder {
@@ -57,6 +67,8 @@ impl Builder {
             reuse_port: false,
             exclusive: true,
             configure: None,
+            inherit: None,
+            retry: None,
         }
     }
 
@@ -126,8 +138,37 @@ impl Builder {
         self
     }
 
+    /// Takes the first socket passed by a supervisor (systemd socket
+    /// activation, `systemfd`) that is not taken yet, instead of binding;
+    /// binds as usual when none was passed. Like `inherit = true`: see the
+    /// attribute's docs for the protocol, the checks and the variables.
+    #[must_use]
+    pub fn inherit(mut self) -> Builder {
+        self.inherit = Some(InheritOwned::Next);
+        self
+    }
+
+    /// Takes the passed socket that `LISTEN_FDNAMES` names `name`, instead
+    /// of binding; binds as usual when there is none. Like
+    /// `inherit = "name"`.
+    #[must_use]
+    pub fn inherit_named(mut self, name: impl Into<String>) -> Builder {
+        self.inherit = Some(InheritOwned::Named(name.into()));
+        self
+    }
+
+    /// While bind fails with "address in use", tries again, with a pause
+    /// from 10 ms doubling up to 200 ms, until `limit` has passed. Like
+    /// `retry = "2s"`.
+    #[must_use]
+    pub fn retry(mut self, limit: Duration) -> Builder {
+        self.retry = Some(limit);
+        self
+    }
+
     /// Creates the socket, applies the policy and the options, binds and,
-    /// for a TCP listener, listens.
+    /// for a TCP listener, listens (or takes a passed socket, with
+    /// [`Builder::inherit`]).
     ///
     /// # Errors
     ///
@@ -137,17 +178,35 @@ impl Builder {
     /// [`Builder::reuse_port`].
     pub fn bind<T: Bindable>(&self) -> io::Result<T> {
         let policy = Policy::from_options(self.reuse_port, self.exclusive)?;
-        let configure = self.configure.as_ref().map(|f| -> Configure<'_> { f });
-        let spec = Spec {
+        listen(&self.spec(), policy)
+    }
+
+    /// [`Builder::bind`] for async code: the pauses of [`Builder::retry`]
+    /// do not block the executor.
+    ///
+    /// # Errors
+    ///
+    /// As [`Builder::bind`].
+    pub async fn bind_async<T: Bindable>(&self) -> io::Result<T> {
+        let policy = Policy::from_options(self.reuse_port, self.exclusive)?;
+        listen_async(&self.spec(), policy).await
+    }
+
+    fn spec(&self) -> Spec<'_> {
+        Spec {
             host: self.addr.ip(),
             port: Some(self.addr.port()),
             port_env: self.port_env.as_deref(),
             backlog: self.backlog,
             only_v6: self.only_v6,
             nonblocking: self.nonblocking,
-            configure,
-        };
-        listen(&spec, policy)
+            configure: self.configure.as_ref().map(|f| -> Configure<'_> { f }),
+            inherit: self.inherit.as_ref().map(|inherit| match inherit {
+                InheritOwned::Named(name) => Inherit::Named(name),
+                InheritOwned::Next => Inherit::Next,
+            }),
+            retry: self.retry,
+        }
     }
 }
 
@@ -162,6 +221,8 @@ impl fmt::Debug for Builder {
             .field("reuse_port", &self.reuse_port)
             .field("exclusive", &self.exclusive)
             .field("configure", &self.configure.as_ref().map(|_| ".."))
+            .field("inherit", &self.inherit)
+            .field("retry", &self.retry)
             .finish()
     }
 }

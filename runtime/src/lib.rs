@@ -50,6 +50,8 @@
 //!         only_v6: ::core::option::Option::None,
 //!         nonblocking: false,
 //!         configure: ::core::option::Option::None,
+//!         inherit: ::core::option::Option::None,
+//!         retry: ::core::option::Option::None,
 //!     };
 //!     #[cfg(unix)]
 //!     let policy = ::restartable::__private::unix::Policy::REUSE_ADDRESS;
@@ -103,8 +105,13 @@ compile_error!(
 
 mod bind;
 mod builder;
+#[cfg(unix)]
+mod handoff;
 #[cfg(any(target_os = "linux", target_os = "android"))]
 mod holder;
+mod retry;
+#[cfg(feature = "tokio")]
+mod tokio;
 
 #[cfg_attr(unix, path = "sys/unix.rs")]
 #[cfg_attr(windows, path = "sys/windows.rs")]
@@ -318,6 +325,17 @@ pub trait Bindable: Sized {
     /// What kind of socket to create.
     const KIND: SocketKind;
 
+    /// Checks, before any socket is made or taken, that `Self` can be made
+    /// here: the tokio types need a tokio runtime. The default accepts.
+    ///
+    /// # Errors
+    ///
+    /// When `Self` cannot be made in this context; nothing has been bound
+    /// or taken yet.
+    fn check_context() -> io::Result<()> {
+        Ok(())
+    }
+
     /// Converts the bound (and, for [`SocketKind::Stream`], listening)
     /// socket.
     ///
@@ -355,7 +373,8 @@ impl Bindable for socket2::Socket {
 /// any release.
 #[doc(hidden)]
 pub mod __private {
-    pub use crate::bind::{listen, Spec};
+    pub use crate::bind::{listen, listen_async, Inherit, Spec};
+    pub use core::time::Duration;
     pub use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
     /// `host = expr`: an `IpAddr`, `Ipv4Addr`, `Ipv6Addr` or octets.

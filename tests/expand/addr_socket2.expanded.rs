@@ -12,6 +12,8 @@ pub fn listener() -> std::io::Result<restartable::socket2::Socket> {
         only_v6: ::core::option::Option::None,
         nonblocking: true,
         configure: ::core::option::Option::Some(&keepalive),
+        inherit: ::core::option::Option::None,
+        retry: ::core::option::Option::None,
     };
     #[cfg(unix)]
     let policy = ::restartable::__private::unix::Policy::REUSE_ADDRESS;

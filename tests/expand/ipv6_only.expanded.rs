@@ -12,6 +12,8 @@ pub fn listener() -> std::io::Result<std::net::TcpListener> {
         only_v6: ::core::option::Option::Some(true),
         nonblocking: false,
         configure: ::core::option::Option::None,
+        inherit: ::core::option::Option::None,
+        retry: ::core::option::Option::None,
     };
     #[cfg(unix)]
     let policy = ::restartable::__private::unix::Policy::REUSE_ADDRESS;

@@ -12,6 +12,8 @@ pub fn listener(port: u16) -> std::io::Result<std::net::TcpListener> {
         only_v6: ::core::option::Option::None,
         nonblocking: false,
         configure: ::core::option::Option::None,
+        inherit: ::core::option::Option::None,
+        retry: ::core::option::Option::None,
     };
     #[cfg(any(target_os = "linux", target_os = "android"))]
     let policy = ::restartable::__private::unix::Policy::REUSE_PORT;

@@ -12,6 +12,8 @@ pub fn socket() -> std::io::Result<std::net::UdpSocket> {
         only_v6: ::core::option::Option::None,
         nonblocking: false,
         configure: ::core::option::Option::None,
+        inherit: ::core::option::Option::None,
+        retry: ::core::option::Option::None,
     };
     #[cfg(unix)]
     let policy = ::restartable::__private::unix::Policy::REUSE_ADDRESS;

@@ -1,0 +1,31 @@
+// The expansion of handoff_retry.rs by #[restartable_listener].
+// Written by `RESTARTABLE_BLESS=1 cargo test -p restartable-macros`.
+
+pub fn listener() -> std::io::Result<std::net::TcpListener> {
+    let spec = ::restartable::__private::Spec {
+        host: ::restartable::__private::IpAddr::V4(
+            ::restartable::__private::Ipv4Addr::UNSPECIFIED,
+        ),
+        port: ::core::option::Option::Some(8080),
+        port_env: ::core::option::Option::None,
+        backlog: 1024,
+        only_v6: ::core::option::Option::None,
+        nonblocking: false,
+        configure: ::core::option::Option::None,
+        inherit: ::core::option::Option::Some(
+            ::restartable::__private::Inherit::Named("http"),
+        ),
+        retry: ::core::option::Option::Some(
+            ::restartable::__private::Duration::from_millis(2000),
+        ),
+    };
+    #[cfg(unix)]
+    let policy = ::restartable::__private::unix::Policy::REUSE_ADDRESS;
+    #[cfg(windows)]
+    let policy = ::restartable::__private::windows::Policy::EXCLUSIVE_ADDRESS_USE;
+    #[cfg(not(any(unix, windows)))]
+    let policy = ::core::compile_error!(
+        "restartable supports the `unix` and `windows` target families only"
+    );
+    ::restartable::__private::listen::<std::net::TcpListener>(&spec, policy)
+}

@@ -1,0 +1,6 @@
+use restartable::restartable_listener;
+
+#[restartable_listener(port = 8080, inherit = "http:admin")]
+fn listener() -> std::io::Result<std::net::TcpListener> {}
+
+fn main() {}

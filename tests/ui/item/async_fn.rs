@@ -1,8 +1,0 @@
-use restartable::restartable_listener;
-
-#[restartable_listener(port = 8080)]
-async fn listener() -> std::io::Result<std::net::TcpListener> {}
-
-fn main() {
-    let _ = listener();
-}
