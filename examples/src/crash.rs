@@ -25,6 +25,9 @@ pub enum Listener {
     Restartable,
     /// socket, bind, listen with socket2 and no option at all.
     Naive,
+    /// `#[restartable_listener(host = "127.0.0.1", port = port, inherit = true)]`:
+    /// the socket a supervisor passed, else bound as `Restartable` is.
+    Inherited,
 }
 
 impl Listener {
@@ -37,6 +40,7 @@ impl Listener {
         match self {
             Listener::Restartable => restartable(port),
             Listener::Naive => naive(port),
+            Listener::Inherited => inherited(port),
         }
     }
 }
@@ -46,6 +50,7 @@ impl fmt::Display for Listener {
         f.write_str(match self {
             Listener::Restartable => "restartable",
             Listener::Naive => "naive",
+            Listener::Inherited => "inherited",
         })
     }
 }
@@ -57,9 +62,10 @@ impl std::str::FromStr for Listener {
         match name {
             "restartable" => Ok(Listener::Restartable),
             "naive" => Ok(Listener::Naive),
+            "inherited" => Ok(Listener::Inherited),
             _ => Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
-                format!("expected `restartable` or `naive`, found {name:?}"),
+                format!("expected `restartable`, `naive` or `inherited`, found {name:?}"),
             )),
         }
     }
@@ -68,6 +74,11 @@ impl std::str::FromStr for Listener {
 /// The server's listener, as a service would write it with restartable.
 #[restartable_listener(host = "127.0.0.1", port = port)]
 pub fn restartable(port: u16) -> io::Result<TcpListener> {}
+
+/// The server's listener when a supervisor may hold the socket: the passed
+/// socket when there is one, else bound like [`restartable`].
+#[restartable_listener(host = "127.0.0.1", port = port, inherit = true)]
+pub fn inherited(port: u16) -> io::Result<TcpListener> {}
 
 /// The server's listener without restartable: no socket option at all.
 ///

@@ -3,6 +3,8 @@
 
 #[cfg(target_os = "linux")]
 pub mod crash;
+#[cfg(target_os = "linux")]
+pub mod handoff;
 
 use std::io;
 

@@ -45,7 +45,10 @@ fn a_port_released_during_the_retry_is_bound() {
     let waited = started.elapsed();
     releaser.join().unwrap();
     assert_eq!(listener.local_addr().unwrap().port(), port);
-    assert!(waited >= hold_for, "bound after {waited:?}, before the release");
+    assert!(
+        waited >= hold_for,
+        "bound after {waited:?}, before the release"
+    );
     // The pause is capped at 200 ms, so the bind follows the release soon.
     assert!(
         waited < hold_for + Duration::from_millis(1500),
@@ -61,14 +64,20 @@ fn a_port_never_released_fails_at_the_deadline_saying_how_long_it_tried() {
     let error = retrying_briefly(port).unwrap_err();
     let waited = started.elapsed();
     assert_eq!(error.kind(), ErrorKind::AddrInUse, "{error}");
-    assert!(waited >= Duration::from_millis(300), "gave up after {waited:?}");
+    assert!(
+        waited >= Duration::from_millis(300),
+        "gave up after {waited:?}"
+    );
     assert!(waited < Duration::from_secs(2), "gave up after {waited:?}");
     let message = error.to_string();
     assert!(
         message.starts_with(&format!("cannot bind 127.0.0.1:{port}: address in use")),
         "{message}"
     );
-    assert!(message.contains("; still in use after retrying for 0."), "{message}");
+    assert!(
+        message.contains("; still in use after retrying for 0."),
+        "{message}"
+    );
     assert!(message.ends_with(" attempts)"), "{message}");
     println!("{message}");
 
@@ -86,7 +95,11 @@ fn other_errors_are_not_retried() {
     let started = Instant::now();
     let error = only_v6_on(Ipv4Addr::LOCALHOST).unwrap_err();
     assert_eq!(error.kind(), ErrorKind::InvalidInput, "{error}");
-    assert!(started.elapsed() < Duration::from_secs(1), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "{:?}",
+        started.elapsed()
+    );
 }
 
 #[test]

@@ -57,7 +57,10 @@ async fn a_plain_fn_gives_a_nonblocking_tokio_listener() {
     assert!(SockRef::from(&listener).nonblocking().unwrap());
     let addr = listener.local_addr().unwrap();
     let (accepted, connected) = tokio::join!(listener.accept(), TcpStream::connect(addr));
-    assert_eq!(accepted.unwrap().0.peer_addr().unwrap(), connected.unwrap().local_addr().unwrap());
+    assert_eq!(
+        accepted.unwrap().0.peer_addr().unwrap(),
+        connected.unwrap().local_addr().unwrap()
+    );
 
     // Control: what the check above catches. Given a blocking std listener,
     // tokio either keeps it blocking (and its accept then blocks the runtime
@@ -103,7 +106,9 @@ fn outside_a_runtime_it_is_an_error_not_a_panic() {
     // The async fn polled by an executor that is not tokio: the same error.
     let error = block_on(udp_socket()).unwrap_err();
     assert!(
-        error.to_string().contains("tokio::net::UdpSocket can only be made inside a tokio runtime"),
+        error
+            .to_string()
+            .contains("tokio::net::UdpSocket can only be made inside a tokio runtime"),
         "{error}"
     );
     // Control: tokio's own conversion panics there.
