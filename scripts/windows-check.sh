@@ -67,8 +67,11 @@ cp -r "$root/runtime" "$root/wintest" "$scratch/"
 cp -r "$root/tests/expand" "$scratch/tests/"
 # The proc macro runs on the host only (it needs a newer compiler than 1.63):
 # the scratch copy of the runtime has no `macros` feature. The workspace's
-# lint table stays behind too (Debian's cargo predates `[lints]`).
+# lint table stays behind too (Debian's cargo predates `[lints]`), and so
+# does tokio, which needs a newer compiler than 1.63.
 sed -i -e '/^restartable-macros = /d' \
+    -e '/^tokio = { /d' \
+    -e 's/^tokio = \["dep:tokio"\]/tokio = []/' \
     -e '/^\[lints\]$/,/^workspace = true$/d' \
     -e 's/^default = \["macros"\]/default = []/' \
     -e 's/^macros = \["dep:restartable-macros"\]/macros = []/' \

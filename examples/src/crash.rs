@@ -76,7 +76,7 @@ impl std::str::FromStr for Listener {
 pub fn restartable(port: u16) -> io::Result<TcpListener> {}
 
 /// The server's listener when a supervisor may hold the socket: the passed
-/// socket when there is one, else bound like [`restartable`].
+/// socket when there is one, else bound like [`restartable()`].
 #[restartable_listener(host = "127.0.0.1", port = port, inherit = true)]
 pub fn inherited(port: u16) -> io::Result<TcpListener> {}
 

@@ -79,6 +79,25 @@
 //! socket2 UDP socket, return `std::net::UdpSocket` and convert it with
 //! `socket2::Socket::from`, which costs nothing.
 //!
+//! # Features
+//!
+//! - `macros` (default): the attribute.
+//! - `tokio`: `tokio::net::TcpListener` and `tokio::net::UdpSocket` as
+//!   return types, from plain and `async` functions. The socket is made
+//!   nonblocking before it is handed to tokio; outside a tokio runtime the
+//!   function returns an error instead of tokio's panic. (A runtime built
+//!   without `enable_io` still makes tokio panic: that cannot be detected
+//!   from outside.) Needs the Rust version tokio needs; the rest of the crate
+//!   builds with Rust 1.63.
+//!
+//! # Restarts without a gap, and restarts that overlap
+//!
+//! - `inherit` takes a socket passed by systemd's socket activation (or
+//!   `systemfd`) instead of binding: the supervisor keeps the socket open
+//!   across a crash, so a restart refuses no connection at all.
+//! - `retry = "2s"` binds again while the port is still held by an old
+//!   instance that is shutting down.
+//!
 //! # Errors
 //!
 //! Every error keeps the [`std::io::ErrorKind`] of its cause and names the
@@ -142,9 +161,50 @@ pub use socket2;
 ///
 /// A free function or an associated function without `self`, with any
 /// visibility; its doc comments and other attributes are kept. Not generic,
-/// not `const`, not `async`. Its body is `{}` or `;`: the attribute writes
-/// it (to set more options, see `configure`). It returns
-/// `std::io::Result<T>`, and `T` decides what is built: see [`Bindable`].
+/// not `const`. Its body is `{}` or `;`: the attribute writes it (to set
+/// more options, see `configure`). It returns `std::io::Result<T>`, and `T`
+/// decides what is built: see [`Bindable`]; with the `tokio` feature, `T`
+/// may be `tokio::net::TcpListener` or `tokio::net::UdpSocket`.
+///
+/// It may be an `async fn`: the socket is made the same way (binding does
+/// not wait), and the pauses of `retry` are awaited instead of blocking the
+/// thread, with any executor. The future is `Send`.
+///
+/// ```no_run
+/// # #[cfg(feature = "tokio")]
+/// # mod with_tokio {
+/// use restartable::restartable_listener;
+///
+/// #[restartable_listener(port = 8080, retry = "2s")]
+/// async fn listener() -> std::io::Result<tokio::net::TcpListener> {}
+///
+/// // tokio needs its runtime to register the socket: called outside one,
+/// // this returns an error that says so (not a panic).
+/// #[restartable_listener(port = 8081)]
+/// fn admin() -> std::io::Result<tokio::net::TcpListener> {}
+/// # }
+/// ```
+///
+/// Each option below is shown with the code it stands for, written by
+/// hand with socket2; all of them start from the same steps as the quick
+/// start's listener:
+///
+/// ```no_run
+/// use std::net::{SocketAddr, TcpListener};
+/// use restartable::socket2::{Domain, Socket, Type};
+///
+/// fn listener() -> std::io::Result<TcpListener> {
+///     let addr: SocketAddr = "0.0.0.0:8080".parse().unwrap();
+///     let socket = Socket::new(Domain::for_address(addr), Type::STREAM, None)?;
+///     #[cfg(unix)]
+///     socket.set_reuse_address(true)?;
+///     // #[cfg(windows)]: setsockopt(SOL_SOCKET, SO_EXCLUSIVEADDRUSE, 1), which
+///     // socket2 has no method for (restartable makes that one unsafe call).
+///     socket.bind(&addr.into())?;
+///     socket.listen(1024)?;
+///     Ok(socket.into())
+/// }
+/// ```
 ///
 /// # Options
 ///
@@ -159,6 +219,8 @@ pub use socket2;
 /// | `nonblocking` | `true` or `false`: set before bind | `false` |
 /// | `reuse_port` | `true` or `false`: SO_REUSEPORT on Linux and Android, SO_REUSEPORT_LB on FreeBSD; a compile error on other targets | `false` |
 /// | `exclusive` | `true` or `false`: Windows only; `false` leaves out SO_EXCLUSIVEADDRUSE | `true` |
+/// | `inherit` | `true` (the next passed socket) or a name from `LISTEN_FDNAMES`, e.g. `"http"`: take a socket passed by systemd or systemfd instead of binding, when one was passed | `false` |
+/// | `retry` | a duration 1ms to 1h, e.g. `"2s"`, `"500ms"`: while the address is in use, try again until then | no retry |
 /// | `configure` | a path to a `fn(&restartable::socket2::Socket) -> std::io::Result<()>`, or a closure, run after the policy and before bind | none |
 /// | `crate` | the path of this crate as a string, for crates that re-export it | `"::restartable"` |
 ///
@@ -180,6 +242,10 @@ pub use socket2;
 /// fn local_v6() -> std::io::Result<TcpListener> {}
 /// ```
 ///
+/// Without the macro, the address bound is `SocketAddr::new(host, port)`,
+/// e.g. `SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), ADMIN_PORT)`, or
+/// `addr` as given.
+///
 /// ## `port_env`
 ///
 /// When the variable is set, its value is the port; a value that is not a
@@ -193,6 +259,20 @@ pub use socket2;
 /// fn listener() -> std::io::Result<std::net::TcpListener> {}
 /// ```
 ///
+/// Without the macro:
+///
+/// ```no_run
+/// use std::io::{Error, ErrorKind};
+///
+/// let port: u16 = match std::env::var_os("PORT") {
+///     Some(value) => value.to_str().and_then(|v| v.parse().ok()).ok_or_else(|| {
+///         Error::new(ErrorKind::InvalidInput, format!("environment variable PORT={value:?} is not a port number"))
+///     })?,
+///     None => 8080,
+/// };
+/// # Ok::<(), Error>(())
+/// ```
+///
 /// ## `backlog`, `only_v6`, `nonblocking`
 ///
 /// ```no_run
@@ -200,6 +280,17 @@ pub use socket2;
 /// // IPv6 only, a short queue, ready for an event loop.
 /// #[restartable_listener(host = "::", port = 8080, only_v6 = true, backlog = 128, nonblocking = true)]
 /// fn listener() -> std::io::Result<std::net::TcpListener> {}
+/// ```
+///
+/// Without the macro, before bind and listen:
+///
+/// ```no_run
+/// # let socket = restartable::socket2::Socket::new(restartable::socket2::Domain::IPV6, restartable::socket2::Type::STREAM, None)?;
+/// socket.set_only_v6(true)?; // without `only_v6`: set_only_v6(false) on IPv6
+/// socket.set_nonblocking(true)?;
+/// // ... bind ...
+/// socket.listen(128)?;
+/// # Ok::<(), std::io::Error>(())
 /// ```
 ///
 /// ## `reuse_port`
@@ -217,6 +308,15 @@ pub use socket2;
 /// fn worker_listener() -> std::io::Result<std::net::TcpListener> {}
 /// ```
 ///
+/// Without the macro, on Linux and Android (FreeBSD: `set_reuse_port_lb`):
+///
+/// ```no_run
+/// # let socket = restartable::socket2::Socket::new(restartable::socket2::Domain::IPV4, restartable::socket2::Type::STREAM, None)?;
+/// #[cfg(any(target_os = "linux", target_os = "android"))]
+/// socket.set_reuse_port(true)?; // with set_reuse_address(true) for TCP
+/// # Ok::<(), std::io::Error>(())
+/// ```
+///
 /// ## `exclusive`
 ///
 /// `exclusive = false` leaves out SO_EXCLUSIVEADDRUSE on Windows (and still
@@ -226,6 +326,116 @@ pub use socket2;
 /// accepts that another process could bind the port (a process with
 /// SO_REUSEADDR, or one of another user, depending on the Windows version),
 /// can opt out.
+///
+/// ```no_run
+/// # use restartable::restartable_listener;
+/// #[restartable_listener(port = 8080, exclusive = false)]
+/// fn listener() -> std::io::Result<std::net::TcpListener> {}
+/// ```
+///
+/// Without the macro: on Windows, leave out the SO_EXCLUSIVEADDRUSE call of
+/// the first example (and set no SO_REUSEADDR); elsewhere nothing changes.
+///
+/// ## `inherit`
+///
+/// Takes a listening socket passed by a supervisor instead of binding one,
+/// by the protocol of systemd's socket activation (also used by
+/// `systemd-socket-activate` and by `systemfd` for development): the
+/// sockets are descriptors 3, 4, …, `LISTEN_FDS` says how many,
+/// `LISTEN_PID` which process they are for (unset or empty is taken to mean
+/// this one, as `systemfd --no-pid` passes them through `cargo watch`), and
+/// `LISTEN_FDNAMES` may name them (systemd's `FileDescriptorName=`).
+/// `inherit = true` takes the first passed socket not taken yet; `inherit =
+/// "http"` the one named `http`. When nothing was passed, the variables are
+/// for another process, or every matching socket is taken already, the
+/// function binds as usual: the same binary runs under systemd and by hand.
+///
+/// ```no_run
+/// # use restartable::restartable_listener;
+/// #[restartable_listener(port = 8080, inherit = "http")]
+/// fn web() -> std::io::Result<std::net::TcpListener> {}
+///
+/// #[restartable_listener(port = 5353, inherit = "dns")]
+/// fn dns() -> std::io::Result<std::net::UdpSocket> {}
+/// ```
+///
+/// - **Checked before use**, with getsockopt: a TCP listener must be a
+///   stream socket that listens (where the OS tells: Linux, Android,
+///   FreeBSD), a UDP socket a bound datagram socket; an IP socket of the
+///   host's family (an IPv6 `::` dual-stack socket, as `ListenStream=8080`
+///   makes, is accepted for the default `0.0.0.0`), on the function's port
+///   when it has one (not 0). A mismatch is an
+///   [`io::ErrorKind::InvalidInput`] error that names the descriptor and
+///   what was expected, e.g. `the socket passed as fd 3 (LISTEN_FDS) is a
+///   datagram (UDP) socket; expected a listening TCP socket`. A rejected
+///   descriptor is left open and unused: it is not the function's to close.
+/// - **Malformed variables** (`LISTEN_FDS=two`, a `LISTEN_FDNAMES` with
+///   another count of names) are an `InvalidInput` error naming the variable
+///   and its value, and leave the variables as they are.
+/// - **Afterwards**: the variables are read once per process, at the first
+///   call with `inherit`; when they are for this process they are then
+///   removed from the environment and every passed descriptor is marked
+///   close-on-exec, so that child processes inherit neither. The sockets stay
+///   on record in the process and each is handed out once, so several
+///   annotated functions each get theirs. (Removing variables while another
+///   thread reads the environment through C's `getenv` is a data race in
+///   libc; call the first `inherit` function before starting such threads.)
+/// - Options that shape a new socket (`backlog`, `only_v6`, `reuse_port`,
+///   `configure`, the per-OS policy) are the supervisor's to set on a passed
+///   socket; `nonblocking = true` is applied.
+/// - **Windows** has no such protocol: there `inherit` always binds as
+///   usual. (systemfd's own Windows protocol is not supported.)
+///
+/// Without the macro, in outline (the `listenfd` crate does the first part,
+/// without names or the checks):
+///
+/// ```text
+/// if LISTEN_PID is unset/empty or == getpid() and LISTEN_FDS = n:
+///     fds 3 .. 3+n, named by LISTEN_FDNAMES split at ':'
+///     fcntl(fd, F_SETFD, FD_CLOEXEC) on each; unsetenv the three variables
+///     pick the fd; getsockopt(SO_TYPE), getsockname, getsockopt(SO_ACCEPTCONN)
+///     TcpListener::from_raw_fd(fd)        // unsafe
+/// else: bind as usual
+/// ```
+///
+/// ## `retry`
+///
+/// While bind fails with "address in use", tries again, pausing 10 ms, then
+/// twice as long each time up to 200 ms, until the duration has passed; then
+/// fails with the last error, which says how long it tried: `…; still in use
+/// after retrying for 2.0 s (14 attempts)`. Other errors are not retried.
+/// For the restart that begins while the old instance still holds the port
+/// (it is shutting down, or a supervisor started the new one early), and for
+/// Windows, where an exclusive port stays busy while the old listener's
+/// connections drain. The duration is a whole number with `ms`, `s`, `m` or
+/// `h`, from 1 ms to 1 hour, checked at compile time. In an `async fn` the
+/// pauses are awaited.
+///
+/// ```no_run
+/// # use restartable::restartable_listener;
+/// #[restartable_listener(port = 8080, retry = "2s")]
+/// fn listener() -> std::io::Result<std::net::TcpListener> {}
+/// ```
+///
+/// Without the macro:
+///
+/// ```no_run
+/// use std::time::{Duration, Instant};
+/// # fn bind_once() -> std::io::Result<std::net::TcpListener> { unimplemented!() }
+///
+/// let deadline = Instant::now() + Duration::from_secs(2);
+/// let mut pause = Duration::from_millis(10);
+/// let listener = loop {
+///     match bind_once() {
+///         Err(e) if e.kind() == std::io::ErrorKind::AddrInUse && Instant::now() < deadline => {
+///             std::thread::sleep(pause.min(deadline - Instant::now()));
+///             pause = (pause * 2).min(Duration::from_millis(200));
+///         }
+///         result => break result?,
+///     }
+/// };
+/// # Ok::<(), std::io::Error>(())
+/// ```
 ///
 /// ## `configure`
 ///
@@ -241,6 +451,11 @@ pub use socket2;
 /// fn listener() -> std::io::Result<std::net::TcpListener> {}
 /// ```
 ///
+/// Without the macro: call `keepalive(&socket)?` after the policy and the
+/// other options, just before `bind`. The function must be `Sync` (any
+/// `fn` item and any closure that captures only `Sync` values), so that the
+/// future of an `async fn` stays `Send`.
+///
 /// ## `crate`
 ///
 /// For a crate that re-exports restartable under another path, so that its
@@ -253,6 +468,9 @@ pub use socket2;
 /// fn listener() -> std::io::Result<std::net::TcpListener> {}
 /// # fn main() {}
 /// ```
+///
+/// Without the macro there is nothing to write: it names the path that the
+/// expansion's calls go through (`my_framework::__private::listen`).
 ///
 /// ## Combinations
 ///
@@ -268,6 +486,10 @@ pub use socket2;
 /// - `reuse_port = true` with `exclusive = false`: a compile error;
 ///   `exclusive` concerns Windows only, where `reuse_port` is refused.
 /// - `backlog` on a UDP socket: not used (a UDP socket does not listen).
+/// - `inherit` with `retry`: a passed socket is taken at once; `retry`
+///   applies only when the function binds.
+/// - `inherit` with `port_env` or a port parameter: the port a passed socket
+///   is checked against is the one the function would bind.
 ///
 /// # Errors at compile time
 ///
@@ -309,15 +531,28 @@ impl SocketKind {
 /// produce: the return type of an annotated function decides which.
 ///
 /// Implemented for [`std::net::TcpListener`], [`std::net::UdpSocket`] and
-/// [`socket2::Socket`] (as a TCP listener). Implement it for a type of your
+/// [`socket2::Socket`] (as a TCP listener), and with the `tokio` feature for
+/// `tokio::net::TcpListener` and `tokio::net::UdpSocket`. Implement it for a type of your
 /// own to have the attribute return that type directly.
 #[cfg_attr(
-    restartable_diagnostic_namespace,
+    all(restartable_diagnostic_namespace, not(feature = "tokio")),
     diagnostic::on_unimplemented(
         message = "`{Self}` is not a socket type that restartable can create",
         label = "unsupported return type",
         note = "supported: std::net::TcpListener, std::net::UdpSocket, \
                 restartable::socket2::Socket (a TCP listener), \
+                or a type that implements `restartable::Bindable`; \
+                the `tokio` feature adds tokio::net::TcpListener and UdpSocket"
+    )
+)]
+#[cfg_attr(
+    all(restartable_diagnostic_namespace, feature = "tokio"),
+    diagnostic::on_unimplemented(
+        message = "`{Self}` is not a socket type that restartable can create",
+        label = "unsupported return type",
+        note = "supported: std::net::TcpListener, std::net::UdpSocket, \
+                restartable::socket2::Socket (a TCP listener), \
+                tokio::net::TcpListener, tokio::net::UdpSocket, \
                 or a type that implements `restartable::Bindable`"
     )
 )]

@@ -25,6 +25,12 @@ pub mod not_exclusive {
 pub mod associated_fn {
     include!("../../tests/expand/associated_fn.expanded.rs");
 }
+pub mod handoff_retry {
+    include!("../../tests/expand/handoff_retry.expanded.rs");
+}
+pub mod async_fn {
+    include!("../../tests/expand/async_fn.expanded.rs");
+}
 // reuse_port.expanded.rs is a compile error on Windows by design; the check
 // script builds it on its own and expects that error.
 

@@ -13,7 +13,9 @@ use windows_sys::Win32::Networking::WinSock::{
     SO_EXCLUSIVEADDRUSE, SO_REUSEADDR,
 };
 
-use crate::{addr_socket2, associated_fn, ipv6_only, not_exclusive, port_env_params, udp_loopback};
+use crate::{
+    addr_socket2, associated_fn, async_fn, ipv6_only, not_exclusive, port_env_params, udp_loopback,
+};
 
 const WSAEACCES: i32 = 10013;
 const WSAEINVAL: i32 = 10022;
@@ -188,4 +190,79 @@ fn builder_refuses_reuse_port_on_windows() {
     assert_eq!(error.kind(), io::ErrorKind::Unsupported);
     let exclusive: TcpListener = restartable::Builder::new(loopback(0)).bind().unwrap();
     assert_eq!(policy_of(&exclusive), (1, 0));
+}
+
+/// The smallest executor, for the `async fn` expansion: polls on this
+/// thread, parks between wakes.
+fn block_on<F: std::future::Future>(future: F) -> F::Output {
+    use std::sync::Arc;
+    use std::task::{Context, Poll, Wake};
+
+    struct Unpark(std::thread::Thread);
+    impl Wake for Unpark {
+        fn wake(self: Arc<Self>) {
+            self.0.unpark();
+        }
+    }
+    let waker = Arc::new(Unpark(std::thread::current())).into();
+    let mut context = Context::from_waker(&waker);
+    let mut future = Box::pin(future);
+    loop {
+        match future.as_mut().poll(&mut context) {
+            Poll::Ready(output) => return output,
+            Poll::Pending => std::thread::park(),
+        }
+    }
+}
+
+#[test]
+fn inherit_binds_as_usual_and_the_async_fn_gets_the_policy() {
+    // Windows has no socket activation: `inherit = true` binds.
+    let listener = block_on(async_fn::listener()).unwrap();
+    assert_eq!(policy_of(&listener), (1, 0));
+}
+
+fn held_port() -> (TcpListener, SocketAddr) {
+    let holder: TcpListener = restartable::Builder::new(loopback(0)).bind().unwrap();
+    let addr = holder.local_addr().unwrap();
+    (holder, addr)
+}
+
+#[test]
+fn retry_binds_once_the_exclusive_holder_lets_go() {
+    let (holder, addr) = held_port();
+    let control = restartable::Builder::new(addr)
+        .bind::<TcpListener>()
+        .unwrap_err();
+    assert_eq!(control.kind(), io::ErrorKind::AddrInUse, "{}", control);
+    let release = std::thread::spawn(move || {
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        drop(holder);
+    });
+    let listener: TcpListener = restartable::Builder::new(addr)
+        .retry(std::time::Duration::from_secs(3))
+        .bind()
+        .unwrap();
+    release.join().unwrap();
+    assert_eq!(listener.local_addr().unwrap(), addr);
+    assert_eq!(policy_of(&listener), (1, 0));
+}
+
+#[test]
+fn retry_on_a_port_never_released_says_how_long_it_tried() {
+    let (_holder, addr) = held_port();
+    let started = std::time::Instant::now();
+    let error = restartable::Builder::new(addr)
+        .retry(std::time::Duration::from_millis(300))
+        .bind::<TcpListener>()
+        .unwrap_err();
+    assert!(started.elapsed() >= std::time::Duration::from_millis(300));
+    assert_eq!(error.kind(), io::ErrorKind::AddrInUse, "{}", error);
+    let message = error.to_string();
+    assert!(
+        message.contains("; still in use after retrying for"),
+        "{}",
+        message
+    );
+    println!("{}", message);
 }

@@ -1,0 +1,21 @@
+//! An actix-web server whose listener comes from `#[restartable_listener]`:
+//! actix-web takes a std listener and registers it with its own runtime.
+//!
+//! ```text
+//! cargo run --example actix       # then: curl http://127.0.0.1:3000/
+//! PORT=8080 cargo run --example actix
+//! ```
+
+use actix_web::{web, App, HttpServer};
+use restartable::restartable_listener;
+
+#[restartable_listener(host = "127.0.0.1", port = 3000, port_env = "PORT")]
+fn listener() -> std::io::Result<std::net::TcpListener> {}
+
+#[actix_web::main]
+async fn main() -> std::io::Result<()> {
+    HttpServer::new(|| App::new().route("/", web::get().to(|| async { "hello from actix-web\n" })))
+        .listen(listener()?)?
+        .run()
+        .await
+}
