@@ -13,6 +13,70 @@ use std::time::Duration;
 use restartable::restartable_listener;
 
 const CHILD: &str = "RESTARTABLE_HOLDER_TEST_PORT";
+const UNPRIVILEGED: &str = "RESTARTABLE_HOLDER_TEST_UNPRIVILEGED";
+
+/// Run as `nobody` with `UNPRIVILEGED` set to a port this (root) process
+/// holds: prints the error its bind gets.
+#[test]
+fn unprivileged_binder() {
+    if let Ok(port) = env::var(UNPRIVILEGED) {
+        let error = tcp(port.parse().unwrap()).unwrap_err();
+        println!("error {:?} {error}", error.kind());
+    }
+}
+
+#[test]
+fn another_user_s_holder_is_not_named_and_nothing_false_is_said() {
+    // Root sees every process; to see what a user without privileges sees,
+    // run this test binary again as `nobody`.
+    if !std::fs::read_to_string("/proc/self/status")
+        .unwrap()
+        .lines()
+        .any(|line| line.starts_with("Uid:") && line.split_whitespace().nth(1) == Some("0"))
+    {
+        println!("skipped: running as nobody needs root");
+        return;
+    }
+    let held = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
+    let port = held.local_addr().unwrap().port();
+    let output = Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
+        .arg(env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "unprivileged_binder",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(UNPRIVILEGED, port.to_string())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let line = stdout
+        .lines()
+        .find_map(|line| line.find("error ").map(|at| &line[at..]))
+        .unwrap_or_else(|| {
+            panic!(
+                "no error line: {stdout} {}",
+                String::from_utf8_lossy(&output.stderr)
+            )
+        });
+    println!("as nobody: {line}");
+    assert!(line.starts_with("error AddrInUse "), "{line}");
+    assert!(
+        line.ends_with("; a listening socket holds it; its process is not visible to this one"),
+        "{line}"
+    );
+    // Control: this process, which can see its own descriptors, is named.
+    let message = tcp(port).unwrap_err().to_string();
+    assert!(
+        message.contains(&format!(
+            "; a listening socket of process {} (",
+            std::process::id()
+        )),
+        "{message}"
+    );
+}
 
 #[restartable_listener(host = "127.0.0.1", port = port)]
 fn tcp(port: u16) -> io::Result<TcpListener> {}
