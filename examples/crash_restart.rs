@@ -45,14 +45,7 @@ fn ready_cell(outcome: &Outcome) -> String {
 
 fn main() -> io::Result<()> {
     let args: Vec<String> = env::args().skip(1).collect();
-    if let [flag, listener, port] = args.as_slice() {
-        if flag == "--serve" {
-            let port = port.parse().map_err(|_| {
-                io::Error::new(io::ErrorKind::InvalidInput, format!("bad port {port:?}"))
-            })?;
-            crash::serve(listener.parse()?, port);
-        }
-    }
+    crash::serve_when_asked(&args)?;
     let clients = match args.as_slice() {
         [flag, count] if flag == "--clients" => count.parse().map_err(|_| {
             io::Error::new(io::ErrorKind::InvalidInput, format!("bad count {count:?}"))

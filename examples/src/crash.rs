@@ -113,6 +113,24 @@ pub fn serve(listener: Listener, port: u16) -> ! {
     process::exit(0)
 }
 
+/// Runs [`serve`], and so never returns, when `args` are
+/// `--serve LISTENER PORT`: for an example that starts itself as the server.
+///
+/// # Errors
+///
+/// When the listener or the port does not parse.
+pub fn serve_when_asked(args: &[String]) -> io::Result<()> {
+    if let [flag, listener, port] = args {
+        if flag == "--serve" {
+            let port = port.parse().map_err(|_| {
+                io::Error::new(io::ErrorKind::InvalidInput, format!("bad port {port:?}"))
+            })?;
+            serve(listener.parse()?, port);
+        }
+    }
+    Ok(())
+}
+
 /// What a server process said when it started.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Start {

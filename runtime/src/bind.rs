@@ -105,18 +105,11 @@ fn parse_port(name: &str, value: &OsString) -> io::Result<u16> {
 /// listening. Every error keeps its kind and names the address.
 #[doc(hidden)]
 pub fn listen<T: Bindable>(spec: &Spec<'_>, policy: Policy) -> io::Result<T> {
-    T::check_context()?;
-    if let Some(socket) = inherited(spec, T::KIND)? {
-        return T::from_socket(socket);
-    }
-    let mut retry = spec.retry.map(Retry::new);
+    let mut attempts = Attempts::new(spec, policy);
     loop {
-        match bind::<T>(spec, policy) {
-            Ok(socket) => return T::from_socket(socket),
-            Err(error) => match retry.as_mut().and_then(|retry| retry.pause_after(&error)) {
-                Some(pause) => thread::sleep(pause),
-                None => return Err(gave_up(retry.as_ref(), error)),
-            },
+        match attempts.next::<T>() {
+            Next::Done(result) => return result,
+            Next::Pause(pause) => thread::sleep(pause),
         }
     }
 }
@@ -126,17 +119,58 @@ pub fn listen<T: Bindable>(spec: &Spec<'_>, policy: Policy) -> io::Result<T> {
 /// runtime: a pause is a short-lived thread that wakes the task.
 #[doc(hidden)]
 pub async fn listen_async<T: Bindable>(spec: &Spec<'_>, policy: Policy) -> io::Result<T> {
-    T::check_context()?;
-    if let Some(socket) = inherited(spec, T::KIND)? {
-        return T::from_socket(socket);
-    }
-    let mut retry = spec.retry.map(Retry::new);
+    let mut attempts = Attempts::new(spec, policy);
     loop {
-        match bind::<T>(spec, policy) {
-            Ok(socket) => return T::from_socket(socket),
+        match attempts.next::<T>() {
+            Next::Done(result) => return result,
+            Next::Pause(pause) => Delay::new(pause).await,
+        }
+    }
+}
+
+/// The steps of [`listen`] and [`listen_async`], which differ only in how
+/// they pause.
+struct Attempts<'s, 'a> {
+    spec: &'s Spec<'a>,
+    policy: Policy,
+    started: bool,
+    retry: Option<Retry>,
+}
+
+enum Next<T> {
+    Done(io::Result<T>),
+    Pause(Duration),
+}
+
+impl<'s, 'a> Attempts<'s, 'a> {
+    fn new(spec: &'s Spec<'a>, policy: Policy) -> Self {
+        Attempts {
+            spec,
+            policy,
+            started: false,
+            retry: None,
+        }
+    }
+
+    /// The first call checks the context and takes a passed socket if there
+    /// is one; each call binds once. Then: the result, or a pause before the
+    /// next call.
+    fn next<T: Bindable>(&mut self) -> Next<T> {
+        let spec = self.spec;
+        if !self.started {
+            self.started = true;
+            match T::check_context().and_then(|()| inherited(spec, T::KIND)) {
+                Ok(Some(socket)) => return Next::Done(T::from_socket(socket)),
+                Ok(None) => self.retry = spec.retry.map(Retry::new),
+                Err(error) => return Next::Done(Err(error)),
+            }
+        }
+        let retry = &mut self.retry;
+        match bind::<T>(spec, self.policy) {
+            Ok(socket) => Next::Done(T::from_socket(socket)),
             Err(error) => match retry.as_mut().and_then(|retry| retry.pause_after(&error)) {
-                Some(pause) => Delay::new(pause).await,
-                None => return Err(gave_up(retry.as_ref(), error)),
+                Some(pause) => Next::Pause(pause),
+                None => Next::Done(Err(gave_up(retry.as_ref(), error))),
             },
         }
     }
