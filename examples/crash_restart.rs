@@ -46,16 +46,7 @@ fn ready_cell(outcome: &Outcome) -> String {
 fn main() -> io::Result<()> {
     let args: Vec<String> = env::args().skip(1).collect();
     crash::serve_when_asked(&args)?;
-    let clients = match args.as_slice() {
-        [flag, count] if flag == "--clients" => count.parse().map_err(|_| {
-            io::Error::new(io::ErrorKind::InvalidInput, format!("bad count {count:?}"))
-        })?,
-        [] => 200,
-        _ => {
-            eprintln!("usage: crash_restart [--clients N]");
-            process::exit(2);
-        }
-    };
+    let clients = crash::count_option(&args, "--clients", 200, "crash_restart [--clients N]")?;
 
     let mut outcomes = Vec::new();
     for listener in [Listener::Restartable, Listener::Naive] {

@@ -50,16 +50,7 @@ fn run(mode: Mode, rounds: u32) -> io::Result<Tally> {
 fn main() -> io::Result<()> {
     let args: Vec<String> = env::args().skip(1).collect();
     crash::serve_when_asked(&args)?;
-    let rounds = match args.as_slice() {
-        [flag, count] if flag == "--rounds" => count.parse().map_err(|_| {
-            io::Error::new(io::ErrorKind::InvalidInput, format!("bad count {count:?}"))
-        })?,
-        [] => 5,
-        _ => {
-            eprintln!("usage: handoff [--rounds N]");
-            process::exit(2);
-        }
-    };
+    let rounds = crash::count_option(&args, "--rounds", 5, "handoff [--rounds N]")?;
     println!("{rounds} kill -9 and restart cycles each, {CLIENTS} clients connecting in a loop:");
     let handoff = run(Mode::Handoff, rounds)?;
     let rebind = run(Mode::Rebind, rounds)?;

@@ -131,6 +131,30 @@ pub fn serve_when_asked(args: &[String]) -> io::Result<()> {
     Ok(())
 }
 
+/// The count after `flag` when `args` are `flag N`, `default` when there
+/// are none; other arguments print `usage` and exit with status 2.
+///
+/// # Errors
+///
+/// When N is not a number.
+pub fn count_option<T: std::str::FromStr>(
+    args: &[String],
+    flag: &str,
+    default: T,
+    usage: &str,
+) -> io::Result<T> {
+    match args {
+        [given, count] if given == flag => count.parse().map_err(|_| {
+            io::Error::new(io::ErrorKind::InvalidInput, format!("bad count {count:?}"))
+        }),
+        [] => Ok(default),
+        _ => {
+            eprintln!("usage: {usage}");
+            process::exit(2);
+        }
+    }
+}
+
 /// What a server process said when it started.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Start {

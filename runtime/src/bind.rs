@@ -4,7 +4,7 @@
 //! while the address is in use, if asked), listen, convert.
 
 use std::env;
-use std::ffi::OsString;
+use std::ffi::{OsStr, OsString};
 use std::fmt;
 use std::io;
 use std::net::{IpAddr, SocketAddr};
@@ -88,15 +88,22 @@ impl Spec<'_> {
 }
 
 fn parse_port(name: &str, value: &OsString) -> io::Result<u16> {
-    value.to_str().and_then(|v| v.parse().ok()).ok_or_else(|| {
-        io::Error::new(
-            io::ErrorKind::InvalidInput,
-            format!(
-                "environment variable {name}={:?} is not a port number (expected 0 to 65535)",
-                value.to_string_lossy()
-            ),
-        )
-    })
+    value
+        .to_str()
+        .and_then(|v| v.parse().ok())
+        .ok_or_else(|| bad_variable(name, value, "is not a port number (expected 0 to 65535)"))
+}
+
+/// An environment variable whose value cannot be used: `InvalidInput`,
+/// naming the variable and its value.
+pub(crate) fn bad_variable(name: &str, value: &OsStr, problem: &str) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::InvalidInput,
+        format!(
+            "environment variable {name}={:?} {problem}",
+            value.to_string_lossy()
+        ),
+    )
 }
 
 /// The socket `spec` describes: a passed one when `inherit` asks for it and

@@ -20,7 +20,7 @@ use std::sync::{Mutex, PoisonError};
 
 use socket2::{Domain, Socket, Type};
 
-use crate::bind::{Inherit, Spec};
+use crate::bind::{bad_variable, Inherit, Spec};
 use crate::SocketKind;
 
 /// The first passed descriptor (`SD_LISTEN_FDS_START`).
@@ -120,7 +120,7 @@ pub(crate) fn parse(
         Some(pid) if !pid.is_empty() => {
             let pid: u32 = number(pid)
                 .filter(|pid| *pid > 0)
-                .ok_or_else(|| malformed(LISTEN_PID, pid, "is not a process id"))?;
+                .ok_or_else(|| bad_variable(LISTEN_PID, pid, "is not a process id"))?;
             if pid != own_pid {
                 return Ok(None);
             }
@@ -130,7 +130,7 @@ pub(crate) fn parse(
     let count = number(fds)
         .filter(|count| *count <= MAX_FDS)
         .ok_or_else(|| {
-            malformed(
+            bad_variable(
                 LISTEN_FDS,
                 fds,
                 &format!("is not a number of passed sockets (expected 0 to {MAX_FDS})"),
@@ -141,10 +141,10 @@ pub(crate) fn parse(
         Some(names) => {
             let text = names
                 .to_str()
-                .ok_or_else(|| malformed(LISTEN_FDNAMES, names, "is not UTF-8"))?;
+                .ok_or_else(|| bad_variable(LISTEN_FDNAMES, names, "is not UTF-8"))?;
             let split: Vec<Option<String>> = text.split(':').map(|n| Some(n.to_owned())).collect();
             if split.len() != count as usize {
-                return Err(malformed(
+                return Err(bad_variable(
                     LISTEN_FDNAMES,
                     names,
                     &format!(
@@ -176,16 +176,6 @@ fn number(value: &OsStr) -> Option<u32> {
         return None;
     }
     text.parse().ok()
-}
-
-fn malformed(variable: &str, value: &OsStr, problem: &str) -> io::Error {
-    io::Error::new(
-        io::ErrorKind::InvalidInput,
-        format!(
-            "environment variable {variable}={:?} {problem}",
-            value.to_string_lossy()
-        ),
-    )
 }
 
 /// The passed descriptor as a socket that is not closed when dropped: until
