@@ -5,12 +5,16 @@
 //! ```text
 //! cargo run --release --example listener_cost -- syscalls macro|socket2|std
 //! cargo run --release --example listener_cost -- time [ROUNDS] [PER_ROUND]
+//! cargo run --release --example listener_cost -- failed [COUNT]
 //! ```
 //!
 //! `syscalls` makes one listener between two marker calls (a `stat` of a
 //! path that does not exist) so that strace output can be cut to it. `time`
 //! runs bind+listen+close loops, the three ways interleaved in one process,
 //! and prints the median time per listener and its ratio to hand-written.
+//! `failed` binds a port that a listener of this process holds, COUNT times
+//! (10,000 by default), and prints the time per failed bind: the error alone,
+//! and the error with its message formatted.
 
 use std::env;
 use std::io;
@@ -79,6 +83,28 @@ fn time(rounds: usize, per_round: u32) -> io::Result<()> {
     Ok(())
 }
 
+#[restartable_listener(host = "127.0.0.1", port = port)]
+fn on_port(port: u16) -> io::Result<TcpListener> {}
+
+fn failed(count: u32) -> io::Result<()> {
+    let held = with_macro()?;
+    let port = held.local_addr()?.port();
+    let mut message_bytes = 0;
+    for (label, format) in [("error only", false), ("error + to_string()", true)] {
+        let start = Instant::now();
+        for _ in 0..count {
+            let error = on_port(port).expect_err("the port is held");
+            if format {
+                message_bytes += error.to_string().len();
+            }
+        }
+        let micros = start.elapsed().as_secs_f64() * 1e6 / f64::from(count);
+        println!("{count} failed binds, {label}: {micros:.1} µs each");
+    }
+    println!("(message bytes: {message_bytes})");
+    Ok(())
+}
+
 fn main() -> io::Result<()> {
     let args: Vec<String> = env::args().skip(1).collect();
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
@@ -99,9 +125,13 @@ fn main() -> io::Result<()> {
             let per_round = rest.get(1).map_or(Ok(2000), |n| n.parse()).unwrap_or(2000);
             time(rounds, per_round)
         }
+        ["failed", rest @ ..] => {
+            failed(rest.first().map_or(Ok(10_000), |n| n.parse()).unwrap_or(10_000))
+        }
         _ => {
             eprintln!(
-                "usage: listener_cost syscalls macro|socket2|std | time [ROUNDS] [PER_ROUND]"
+                "usage: listener_cost syscalls macro|socket2|std | time [ROUNDS] [PER_ROUND] \
+                 | failed [COUNT]"
             );
             process::exit(2);
         }
