@@ -125,9 +125,11 @@ fn main() -> io::Result<()> {
             let per_round = rest.get(1).map_or(Ok(2000), |n| n.parse()).unwrap_or(2000);
             time(rounds, per_round)
         }
-        ["failed", rest @ ..] => {
-            failed(rest.first().map_or(Ok(10_000), |n| n.parse()).unwrap_or(10_000))
-        }
+        ["failed", rest @ ..] => failed(
+            rest.first()
+                .map_or(Ok(10_000), |n| n.parse())
+                .unwrap_or(10_000),
+        ),
         _ => {
             eprintln!(
                 "usage: listener_cost syscalls macro|socket2|std | time [ROUNDS] [PER_ROUND] \

@@ -57,6 +57,24 @@ impl Passing {
         names: Option<&str>,
         pid: &ListenPid,
     ) -> io::Result<Passing> {
+        Passing::from_fd(target, sockets, names, pid, 3)
+    }
+
+    /// [`Passing::new`] with the sockets from descriptor `first` on, as
+    /// `systemfd` places them when lower numbers are taken: the numbers from
+    /// 3 up to `first` are open on `/dev/null`, and `LISTEN_FDS_FIRST_FD`
+    /// says where the sockets start.
+    ///
+    /// # Errors
+    ///
+    /// When a socket cannot be copied.
+    pub fn from_fd(
+        target: &Command,
+        sockets: &[BorrowedFd<'_>],
+        names: Option<&str>,
+        pid: &ListenPid,
+        first: usize,
+    ) -> io::Result<Passing> {
         let mut inheritable = Vec::new();
         for socket in sockets {
             let copy = SockRef::from(socket).try_clone()?;
@@ -72,10 +90,11 @@ impl Passing {
                 format!("exec {}<&{} || exit 97", 100 + index, socket.as_raw_fd())
             })
             .collect();
+        lines.extend((3..first).map(|fd| format!("exec {fd}</dev/null || exit 97")));
         lines.extend((0..inheritable.len()).map(|index| {
             format!(
                 "exec {}<&{} {}<&- || exit 97",
-                3 + index,
+                first + index,
                 100 + index,
                 100 + index
             )
@@ -105,6 +124,11 @@ impl Passing {
             .env_remove("LISTEN_FDNAMES");
         if let Some(names) = names {
             command.env("LISTEN_FDNAMES", names);
+        }
+        if first == 3 {
+            command.env_remove("LISTEN_FDS_FIRST_FD");
+        } else {
+            command.env("LISTEN_FDS_FIRST_FD", first.to_string());
         }
         if let ListenPid::Value(value) = pid {
             command.env("LISTEN_PID", value);

@@ -14,7 +14,7 @@ use std::os::unix::net::UnixListener;
 use std::process::Command;
 
 use restartable::restartable_listener;
-use restartable::socket2::{Domain, Socket, Type};
+use restartable::socket2::{Domain, SockRef, Socket, Type};
 use restartable_examples::crash::{self, Listener};
 use restartable_examples::handoff::{self, ListenPid, Mode, Passing};
 
@@ -32,6 +32,19 @@ fn http() -> io::Result<TcpListener> {}
 
 #[restartable_listener(host = "127.0.0.1", port = 0, inherit = "dns")]
 fn dns() -> io::Result<UdpSocket> {}
+
+#[restartable_listener(host = "127.0.0.1", port = port, inherit = "http")]
+fn http_on(port: u16) -> io::Result<TcpListener> {}
+
+#[restartable_listener(host = "127.0.0.1", port = port, inherit = true)]
+fn datagrams_on(port: u16) -> io::Result<UdpSocket> {}
+
+/// The default host, 0.0.0.0.
+#[restartable_listener(port = port, inherit = true)]
+fn any_host_on(port: u16) -> io::Result<TcpListener> {}
+
+#[restartable_listener(host = "127.0.0.1", port = port, inherit = true, reuse_port = true)]
+fn shared_on(port: u16) -> io::Result<TcpListener> {}
 
 fn say(line: impl AsRef<str>) {
     println!("result {}", line.as_ref());
@@ -64,6 +77,41 @@ fn variables() -> String {
         .join(" ")
 }
 
+/// A child process of this one, this test binary again, calls `next_on`
+/// with the variables and descriptors it inherited.
+fn grandchild_takes(port: u16) {
+    let status = child_command("grandchild")
+        .env("EXPECTED_PORT", port.to_string())
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+/// The backlog of the TCP listener on `port`, as `ss` shows it (Send-Q).
+fn backlog(port: u16) -> String {
+    let output = Command::new("ss")
+        .args(["-ltnH", &format!("sport = :{port}")])
+        .output();
+    match output {
+        Ok(output) => String::from_utf8_lossy(&output.stdout)
+            .split_whitespace()
+            .nth(2)
+            .unwrap_or("none")
+            .to_owned(),
+        Err(error) => format!("unknown ({error})"),
+    }
+}
+
+/// A second UDP socket with SO_REUSEADDR on `port`: can it bind?
+fn second_udp_binder(port: u16) -> String {
+    let socket = Socket::new(Domain::IPV4, Type::DGRAM, None).unwrap();
+    socket.set_reuse_address(true).unwrap();
+    match socket.bind(&std::net::SocketAddr::from((Ipv4Addr::LOCALHOST, port)).into()) {
+        Ok(()) => "bound".to_owned(),
+        Err(error) => format!("{:?}", error.kind()),
+    }
+}
+
 /// What a child process of this one sees: fd 3 and LISTEN_FDS.
 fn grandchild_sees() -> String {
     let output = Command::new("sh")
@@ -83,9 +131,17 @@ fn child() {
         return;
     };
     match scenario.as_str() {
-        "take" => {
-            say(format!("grandchild before {}", grandchild_sees()));
+        "take" | "take-unset" | "unset" => {
             let port: u16 = env::var("EXPECTED_PORT").unwrap().parse().unwrap();
+            say(format!("grandchild before {}", grandchild_sees()));
+            grandchild_takes(port);
+            if scenario == "take-unset" {
+                #[allow(unsafe_code)]
+                // SAFETY: nothing in this test process has opened or closed
+                // descriptors at 3 and up: the supervisor put the socket there.
+                let count = unsafe { restartable::handoff::accept_unset_listen_pid() };
+                say(format!("accepted {count:?}"));
+            }
             let listener = next_on(port);
             say(format!("first {}", outcome(&listener, tcp_port)));
             say(format!("variables {}", variables()));
@@ -95,6 +151,33 @@ fn child() {
             stream.write_all(b"x").unwrap();
             say("served the queued connection");
             say(format!("second {}", outcome(&next(), tcp_port)));
+        }
+        "grandchild" => {
+            let port: u16 = env::var("EXPECTED_PORT").unwrap().parse().unwrap();
+            say(format!(
+                "grandchild takes {}",
+                outcome(&next_on(port), tcp_port)
+            ));
+        }
+        "fit" => {
+            let tcp: u16 = env::var("TCP_PORT").unwrap().parse().unwrap();
+            let udp: u16 = env::var("UDP_PORT").unwrap().parse().unwrap();
+            say(format!("tcp {}", outcome(&next_on(tcp), tcp_port)));
+            say(format!(
+                "udp {}",
+                outcome(&datagrams_on(udp), |s| s.local_addr().unwrap().port())
+            ));
+        }
+        "host" => {
+            let port: u16 = env::var("EXPECTED_PORT").unwrap().parse().unwrap();
+            say(format!(
+                "any host {}",
+                outcome(&any_host_on(port), tcp_port)
+            ));
+        }
+        "unnamed" => {
+            let port: u16 = env::var("EXPECTED_PORT").unwrap().parse().unwrap();
+            say(format!("http {}", outcome(&http_on(port), tcp_port)));
         }
         "names" => {
             say(format!("http {}", outcome(&http(), tcp_port)));
@@ -120,6 +203,46 @@ fn child() {
                 }
             ));
             say(format!("variables {}", variables()));
+        }
+        other => policy_scenario(other),
+    }
+}
+
+/// The scenarios about the options of a passed socket.
+fn policy_scenario(scenario: &str) {
+    match scenario {
+        "blocking" => {
+            let port: u16 = env::var("EXPECTED_PORT").unwrap().parse().unwrap();
+            let listener = next_on(port).unwrap();
+            let client = std::thread::spawn(move || {
+                std::thread::sleep(std::time::Duration::from_millis(300));
+                TcpStream::connect((Ipv4Addr::LOCALHOST, port)).unwrap()
+            });
+            let started = std::time::Instant::now();
+            match listener.accept() {
+                Ok(_) => say(format!(
+                    "accept waited {} ms",
+                    started.elapsed().as_millis() / 100 * 100
+                )),
+                Err(error) => say(format!("accept error {:?}", error.kind())),
+            }
+            drop(client.join());
+        }
+        "udp-reuse" => {
+            let port: u16 = env::var("EXPECTED_PORT").unwrap().parse().unwrap();
+            say(format!("second before {}", second_udp_binder(port)));
+            let socket = datagrams_on(port).unwrap();
+            let reuse = SockRef::from(&socket).reuse_address().unwrap();
+            say(format!("SO_REUSEADDR {}", u8::from(reuse)));
+            say(format!("second after {}", second_udp_binder(port)));
+        }
+        "reuse-port" => {
+            let port: u16 = env::var("EXPECTED_PORT").unwrap().parse().unwrap();
+            say(format!("backlog before {}", backlog(port)));
+            say(format!("plain {}", outcome(&next_on(port), tcp_port)));
+            let shared = shared_on(port);
+            say(format!("shared {}", outcome(&shared, tcp_port)));
+            say(format!("backlog after {}", backlog(port)));
         }
         other => panic!("no scenario {other}"),
     }
@@ -182,17 +305,28 @@ fn the_passed_listener_is_taken_once_and_neither_variables_nor_fd_reach_children
         &ListenPid::Own,
         &[("EXPECTED_PORT", port.to_string())],
     );
-    // Control: before the call, a grandchild inherits both.
+    // Control: before the call, a grandchild inherits both; a grandchild
+    // that runs an `inherit` function then does not take the socket (its
+    // process id is not LISTEN_PID), binds, and is told why that failed.
     assert_eq!(line(&lines, "grandchild before"), "fd3=open LISTEN_FDS=1");
+    let grandchild = line(&lines, "grandchild takes");
+    assert!(
+        grandchild.starts_with(&format!("error AddrInUse cannot bind 127.0.0.1:{port}")),
+        "{grandchild}"
+    );
+    assert!(
+        grandchild.contains("LISTEN_FDS=1 passes sockets to process")
+            && grandchild.contains("(LISTEN_PID), not to this one"),
+        "{grandchild}"
+    );
     assert_eq!(line(&lines, "first"), format!("port {port}"));
-    assert_eq!(
-        line(&lines, "variables"),
-        "LISTEN_PID=unset LISTEN_FDS=unset LISTEN_FDNAMES=unset"
+    // The variables are left as they are (changing the environment is not
+    // safe while other threads may read it); the descriptor is close-on-exec.
+    assert!(
+        line(&lines, "variables").contains("LISTEN_FDS=1"),
+        "{lines:?}"
     );
-    assert_eq!(
-        line(&lines, "grandchild after"),
-        "fd3=closed LISTEN_FDS=unset"
-    );
+    assert_eq!(line(&lines, "grandchild after"), "fd3=closed LISTEN_FDS=1");
     let mut byte = [0];
     client.read_exact(&mut byte).unwrap();
     assert_eq!(&byte, b"x");
@@ -205,17 +339,45 @@ fn the_passed_listener_is_taken_once_and_neither_variables_nor_fd_reach_children
 }
 
 #[test]
-fn without_listen_pid_the_sockets_are_this_process_s_as_systemfd_no_pid_passes_them() {
+fn without_listen_pid_the_sockets_are_taken_only_after_the_unsafe_opt_in() {
     let (listener, port) = loopback_listener();
     let _client = TcpStream::connect((Ipv4Addr::LOCALHOST, port)).unwrap();
+    // As `systemfd --no-pid` passes them: not taken, and the error of the
+    // bind that then fails says what was passed and how to take it.
     let lines = run(
-        "take",
+        "unset",
         &[listener.as_fd()],
         None,
         &ListenPid::Unset,
         &[("EXPECTED_PORT", port.to_string())],
     );
+    for which in ["first", "grandchild takes"] {
+        let error = line(&lines, which);
+        assert!(
+            error.starts_with(&format!("error AddrInUse cannot bind 127.0.0.1:{port}")),
+            "{error}"
+        );
+        assert!(
+            error.contains(
+                "LISTEN_FDS=1 passes sockets with LISTEN_PID unset (as `systemfd --no-pid` does)"
+            ) && error.contains("restartable::handoff::accept_unset_listen_pid()"),
+            "{error}"
+        );
+    }
+    // With the opt-in the process takes them; its child still does not.
+    let lines = run(
+        "take-unset",
+        &[listener.as_fd()],
+        None,
+        &ListenPid::Unset,
+        &[("EXPECTED_PORT", port.to_string())],
+    );
+    assert_eq!(line(&lines, "accepted"), "Ok(1)");
     assert_eq!(line(&lines, "first"), format!("port {port}"));
+    assert!(
+        line(&lines, "grandchild takes").starts_with("error AddrInUse"),
+        "{lines:?}"
+    );
 }
 
 #[test]
@@ -281,7 +443,7 @@ fn a_udp_socket_for_a_tcp_listener_is_refused_naming_the_fd() {
     let udp = UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
     assert_rejected_without_leak(
         &rejected(udp.as_fd()),
-        "a datagram (UDP) socket; expected a listening TCP socket",
+        "a datagram (UDP) socket; expected a listening TCP socket on 127.0.0.1",
     );
 }
 
@@ -297,10 +459,7 @@ fn a_tcp_socket_that_does_not_listen_is_refused() {
 #[test]
 fn an_ipv6_listener_for_an_ipv4_function_is_refused() {
     let listener = TcpListener::bind((Ipv6Addr::LOCALHOST, 0)).unwrap();
-    assert_rejected_without_leak(
-        &rejected(listener.as_fd()),
-        "an IPv6 address, and the function binds 127.0.0.1",
-    );
+    assert_rejected_without_leak(&rejected(listener.as_fd()), "bound to [::1]:");
 }
 
 #[test]
@@ -327,7 +486,7 @@ fn a_listener_on_another_port_is_refused() {
     let first = line(&lines, "first");
     assert!(
         first.starts_with(&format!(
-            "error InvalidInput the socket passed as fd 3 (LISTEN_FDS) is bound to 127.0.0.1:{port}, another port; expected a listening TCP socket on port {other}"
+            "error InvalidInput the socket passed as fd 3 (LISTEN_FDS) is bound to 127.0.0.1:{port}, another port; expected a listening TCP socket on 127.0.0.1:{other}"
         )),
         "{first}"
     );
@@ -377,10 +536,192 @@ fn a_passed_descriptor_that_is_not_open_is_an_error_naming_it() {
     );
     let next = line(&lines, "next");
     assert!(
-        next.contains("the socket passed as fd 3 (LISTEN_FDS) cannot be used: Bad file descriptor"),
+        next.starts_with("error InvalidInput fd 3 is not open, but LISTEN_FDS=1 says"),
         "{next}"
     );
     assert_eq!(line(&lines, "fd3"), "closed");
+}
+
+#[test]
+fn listen_fds_first_fd_is_honoured_and_the_descriptors_below_are_left_alone() {
+    let (listener, port) = loopback_listener();
+    // The child serves one queued connection.
+    let _client = TcpStream::connect((Ipv4Addr::LOCALHOST, port)).unwrap();
+    // As systemfd places the socket when fd 3 is open already: at fd 4, with
+    // LISTEN_FDS_FIRST_FD=4; fd 3 is /dev/null, the program's own.
+    let mut passing = Passing::from_fd(
+        &child_command("take"),
+        &[listener.as_fd()],
+        None,
+        &ListenPid::Own,
+        4,
+    )
+    .unwrap();
+    passing.command().env("EXPECTED_PORT", port.to_string());
+    let stdout = passing.stdout().unwrap();
+    let lines: Vec<String> = stdout
+        .lines()
+        .filter_map(|line| line.find("result ").map(|at| line[at + 7..].to_owned()))
+        .collect();
+    println!("{lines:?}");
+    assert_eq!(line(&lines, "first"), format!("port {port}"));
+    // fd 3 is still inheritable: it was not marked close-on-exec.
+    assert_eq!(line(&lines, "grandchild after"), "fd3=open LISTEN_FDS=1");
+}
+
+#[test]
+fn inherit_true_takes_the_first_socket_that_fits_not_the_first_passed() {
+    let udp = UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
+    let udp_port = udp.local_addr().unwrap().port();
+    let (tcp, tcp_port) = loopback_listener();
+    // fd 3 is the UDP socket, fd 4 the listener; neither is named.
+    let lines = run(
+        "fit",
+        &[udp.as_fd(), tcp.as_fd()],
+        None,
+        &ListenPid::Own,
+        &[
+            ("TCP_PORT", tcp_port.to_string()),
+            ("UDP_PORT", udp_port.to_string()),
+        ],
+    );
+    assert_eq!(line(&lines, "tcp"), format!("port {tcp_port}"));
+    assert_eq!(line(&lines, "udp"), format!("port {udp_port}"));
+}
+
+#[test]
+fn a_socket_on_another_address_than_the_function_s_host_is_refused() {
+    let (listener, port) = loopback_listener();
+    let lines = run(
+        "host",
+        &[listener.as_fd()],
+        None,
+        &ListenPid::Own,
+        &[("EXPECTED_PORT", port.to_string())],
+    );
+    assert_eq!(
+        line(&lines, "any host"),
+        format!(
+            "error InvalidInput the socket passed as fd 3 (LISTEN_FDS) is bound to \
+             127.0.0.1:{port}, and the function binds 0.0.0.0; expected a listening TCP socket \
+             on 0.0.0.0:{port}"
+        )
+    );
+}
+
+#[test]
+fn a_name_that_matches_nothing_says_what_was_passed_and_how_to_take_it() {
+    let (listener, port) = loopback_listener();
+    // No LISTEN_FDNAMES, as systemfd passes sockets: `inherit = "http"`
+    // finds nothing, binds, and the port is held by the passed socket.
+    let lines = run(
+        "unnamed",
+        &[listener.as_fd()],
+        None,
+        &ListenPid::Own,
+        &[("EXPECTED_PORT", port.to_string())],
+    );
+    let http = line(&lines, "http");
+    assert!(
+        http.starts_with(&format!("error AddrInUse cannot bind 127.0.0.1:{port}")),
+        "{http}"
+    );
+    assert!(
+        http.contains(
+            "a socket was passed to this process and not taken (fd 3, unnamed): inherit = \"http\" \
+             takes a named socket, and the supervisor named none (LISTEN_FDNAMES is unset, as \
+             systemfd leaves it); use inherit = true"
+        ),
+        "{http}"
+    );
+    // With names, the message lists them.
+    let lines = run(
+        "unnamed",
+        &[listener.as_fd()],
+        Some("web"),
+        &ListenPid::Own,
+        &[("EXPECTED_PORT", port.to_string())],
+    );
+    assert!(
+        line(&lines, "http").contains(
+            "(fd 3 named \"web\"): inherit = \"http\" names none of them; use one of their names, \
+             or inherit = true"
+        ),
+        "{lines:?}"
+    );
+}
+
+#[test]
+fn a_passed_socket_left_nonblocking_by_the_supervisor_is_made_blocking() {
+    let (listener, port) = loopback_listener();
+    // O_NONBLOCK is on the file description the supervisor shares.
+    listener.set_nonblocking(true).unwrap();
+    let lines = run(
+        "blocking",
+        &[listener.as_fd()],
+        None,
+        &ListenPid::Own,
+        &[("EXPECTED_PORT", port.to_string())],
+    );
+    // Without the fix: `accept error WouldBlock` at once.
+    let accept = line(&lines, "accept");
+    assert!(
+        accept.starts_with("waited") && accept != "waited 0 ms",
+        "{accept}"
+    );
+}
+
+#[test]
+fn a_passed_udp_socket_with_so_reuseaddr_is_not_shared_once_taken() {
+    // As `systemd-socket-activate --datagram` makes it.
+    let socket = Socket::new(Domain::IPV4, Type::DGRAM, None).unwrap();
+    socket.set_reuse_address(true).unwrap();
+    socket
+        .bind(&std::net::SocketAddr::from((Ipv4Addr::LOCALHOST, 0)).into())
+        .unwrap();
+    let port = socket.local_addr().unwrap().as_socket().unwrap().port();
+    let lines = run(
+        "udp-reuse",
+        &[socket.as_fd()],
+        None,
+        &ListenPid::Own,
+        &[("EXPECTED_PORT", port.to_string())],
+    );
+    // Control: as passed, another socket with SO_REUSEADDR shares the port.
+    assert_eq!(line(&lines, "second before"), "bound");
+    assert_eq!(line(&lines, "SO_REUSEADDR"), "0");
+    assert_eq!(line(&lines, "second after"), "AddrInUse");
+}
+
+#[test]
+fn a_passed_listener_with_so_reuseport_is_refused_unless_reuse_port_and_gets_the_backlog() {
+    // As systemfd makes it: SO_REUSEADDR, SO_REUSEPORT, backlog 1.
+    let socket = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
+    socket.set_reuse_address(true).unwrap();
+    socket.set_reuse_port(true).unwrap();
+    socket
+        .bind(&std::net::SocketAddr::from((Ipv4Addr::LOCALHOST, 0)).into())
+        .unwrap();
+    socket.listen(1).unwrap();
+    let port = socket.local_addr().unwrap().as_socket().unwrap().port();
+    let lines = run(
+        "reuse-port",
+        &[socket.as_fd()],
+        None,
+        &ListenPid::Own,
+        &[("EXPECTED_PORT", port.to_string())],
+    );
+    let plain = line(&lines, "plain");
+    assert!(
+        plain.starts_with("error InvalidInput the socket passed as fd 3 (LISTEN_FDS) is a socket")
+            && plain.contains("with SO_REUSEPORT set (systemfd sets it)")
+            && plain.contains("ask for reuse_port = true"),
+        "{plain}"
+    );
+    assert_eq!(line(&lines, "shared"), format!("port {port}"));
+    // `ss` shows the backlog of a listener as its Send-Q.
+    assert_eq!(line(&lines, "backlog before"), "1");
+    assert_eq!(line(&lines, "backlog after"), "1024");
 }
 
 /// The server of the kill-and-restart: `crash::serve` with its listener.

@@ -1,7 +1,7 @@
 //! Writes the function body: a `Spec` literal, one `let policy` per target
 //! family under `#[cfg]`, and one call into the runtime.
 
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 use std::str::FromStr;
 
 use proc_macro2::{Ident, Literal, Span, TokenStream};
@@ -43,11 +43,13 @@ fn generate(function: &ListenerFn, config: &Config) -> TokenStream {
     // Hygienic names: the user's parameters can be called anything.
     let spec = Ident::new("spec", Span::mixed_site());
     let policy = Ident::new("policy", Span::mixed_site());
-    let addr = Ident::new("addr", Span::mixed_site());
+    let configure_fn = Ident::new("configure", Span::mixed_site());
     let some = quote!(::core::option::Option::Some);
     let none = quote!(::core::option::Option::None);
 
-    let (addr_binding, host, port) = match &config.address {
+    // The address stays whole from the attribute to `bind`: a `SocketAddr`
+    // literal keeps its scope id and flow info, an expression is not split.
+    let (addr, port_fallback) = match &config.address {
         Address::HostPort { host, port } => {
             let host = match host {
                 Value::Literal(ip) => ip_tokens(&private, *ip),
@@ -55,31 +57,22 @@ fn generate(function: &ListenerFn, config: &Config) -> TokenStream {
                     quote_spanned!(expr.span()=> #private::ip_addr(#expr))
                 }
             };
-            let port = match port {
+            let (port, fallback) = match port {
                 Some(Value::Literal(port)) => {
-                    let port = Literal::u16_unsuffixed(*port);
-                    quote!(#some(#port))
+                    (Literal::u16_unsuffixed(*port).into_token_stream(), true)
                 }
-                // Spelled out so that a type error points at the expression.
-                Some(Value::Expr(expr)) => {
-                    quote_spanned!(expr.span()=> ::core::option::Option::Some(#expr))
-                }
-                None => none.clone(),
+                Some(Value::Expr(expr)) => (expr.into_token_stream(), true),
+                // `port_env` alone: the variable must give the port.
+                None => (quote!(0), false),
             };
-            (None, host, port)
+            (quote!(#private::SocketAddr::new(#host, #port)), fallback)
         }
         Address::Addr(Value::Literal(socket_addr)) => {
-            let port = Literal::u16_unsuffixed(socket_addr.port());
-            (
-                None,
-                ip_tokens(&private, socket_addr.ip()),
-                quote!(#some(#port)),
-            )
+            (socket_addr_tokens(&private, *socket_addr), true)
         }
         Address::Addr(Value::Expr(expr)) => (
-            Some(quote_spanned!(expr.span()=> let #addr = #private::socket_addr(#expr);)),
-            quote!(#addr.ip()),
-            quote!(#some(#addr.port())),
+            quote_spanned!(expr.span()=> #private::socket_addr(#expr)),
+            true,
         ),
     };
     let port_env = config
@@ -95,12 +88,22 @@ fn generate(function: &ListenerFn, config: &Config) -> TokenStream {
         .as_ref()
         .map_or_else(|| none.clone(), |flag| quote!(#some(#flag)));
     let nonblocking = config.nonblocking;
-    let configure = config.configure.as_ref().map_or_else(
-        || none.clone(),
-        |path| quote_spanned!(path.span()=> #some(&#path)),
-    );
+    // Its own `let`, so that a closure lives to the end of the body without
+    // relying on temporary lifetime extension through `Some(..)` (Rust 1.79).
+    let (configure_binding, configure) = match &config.configure {
+        Some(path) => (
+            // The annotated type lets a closure's parameter be inferred as
+            // `&Socket` for any lifetime.
+            Some(
+                quote_spanned!(path.span()=> let #configure_fn: #private::Configure<'_> = &#path;),
+            ),
+            quote!(#some(#configure_fn)),
+        ),
+        None => (None, none.clone()),
+    };
     let (inherit, retry) = inherit_and_retry(config, &private);
     let policies = policies(config, &private, &policy);
+    let no_dual_stack = no_dual_stack(config);
     let socket_type = &config.socket_type;
     // The call carries the return type's span, so that an unsupported type
     // is reported on the type.
@@ -119,11 +122,11 @@ fn generate(function: &ListenerFn, config: &Config) -> TokenStream {
     quote! {
         #(#attrs)*
         #vis #sig {
-            #addr_binding
+            #configure_binding
             let #spec = #private::Spec {
-                host: #host,
-                port: #port,
+                addr: #addr,
                 port_env: #port_env,
+                port_fallback: #port_fallback,
                 backlog: #backlog,
                 only_v6: #only_v6,
                 nonblocking: #nonblocking,
@@ -132,6 +135,7 @@ fn generate(function: &ListenerFn, config: &Config) -> TokenStream {
                 retry: #retry,
             };
             #policies
+            #no_dual_stack
             #call
         }
     }
@@ -197,6 +201,41 @@ fn policies(config: &Config, private: &TokenStream, policy: &Ident) -> TokenStre
     }
 }
 
+/// `only_v6 = false` on OpenBSD, which has no dual-stack sockets: the
+/// target's own branch says so (the runtime says the same when the value is
+/// not known at compile time).
+fn no_dual_stack(config: &Config) -> Option<TokenStream> {
+    let flag = config.only_v6.as_ref().filter(|flag| !flag.value)?;
+    let message = Literal::string(OPENBSD_NO_DUAL_STACK);
+    Some(quote_spanned! {flag.span()=>
+        #[cfg(target_os = "openbsd")]
+        ::core::compile_error!(#message);
+    })
+}
+
+const OPENBSD_NO_DUAL_STACK: &str = "`only_v6 = false` is not possible on OpenBSD: it has no \
+     dual-stack sockets, IPV6_V6ONLY is always on there (ip6(4)); bind an IPv4 socket as well, \
+     or leave out only_v6";
+
+/// A socket address as the expression that builds it; an IPv6 address
+/// with a scope id or flow info keeps them.
+fn socket_addr_tokens(private: &TokenStream, addr: SocketAddr) -> TokenStream {
+    let ip = ip_tokens(private, addr.ip());
+    let port = Literal::u16_unsuffixed(addr.port());
+    match addr {
+        SocketAddr::V6(v6) if v6.scope_id() != 0 || v6.flowinfo() != 0 => {
+            let ip = match addr.ip() {
+                IpAddr::V6(ip) => ipv6_tokens(private, ip),
+                IpAddr::V4(_) => ip,
+            };
+            let flowinfo = Literal::u32_unsuffixed(v6.flowinfo());
+            let scope_id = Literal::u32_unsuffixed(v6.scope_id());
+            quote!(#private::SocketAddr::V6(#private::SocketAddrV6::new(#ip, #port, #flowinfo, #scope_id)))
+        }
+        _ => quote!(#private::SocketAddr::new(#ip, #port)),
+    }
+}
+
 /// An IP address as the expression that builds it, with the std constants
 /// where one fits so that the expansion reads like the source.
 fn ip_tokens(private: &TokenStream, ip: IpAddr) -> TokenStream {
@@ -213,18 +252,22 @@ fn ip_tokens(private: &TokenStream, ip: IpAddr) -> TokenStream {
             quote!(#private::IpAddr::V4(#value))
         }
         IpAddr::V6(v6) => {
-            let value = if v6.is_unspecified() {
-                quote!(#private::Ipv6Addr::UNSPECIFIED)
-            } else if v6.is_loopback() {
-                quote!(#private::Ipv6Addr::LOCALHOST)
-            } else {
-                let segments = v6.segments().map(|segment| {
-                    Literal::from_str(&format!("{segment:#x}"))
-                        .unwrap_or_else(|_| Literal::u16_unsuffixed(segment))
-                });
-                quote!(#private::Ipv6Addr::new(#(#segments),*))
-            };
+            let value = ipv6_tokens(private, v6);
             quote!(#private::IpAddr::V6(#value))
         }
+    }
+}
+
+fn ipv6_tokens(private: &TokenStream, v6: Ipv6Addr) -> TokenStream {
+    if v6.is_unspecified() {
+        quote!(#private::Ipv6Addr::UNSPECIFIED)
+    } else if v6.is_loopback() {
+        quote!(#private::Ipv6Addr::LOCALHOST)
+    } else {
+        let segments = v6.segments().map(|segment| {
+            Literal::from_str(&format!("{segment:#x}"))
+                .unwrap_or_else(|_| Literal::u16_unsuffixed(segment))
+        });
+        quote!(#private::Ipv6Addr::new(#(#segments),*))
     }
 }

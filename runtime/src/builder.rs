@@ -57,6 +57,8 @@ pub struct Builder {
 
 impl Builder {
     /// A builder for a listener on `addr`, with every option at its default.
+    /// The address is bound as given: an IPv6 scope id (`fe80::1%2`) and
+    /// flow info are kept.
     pub fn new(addr: impl Into<SocketAddr>) -> Builder {
         Builder {
             addr: addr.into(),
@@ -194,9 +196,9 @@ impl Builder {
 
     fn spec(&self) -> Spec<'_> {
         Spec {
-            host: self.addr.ip(),
-            port: Some(self.addr.port()),
+            addr: self.addr,
             port_env: self.port_env.as_deref(),
+            port_fallback: true,
             backlog: self.backlog,
             only_v6: self.only_v6,
             nonblocking: self.nonblocking,

@@ -1,172 +1,434 @@
-//! `inherit`: a listening socket passed by a supervisor, by the protocol of
-//! systemd's socket activation (also spoken by `systemfd` and
-//! `systemd-socket-activate`): the sockets are descriptors 3, 4, …;
-//! `LISTEN_FDS` says how many, `LISTEN_PID` which process they are for, and
-//! `LISTEN_FDNAMES` optionally names them, separated by `:`.
+//! Sockets passed by a supervisor (`inherit`), by the protocol of systemd's
+//! socket activation, `sd_listen_fds(3)`: `LISTEN_FDS` sockets from
+//! descriptor 3 (or `LISTEN_FDS_FIRST_FD`, which `systemfd` sets), for the
+//! process `LISTEN_PID` names, optionally named by `LISTEN_FDNAMES`.
 //!
-//! The variables are read once per process, at the first call that asks
-//! for an inherited socket. When they are meant for this process they are
-//! then removed from the environment and every passed descriptor is marked
-//! close-on-exec, so that child processes inherit neither. The passed sockets
-//! stay on record here, and each is handed out at most once.
+//! The variables are read once per process, at the first call that asks for
+//! a passed socket. They are never changed: a socket is for this process only
+//! when `LISTEN_PID` is its process id, so a child process, which inherits
+//! the variables, does not take them (its id is another). When they are for
+//! this process, every passed descriptor becomes an owned socket at once and
+//! is marked close-on-exec, so that a child does not inherit the descriptors
+//! either; each is handed out at most once.
+//!
+//! `systemfd --no-pid` passes sockets with `LISTEN_PID` unset, so that they
+//! reach a program started through `cargo run` or `cargo watch`. Such sockets
+//! could be meant for any process that inherited the variables, so they are
+//! taken only after [`accept_unset_listen_pid`], an `unsafe` call whose
+//! contract says when that is right.
 
 use std::env;
-use std::ffi::OsStr;
+use std::ffi::{OsStr, OsString};
 use std::io;
-use std::mem::ManuallyDrop;
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::os::unix::io::{FromRawFd, RawFd};
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use socket2::{Domain, Socket, Type};
 
-use crate::bind::{bad_variable, Inherit, Spec};
+use crate::bind::{Handoff, Inherit, Spec};
+use crate::error::bad_variable;
+use crate::sys::Policy;
 use crate::SocketKind;
 
-/// The first passed descriptor (`SD_LISTEN_FDS_START`).
-const FIRST_FD: RawFd = 3;
+/// The first passed descriptor when `LISTEN_FDS_FIRST_FD` is unset
+/// (`SD_LISTEN_FDS_START`).
+const SD_LISTEN_FDS_START: RawFd = 3;
 /// More passed sockets than this is taken for a malformed `LISTEN_FDS`.
 const MAX_FDS: u32 = 65_536;
 
-pub(crate) const LISTEN_PID: &str = "LISTEN_PID";
-pub(crate) const LISTEN_FDS: &str = "LISTEN_FDS";
-pub(crate) const LISTEN_FDNAMES: &str = "LISTEN_FDNAMES";
+const LISTEN_PID: &str = "LISTEN_PID";
+const LISTEN_FDS: &str = "LISTEN_FDS";
+const LISTEN_FDNAMES: &str = "LISTEN_FDNAMES";
+const LISTEN_FDS_FIRST_FD: &str = "LISTEN_FDS_FIRST_FD";
 
-/// One passed socket.
-#[derive(Debug, PartialEq, Eq)]
-pub(crate) struct Passed {
-    fd: RawFd,
-    name: Option<String>,
-    taken: bool,
+/// Takes the sockets that `LISTEN_FDS` describes although `LISTEN_PID` is
+/// unset or empty, as `systemfd --no-pid` passes them; returns how many are
+/// on record and not taken yet. Call it at the start of `main`, before any
+/// function with `inherit`.
+///
+/// Without this call such sockets are left alone: the annotated function
+/// binds, and if the port is in use its error says that sockets were passed
+/// and how to take them. With `LISTEN_PID` set, the call changes nothing:
+/// the sockets are this process's exactly when `LISTEN_PID` is its id.
+///
+/// ```no_run
+/// use restartable::restartable_listener;
+///
+/// #[restartable_listener(port = 3000, inherit = true)]
+/// fn listener() -> std::io::Result<std::net::TcpListener> {}
+///
+/// fn main() -> std::io::Result<()> {
+///     // Started as `systemfd --no-pid -s http::3000 -- cargo watch -x run`.
+///     // SAFETY: nothing has run before this line that opens or closes
+///     // descriptors, and this program is run only by systemfd or by hand.
+///     #[cfg(unix)]
+///     unsafe { restartable::handoff::accept_unset_listen_pid()? };
+///     let listener = listener()?;
+///     # drop(listener);
+///     Ok(())
+/// }
+/// ```
+///
+/// # Safety
+///
+/// The descriptors `LISTEN_FDS` names (from 3, or `LISTEN_FDS_FIRST_FD`)
+/// must be sockets passed to this process that nothing else in it owns:
+/// this call takes them over, and they are closed when dropped. Without
+/// `LISTEN_PID` nothing proves that: the variables are inherited by every
+/// child of the process they were meant for, so in a child (of a server
+/// that took its sockets, or of `cargo`) those numbers may be descriptors
+/// that the child opened itself — a file, a pipe — which would then be
+/// closed twice. Call it only in a program that is started directly by the
+/// supervisor (or through `cargo run`/`cargo watch`, which pass the
+/// descriptors on), before anything in it opens or closes descriptors.
+///
+/// # Errors
+///
+/// A malformed variable (`InvalidInput`, naming it and its value), or a
+/// named descriptor that is not open; then every later `inherit` fails
+/// with the same error.
+// `unsafe` for its contract: the caller vouches for descriptors this crate
+// then owns. The body itself makes no unsafe call.
+#[allow(unsafe_code)]
+pub unsafe fn accept_unset_listen_pid() -> io::Result<usize> {
+    let mut record = lock();
+    match *record {
+        None | Some(Record::NotOurs { pid: None, .. }) => *record = Some(read(true)),
+        Some(_) => {}
+    }
+    match record.as_ref() {
+        Some(Record::Ours(passed)) => Ok(passed.iter().filter(|p| p.socket.is_some()).count()),
+        Some(Record::Unusable { kind, message }) => Err(io::Error::new(*kind, message.clone())),
+        _ => Ok(0),
+    }
 }
 
-/// The passed sockets, once the variables have been read.
-static PASSED: Mutex<Option<Vec<Passed>>> = Mutex::new(None);
+/// One passed socket, owned from the moment the variables were read.
+#[derive(Debug)]
+struct Passed {
+    fd: RawFd,
+    name: Option<String>,
+    /// `None` once it is taken.
+    socket: Option<Socket>,
+}
 
-/// The socket passed for `spec`, validated, or `None` when none was passed
-/// (or all that match were already taken): then the caller binds as usual.
+/// What the variables said.
+#[derive(Debug)]
+enum Record {
+    /// No `LISTEN_FDS`: nothing was passed.
+    Nothing,
+    /// Sockets were passed to another process (`pid`), or with `LISTEN_PID`
+    /// unset (`None`).
+    NotOurs { count: String, pid: Option<u32> },
+    /// The sockets passed to this process, held until taken.
+    Ours(Vec<Passed>),
+    /// The variables were for this process but cannot be used: every
+    /// `inherit` call fails with this.
+    Unusable {
+        kind: io::ErrorKind,
+        message: String,
+    },
+}
+
+/// `None` until the variables are read.
+static RECORD: Mutex<Option<Record>> = Mutex::new(None);
+
+fn lock() -> MutexGuard<'static, Option<Record>> {
+    RECORD.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// The passed socket for `spec`, checked and prepared, or what was passed
+/// and left alone when none is taken (then the caller binds as usual).
 pub(crate) fn take(
     spec: &Spec<'_>,
     inherit: Inherit<'_>,
     kind: SocketKind,
-) -> io::Result<Option<Socket>> {
-    let mut passed = PASSED.lock().unwrap_or_else(PoisonError::into_inner);
-    if passed.is_none() {
-        *passed = Some(read_env()?);
-    }
-    let sockets = match passed.as_mut() {
-        Some(sockets) => sockets,
-        None => return Ok(None),
+    policy: Policy,
+) -> io::Result<Handoff> {
+    let mut record = lock();
+    let passed = match record.get_or_insert_with(|| read(false)) {
+        Record::Nothing => return Ok(Handoff::NotTaken(None)),
+        Record::NotOurs { count, pid } => {
+            return Ok(Handoff::NotTaken(Some(not_ours(count, *pid))));
+        }
+        Record::Unusable { kind, message } => return Err(io::Error::new(*kind, message.clone())),
+        Record::Ours(passed) => passed,
     };
-    let slot = sockets.iter_mut().find(|passed| {
-        !passed.taken
-            && match inherit {
-                Inherit::Next => true,
-                Inherit::Named(name) => passed.name.as_deref() == Some(name),
+    let wanted = Wanted {
+        addr: spec.checked_address()?,
+        kind,
+        only_v6: spec.only_v6,
+        shares_port: policy.shares_port(),
+    };
+    let mut misfits = Vec::new();
+    for slot in passed.iter_mut().filter(|slot| inherit.names(slot)) {
+        let socket = match &slot.socket {
+            Some(socket) => socket,
+            None => continue,
+        };
+        match wanted.fits(socket) {
+            Ok(()) => {
+                prepare(socket, spec, kind).map_err(|error| {
+                    io::Error::new(
+                        error.kind(),
+                        format!("{} cannot be used: {error}", which(slot)),
+                    )
+                })?;
+                return Ok(slot
+                    .socket
+                    .take()
+                    .map_or(Handoff::NotTaken(None), Handoff::Taken));
             }
-    });
-    let slot = match slot {
-        Some(slot) => slot,
-        None => return Ok(None),
-    };
-    let socket = validate(slot, spec, kind)?;
-    slot.taken = true;
-    Ok(Some(socket))
+            Err(found) => misfits.push(format!("{} is {found}", which(slot))),
+        }
+    }
+    if misfits.is_empty() {
+        return Ok(Handoff::NotTaken(not_taken(passed, inherit)));
+    }
+    Err(io::Error::new(
+        io::ErrorKind::InvalidInput,
+        format!("{}; expected {}", misfits.join("; "), wanted.describe()),
+    ))
 }
 
-/// Reads the variables; when they are for this process, removes them and
-/// marks the descriptors close-on-exec. A malformed variable is an error and
-/// leaves everything as it was.
-fn read_env() -> io::Result<Vec<Passed>> {
-    let pid = env::var_os(LISTEN_PID);
-    let fds = env::var_os(LISTEN_FDS);
-    let names = env::var_os(LISTEN_FDNAMES);
-    let passed = parse(
-        pid.as_deref(),
-        fds.as_deref(),
-        names.as_deref(),
-        std::process::id(),
-    )?;
-    let passed = match passed {
-        Some(passed) => passed,
-        None => return Ok(Vec::new()),
-    };
-    for name in [LISTEN_PID, LISTEN_FDS, LISTEN_FDNAMES] {
-        env::remove_var(name);
+impl Inherit<'_> {
+    fn names(self, slot: &Passed) -> bool {
+        match self {
+            Inherit::Next => true,
+            Inherit::Named(name) => slot.name.as_deref() == Some(name),
+        }
     }
-    for socket in &passed {
-        // A descriptor that is not open fails here and again, with a clear
-        // error, when it is asked for.
-        let _ = borrow(socket.fd).set_cloexec(true);
+}
+
+/// `the socket passed as fd 3 (LISTEN_FDNAMES "http")`.
+fn which(slot: &Passed) -> String {
+    match &slot.name {
+        Some(name) => format!(
+            "the socket passed as fd {} ({LISTEN_FDNAMES} {name:?})",
+            slot.fd
+        ),
+        None => format!("the socket passed as fd {} ({LISTEN_FDS})", slot.fd),
+    }
+}
+
+fn not_ours(count: &str, pid: Option<u32>) -> String {
+    let own = std::process::id();
+    match pid {
+        Some(pid) => format!(
+            "{LISTEN_FDS}={count} passes sockets to process {pid} ({LISTEN_PID}), not to this \
+             one ({own}), so they were left alone"
+        ),
+        None => format!(
+            "{LISTEN_FDS}={count} passes sockets with {LISTEN_PID} unset (as `systemfd --no-pid` \
+             does); they were left alone: to take them, call \
+             `restartable::handoff::accept_unset_listen_pid()` at the start of main (see its \
+             safety contract)"
+        ),
+    }
+}
+
+/// What was passed to this process and not taken by `inherit`.
+fn not_taken(passed: &[Passed], inherit: Inherit<'_>) -> Option<String> {
+    let left: Vec<String> = passed
+        .iter()
+        .filter(|slot| slot.socket.is_some())
+        .map(|slot| match &slot.name {
+            Some(name) => format!("fd {} named {name:?}", slot.fd),
+            None => format!("fd {}, unnamed", slot.fd),
+        })
+        .collect();
+    if left.is_empty() {
+        return (!passed.is_empty()).then(|| {
+            "every socket passed to this process was already taken by another `inherit`".to_owned()
+        });
+    }
+    let how = match inherit {
+        Inherit::Next => String::new(),
+        Inherit::Named(name) if passed.iter().all(|slot| slot.name.is_none()) => format!(
+            ": inherit = {name:?} takes a named socket, and the supervisor named none \
+             ({LISTEN_FDNAMES} is unset, as systemfd leaves it); use inherit = true"
+        ),
+        Inherit::Named(name) => format!(
+            ": inherit = {name:?} names none of them; use one of their names, or inherit = true"
+        ),
+    };
+    Some(format!(
+        "a socket was passed to this process and not taken ({}){how}",
+        left.join(", ")
+    ))
+}
+
+/// Reads the variables; when they are for this process, owns the passed
+/// descriptors and marks them close-on-exec. `accept_unset_pid`: sockets
+/// with `LISTEN_PID` unset are this process's too.
+fn read(accept_unset_pid: bool) -> Record {
+    let vars = Vars {
+        pid: env::var_os(LISTEN_PID),
+        fds: env::var_os(LISTEN_FDS),
+        names: env::var_os(LISTEN_FDNAMES),
+        first_fd: env::var_os(LISTEN_FDS_FIRST_FD),
+    };
+    let result = vars
+        .parse(std::process::id(), accept_unset_pid)
+        .and_then(|addressed| match addressed {
+            Addressed::Nothing => Ok(Record::Nothing),
+            Addressed::NotOurs { count, pid } => Ok(Record::NotOurs { count, pid }),
+            Addressed::Ours(fds) => own(fds).map(Record::Ours),
+        });
+    result.unwrap_or_else(|error| Record::Unusable {
+        kind: error.kind(),
+        message: error.to_string(),
+    })
+}
+
+/// Each descriptor as an owned socket, close-on-exec.
+fn own(fds: Vec<(RawFd, Option<String>)>) -> io::Result<Vec<Passed>> {
+    if let Some((fd, _)) = fds.iter().find(|(fd, _)| !is_open(*fd)) {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!(
+                "fd {fd} is not open, but {LISTEN_FDS}={} says sockets were passed as fds {} to {}",
+                fds.len(),
+                fds[0].0,
+                fds[fds.len() - 1].0,
+            ),
+        ));
+    }
+    let mut passed = Vec::with_capacity(fds.len());
+    for (fd, name) in fds {
+        #[allow(unsafe_code)]
+        // SAFETY: the descriptor is open (checked just above) and is this
+        // process's by the protocol: LISTEN_PID names this process (or the
+        // caller of `accept_unset_listen_pid` vouched for it), so its
+        // supervisor passed descriptors first..first+LISTEN_FDS to it at exec,
+        // and nothing in a process opens a number it already has open. The
+        // record reads the variables once, so each is owned once.
+        let socket = unsafe { Socket::from_raw_fd(fd) };
+        socket.set_cloexec(true).map_err(|error| {
+            io::Error::new(
+                error.kind(),
+                format!("cannot mark the passed fd {fd} close-on-exec: {error}"),
+            )
+        })?;
+        passed.push(Passed {
+            fd,
+            name,
+            socket: Some(socket),
+        });
     }
     Ok(passed)
 }
 
-/// The passed sockets the variables describe: `None` when none are passed,
-/// or they are for another process. `LISTEN_PID` unset or empty counts as
-/// this process, as `systemfd --no-pid` passes sockets through `cargo watch`
-/// and `cargo run` without knowing the final process.
-pub(crate) fn parse(
-    pid: Option<&OsStr>,
-    fds: Option<&OsStr>,
-    names: Option<&OsStr>,
-    own_pid: u32,
-) -> io::Result<Option<Vec<Passed>>> {
-    let fds = match fds {
-        Some(fds) => fds,
-        None => return Ok(None),
-    };
-    match pid {
-        Some(pid) if !pid.is_empty() => {
-            let pid: u32 = number(pid)
-                .filter(|pid| *pid > 0)
-                .ok_or_else(|| bad_variable(LISTEN_PID, pid, "is not a process id"))?;
-            if pid != own_pid {
-                return Ok(None);
+/// Whether `fd` is an open descriptor; asks the OS about the number, does
+/// not touch what it refers to.
+fn is_open(fd: RawFd) -> bool {
+    #[allow(unsafe_code)]
+    // SAFETY: F_GETFD reads the descriptor flags of a number, open or not;
+    // it has no other effect.
+    let flags = unsafe { libc::fcntl(fd, libc::F_GETFD) };
+    flags != -1
+}
+
+/// The variables, as read.
+#[derive(Default)]
+pub(crate) struct Vars {
+    pub(crate) pid: Option<OsString>,
+    pub(crate) fds: Option<OsString>,
+    pub(crate) names: Option<OsString>,
+    pub(crate) first_fd: Option<OsString>,
+}
+
+/// Whom the variables address.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Addressed {
+    Nothing,
+    NotOurs {
+        count: String,
+        pid: Option<u32>,
+    },
+    /// The descriptors and their names.
+    Ours(Vec<(RawFd, Option<String>)>),
+}
+
+impl Vars {
+    /// A malformed variable is an error only when the sockets are for this
+    /// process: another process's variables are none of its business.
+    pub(crate) fn parse(&self, own_pid: u32, accept_unset_pid: bool) -> io::Result<Addressed> {
+        let fds = match &self.fds {
+            Some(fds) => fds,
+            None => return Ok(Addressed::Nothing),
+        };
+        let count_text = fds.to_string_lossy().into_owned();
+        match self.pid.as_deref().filter(|pid| !pid.is_empty()) {
+            Some(pid) => {
+                let pid: u32 = number(pid)
+                    .filter(|pid| *pid > 0)
+                    .ok_or_else(|| bad_variable(LISTEN_PID, pid, "is not a process id"))?;
+                if pid != own_pid {
+                    return Ok(Addressed::NotOurs {
+                        count: count_text,
+                        pid: Some(pid),
+                    });
+                }
+            }
+            None if accept_unset_pid => {}
+            None => {
+                return Ok(Addressed::NotOurs {
+                    count: count_text,
+                    pid: None,
+                })
             }
         }
-        _ => {}
+        let count = number(fds)
+            .filter(|count| *count <= MAX_FDS)
+            .ok_or_else(|| {
+                bad_variable(
+                    LISTEN_FDS,
+                    fds,
+                    &format!("is not a number of passed sockets (expected 0 to {MAX_FDS})"),
+                )
+            })?;
+        let first = match &self.first_fd {
+            None => SD_LISTEN_FDS_START,
+            Some(first) => number(first)
+                .and_then(|first| RawFd::try_from(first).ok())
+                .filter(|first| *first >= SD_LISTEN_FDS_START)
+                .filter(|first| {
+                    RawFd::try_from(count).map_or(false, |count| first.checked_add(count).is_some())
+                })
+                .ok_or_else(|| {
+                    bad_variable(
+                        LISTEN_FDS_FIRST_FD,
+                        first,
+                        "is not a descriptor number of 3 or more (0 to 2 are standard input, \
+                         output and error)",
+                    )
+                })?,
+        };
+        let names: Vec<Option<String>> = match &self.names {
+            None => (0..count).map(|_| None).collect(),
+            Some(names) => {
+                let text = names
+                    .to_str()
+                    .ok_or_else(|| bad_variable(LISTEN_FDNAMES, names, "is not UTF-8"))?;
+                let split: Vec<Option<String>> =
+                    text.split(':').map(|n| Some(n.to_owned())).collect();
+                if split.len() != count as usize {
+                    return Err(bad_variable(
+                        LISTEN_FDNAMES,
+                        names,
+                        &format!(
+                            "has {} names, but {LISTEN_FDS}={count} passes {count} sockets",
+                            split.len()
+                        ),
+                    ));
+                }
+                split
+            }
+        };
+        Ok(Addressed::Ours((first..).zip(names).collect()))
     }
-    let count = number(fds)
-        .filter(|count| *count <= MAX_FDS)
-        .ok_or_else(|| {
-            bad_variable(
-                LISTEN_FDS,
-                fds,
-                &format!("is not a number of passed sockets (expected 0 to {MAX_FDS})"),
-            )
-        })?;
-    let names: Vec<Option<String>> = match names {
-        None => (0..count).map(|_| None).collect(),
-        Some(names) => {
-            let text = names
-                .to_str()
-                .ok_or_else(|| bad_variable(LISTEN_FDNAMES, names, "is not UTF-8"))?;
-            let split: Vec<Option<String>> = text.split(':').map(|n| Some(n.to_owned())).collect();
-            if split.len() != count as usize {
-                return Err(bad_variable(
-                    LISTEN_FDNAMES,
-                    names,
-                    &format!(
-                        "has {} names, but {LISTEN_FDS}={count} passes {count} sockets",
-                        split.len()
-                    ),
-                ));
-            }
-            split
-        }
-    };
-    Ok(Some(
-        names
-            .into_iter()
-            .zip(FIRST_FD..)
-            .map(|(name, fd)| Passed {
-                fd,
-                name,
-                taken: false,
-            })
-            .collect(),
-    ))
 }
 
 fn number(value: &OsStr) -> Option<u32> {
@@ -178,106 +440,117 @@ fn number(value: &OsStr) -> Option<u32> {
     text.parse().ok()
 }
 
-/// The passed descriptor as a socket that is not closed when dropped: until
-/// it is validated it is not ours to close.
-#[allow(unsafe_code)]
-fn borrow(fd: RawFd) -> ManuallyDrop<Socket> {
-    // SAFETY: the descriptor was passed to this process by the socket
-    // activation protocol, which gives it to this process alone; the record
-    // in `PASSED` hands each one out at most once, and `ManuallyDrop` keeps it
-    // open until then. A descriptor that is not open or not a socket only
-    // makes the socket calls fail with EBADF or ENOTSOCK.
-    ManuallyDrop::new(unsafe { Socket::from_raw_fd(fd) })
+/// What the function asks of a passed socket.
+struct Wanted {
+    addr: SocketAddr,
+    kind: SocketKind,
+    only_v6: Option<bool>,
+    shares_port: bool,
 }
 
-/// Checks the passed socket against what the function asks for; on success
-/// it is the caller's. On failure it is left open and on record.
-fn validate(slot: &Passed, spec: &Spec<'_>, kind: SocketKind) -> io::Result<Socket> {
-    let port = spec.port()?.filter(|port| *port != 0);
-    let which = match &slot.name {
-        Some(name) => format!(
-            "the socket passed as fd {} ({LISTEN_FDNAMES} {name:?})",
-            slot.fd
-        ),
-        None => format!("the socket passed as fd {} ({LISTEN_FDS})", slot.fd),
-    };
-    let expected = match (kind, port) {
-        (SocketKind::Stream, Some(port)) => format!("a listening TCP socket on port {port}"),
-        (SocketKind::Stream, None) => "a listening TCP socket".to_owned(),
-        (SocketKind::Datagram, Some(port)) => format!("a bound UDP socket on port {port}"),
-        (SocketKind::Datagram, None) => "a bound UDP socket".to_owned(),
-    };
-    let mismatch = |found: String| {
-        io::Error::new(
-            io::ErrorKind::InvalidInput,
-            format!("{which} is {found}; expected {expected}"),
-        )
-    };
-    let unreadable = |error: io::Error| {
-        io::Error::new(
-            error.kind(),
-            format!("{which} cannot be used: {error}; expected {expected}"),
-        )
-    };
-    let socket = borrow(slot.fd);
-    let socket_type = socket.r#type().map_err(unreadable)?;
-    let wanted = kind.socket_type();
-    if socket_type != wanted {
-        return Err(mismatch(type_name(socket_type)));
-    }
-    let local = socket.local_addr().map_err(unreadable)?;
-    let local = match local.as_socket() {
-        Some(local) => local,
-        None if local.domain() == Domain::UNIX => {
-            return Err(mismatch("a Unix domain socket".to_owned()))
-        }
-        None => return Err(mismatch("not an IPv4 or IPv6 socket".to_owned())),
-    };
-    if !family_fits(spec.host, local, &socket) {
-        let family = if local.is_ipv4() { "IPv4" } else { "IPv6" };
-        return Err(mismatch(format!(
-            "bound to {local}, an {family} address, and the function binds {}",
-            spec.host
-        )));
-    }
-    if let Some(port) = port {
-        if local.port() != port {
-            return Err(mismatch(format!("bound to {local}, another port")));
+impl Wanted {
+    fn describe(&self) -> String {
+        let addr = self.addr;
+        match (self.kind, addr.port()) {
+            (SocketKind::Stream, 0) => format!("a listening TCP socket on {}", addr.ip()),
+            (SocketKind::Stream, _) => format!("a listening TCP socket on {addr}"),
+            (SocketKind::Datagram, 0) => format!("a bound UDP socket on {}", addr.ip()),
+            (SocketKind::Datagram, _) => format!("a bound UDP socket on {addr}"),
         }
     }
+
+    /// `Ok` when `socket` is what the function would have bound, else what
+    /// it is instead.
+    fn fits(&self, socket: &Socket) -> Result<(), String> {
+        let unreadable = |error: io::Error| format!("a descriptor that cannot be used ({error})");
+        let socket_type = socket.r#type().map_err(unreadable)?;
+        if socket_type != self.kind.socket_type() {
+            return Err(type_name(socket_type));
+        }
+        let local = socket.local_addr().map_err(unreadable)?;
+        let local = match local.as_socket() {
+            Some(local) => local,
+            None if local.domain() == Domain::UNIX => return Err("a Unix domain socket".to_owned()),
+            None => return Err("not an IPv4 or IPv6 socket".to_owned()),
+        };
+        let only_v6 = match local {
+            SocketAddr::V6(_) => Some(socket.only_v6().map_err(unreadable)?),
+            SocketAddr::V4(_) => None,
+        };
+        if self.addr.port() != 0 && local.port() != self.addr.port() {
+            return Err(format!("bound to {local}, another port"));
+        }
+        if !same_host(self.addr, local, only_v6) {
+            return Err(format!(
+                "bound to {local}, and the function binds {}",
+                self.addr.ip()
+            ));
+        }
+        match self.kind {
+            SocketKind::Stream if listening(socket) == Some(false) => {
+                return Err(format!("a TCP socket on {local} that does not listen"));
+            }
+            SocketKind::Datagram if local.port() == 0 => {
+                return Err("a UDP socket that is not bound".to_owned());
+            }
+            _ => {}
+        }
+        if let (Some(wanted), Some(found)) = (self.only_v6, only_v6) {
+            if wanted != found {
+                return Err(format!(
+                    "a socket with IPV6_V6ONLY={}, and the function asks for only_v6 = {wanted}, \
+                     which cannot be changed once the socket is bound",
+                    u8::from(found)
+                ));
+            }
+        }
+        if !self.shares_port && reuse_port(socket) == Some(true) {
+            return Err(format!(
+                "a socket on {local} with SO_REUSEPORT set (systemfd sets it), which lets another \
+                 socket of the same user bind this port and take its traffic, and which cannot be \
+                 cleared once the socket is bound; to accept it, ask for reuse_port = true"
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// The host the function binds, as the passed socket is bound: the same
+/// address, or an IPv6 wildcard socket that also takes IPv4 for the IPv4
+/// wildcard (as systemd's `ListenStream=8080` makes one).
+fn same_host(wanted: SocketAddr, local: SocketAddr, only_v6: Option<bool>) -> bool {
+    match (wanted, local) {
+        (SocketAddr::V4(wanted), SocketAddr::V4(local)) => wanted.ip() == local.ip(),
+        (SocketAddr::V6(wanted), SocketAddr::V6(local)) => {
+            wanted.ip() == local.ip()
+                && (wanted.scope_id() == 0 || wanted.scope_id() == local.scope_id())
+        }
+        (SocketAddr::V4(wanted), SocketAddr::V6(local)) => {
+            wanted.ip().is_unspecified() && local.ip().is_unspecified() && only_v6 == Some(false)
+        }
+        (SocketAddr::V6(_), SocketAddr::V4(_)) => false,
+    }
+}
+
+/// The policy and the options on a socket that fits, as far as they can
+/// be set once it is bound: SO_REUSEADDR on a TCP listener and off on a UDP
+/// socket (`systemd-socket-activate --datagram` sets it, and it would let
+/// another socket share the port), the backlog (`listen` again), and
+/// blocking or nonblocking as asked (the mode is shared with the
+/// supervisor's copy, so it is set either way).
+fn prepare(socket: &Socket, spec: &Spec<'_>, kind: SocketKind) -> io::Result<()> {
     match kind {
         SocketKind::Stream => {
-            if listening(&socket) == Some(false) {
-                return Err(mismatch(format!(
-                    "a TCP socket on {local} that does not listen"
-                )));
-            }
+            socket.set_reuse_address(true)?;
+            socket.listen(spec.backlog)?;
         }
         SocketKind::Datagram => {
-            if local.port() == 0 {
-                return Err(mismatch("a UDP socket that is not bound".to_owned()));
+            if socket.reuse_address()? {
+                socket.set_reuse_address(false)?;
             }
         }
     }
-    if spec.nonblocking {
-        socket.set_nonblocking(true).map_err(unreadable)?;
-    }
-    Ok(ManuallyDrop::into_inner(socket))
-}
-
-/// A socket of the host's family fits; so does an IPv6 wildcard socket that
-/// also takes IPv4 when the function binds the IPv4 wildcard (the default),
-/// as systemd's `ListenStream=8080` makes one.
-fn family_fits(host: IpAddr, local: SocketAddr, socket: &Socket) -> bool {
-    match (host, local) {
-        (IpAddr::V4(_), SocketAddr::V4(_)) | (IpAddr::V6(_), SocketAddr::V6(_)) => true,
-        (IpAddr::V4(host), SocketAddr::V6(local)) => {
-            host.is_unspecified()
-                && local.ip().is_unspecified()
-                && socket.only_v6().ok() == Some(false)
-        }
-        (IpAddr::V6(_), SocketAddr::V4(_)) => false,
-    }
+    socket.set_nonblocking(spec.nonblocking)
 }
 
 fn type_name(socket_type: Type) -> String {
@@ -311,98 +584,142 @@ fn listening(_socket: &Socket) -> Option<bool> {
     None
 }
 
+/// SO_REUSEPORT where the OS has it.
+#[cfg(not(any(target_os = "solaris", target_os = "illumos")))]
+fn reuse_port(socket: &Socket) -> Option<bool> {
+    socket.reuse_port().ok()
+}
+
+#[cfg(any(target_os = "solaris", target_os = "illumos"))]
+fn reuse_port(_socket: &Socket) -> Option<bool> {
+    None
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::ffi::OsString;
 
-    fn os(value: &str) -> OsString {
-        OsString::from(value)
+    fn vars(pid: Option<&str>, fds: Option<&str>, names: Option<&str>) -> Vars {
+        Vars {
+            pid: pid.map(OsString::from),
+            fds: fds.map(OsString::from),
+            names: names.map(OsString::from),
+            first_fd: None,
+        }
     }
 
-    fn run(
-        pid: Option<&str>,
-        fds: Option<&str>,
-        names: Option<&str>,
-    ) -> io::Result<Option<Vec<Passed>>> {
-        let (pid, fds, names) = (pid.map(os), fds.map(os), names.map(os));
-        parse(pid.as_deref(), fds.as_deref(), names.as_deref(), 42)
-    }
-
-    fn fds(passed: &[Passed]) -> Vec<(RawFd, Option<&str>)> {
-        passed.iter().map(|p| (p.fd, p.name.as_deref())).collect()
+    fn ours(vars: &Vars) -> Vec<(RawFd, Option<String>)> {
+        match vars.parse(42, false).unwrap() {
+            Addressed::Ours(fds) => fds,
+            other => panic!("expected sockets for this process, got {other:?}"),
+        }
     }
 
     #[test]
     fn nothing_passed_without_listen_fds() {
-        assert_eq!(run(Some("42"), None, None).unwrap(), None);
-        assert_eq!(run(None, None, Some("http")).unwrap(), None);
+        assert_eq!(
+            vars(Some("42"), None, None).parse(42, false).unwrap(),
+            Addressed::Nothing
+        );
+        assert_eq!(
+            vars(None, None, Some("http")).parse(42, true).unwrap(),
+            Addressed::Nothing
+        );
     }
 
     #[test]
-    fn sockets_for_another_process_are_not_ours() {
-        assert_eq!(run(Some("43"), Some("2"), None).unwrap(), None);
+    fn sockets_for_another_process_are_not_ours_even_when_malformed() {
+        assert_eq!(
+            vars(Some("43"), Some("2"), None).parse(42, true).unwrap(),
+            Addressed::NotOurs {
+                count: "2".into(),
+                pid: Some(43)
+            }
+        );
+        assert_eq!(
+            vars(Some("43"), Some("x"), Some("a:b:c"))
+                .parse(42, false)
+                .unwrap(),
+            Addressed::NotOurs {
+                count: "x".into(),
+                pid: Some(43)
+            }
+        );
     }
 
     #[test]
-    fn sockets_for_this_process_start_at_fd_3() {
-        let passed = run(Some("42"), Some("2"), Some("http:dns"))
-            .unwrap()
-            .unwrap();
-        assert_eq!(fds(&passed), [(3, Some("http")), (4, Some("dns"))]);
-        let passed = run(None, Some("1"), None).unwrap().unwrap();
-        assert_eq!(fds(&passed), [(3, None)]);
-        let passed = run(Some(""), Some("0"), None).unwrap().unwrap();
-        assert!(passed.is_empty());
+    fn an_unset_listen_pid_is_ours_only_when_accepted() {
+        for pid in [None, Some("")] {
+            assert_eq!(
+                vars(pid, Some("1"), None).parse(42, false).unwrap(),
+                Addressed::NotOurs {
+                    count: "1".into(),
+                    pid: None
+                }
+            );
+            assert_eq!(
+                vars(pid, Some("1"), None).parse(42, true).unwrap(),
+                Addressed::Ours(vec![(3, None)])
+            );
+        }
+    }
+
+    #[test]
+    fn sockets_for_this_process_start_at_fd_3_or_listen_fds_first_fd() {
+        let fds = ours(&vars(Some("42"), Some("2"), Some("http:dns")));
+        assert_eq!(fds, [(3, Some("http".into())), (4, Some("dns".into()))]);
+        assert!(ours(&vars(Some("42"), Some("0"), None)).is_empty());
+        let mut moved = vars(Some("42"), Some("2"), None);
+        moved.first_fd = Some("4".into());
+        assert_eq!(ours(&moved), [(4, None), (5, None)]);
     }
 
     #[test]
     fn malformed_variables_are_invalid_input_naming_the_variable() {
         let cases = [
             (
-                Some("abc"),
-                Some("1"),
-                None,
+                vars(Some("abc"), Some("1"), None),
                 "LISTEN_PID=\"abc\" is not a process id",
             ),
             (
-                Some("0"),
-                Some("1"),
-                None,
+                vars(Some("0"), Some("1"), None),
                 "LISTEN_PID=\"0\" is not a process id",
             ),
-            (Some("-42"), Some("1"), None, "LISTEN_PID=\"-42\""),
+            (vars(Some("-42"), Some("1"), None), "LISTEN_PID=\"-42\""),
             (
-                Some("42"),
-                Some("x"),
-                None,
+                vars(Some("42"), Some("x"), None),
                 "LISTEN_FDS=\"x\" is not a number of passed sockets",
             ),
-            (Some("42"), Some("+1"), None, "LISTEN_FDS=\"+1\""),
-            (Some("42"), Some(""), None, "LISTEN_FDS=\"\""),
+            (vars(Some("42"), Some("+1"), None), "LISTEN_FDS=\"+1\""),
+            (vars(Some("42"), Some(""), None), "LISTEN_FDS=\"\""),
             (
-                Some("42"),
-                Some("99999999"),
-                None,
+                vars(Some("42"), Some("99999999"), None),
                 "LISTEN_FDS=\"99999999\"",
             ),
             (
-                Some("42"),
-                Some("2"),
-                Some("http"),
+                vars(Some("42"), Some("2"), Some("http")),
                 "LISTEN_FDNAMES=\"http\" has 1 names, but LISTEN_FDS=2 passes 2 sockets",
             ),
             (
-                Some("42"),
-                Some("1"),
-                Some("a:b"),
+                vars(Some("42"), Some("1"), Some("a:b")),
                 "LISTEN_FDNAMES=\"a:b\" has 2 names",
             ),
         ];
-        for (pid, count, names, message) in cases {
-            let error = run(pid, count, names).unwrap_err();
+        for (vars, message) in cases {
+            let error = vars.parse(42, false).unwrap_err();
             assert_eq!(error.kind(), io::ErrorKind::InvalidInput, "{error}");
             assert!(error.to_string().contains(message), "{error} ∌ {message}");
+        }
+        for first in ["0", "2", "x", "2147483647"] {
+            let mut vars = vars(Some("42"), Some("1"), None);
+            vars.first_fd = Some(first.into());
+            let error = vars.parse(42, false).unwrap_err();
+            assert!(
+                error
+                    .to_string()
+                    .contains(&format!("LISTEN_FDS_FIRST_FD=\"{first}\"")),
+                "{error}"
+            );
         }
     }
 }

@@ -1,14 +1,21 @@
 //! Who holds a port, for the "address in use" error on Linux: the socket
 //! bound to it from `/proc/net/{tcp,udp}{,6}`, and the process whose file
 //! descriptors include that socket. Says nothing where it cannot tell.
+//! Looked up once, when the final error is made, and bounded in time.
 
 use std::fs;
 use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
 
 use crate::SocketKind;
 
 /// The `st` column value of a listening TCP socket.
 const TCP_LISTEN: &str = "0A";
+
+/// The longest the search for the holding process may take: on a host with
+/// many processes, reading every descriptor link is not worth more.
+const SEARCH_LIMIT: Duration = Duration::from_millis(100);
 
 /// A description such as `a listening socket of process 4242 (server) holds
 /// it`, or `None` when `/proc` shows no such socket.
@@ -18,9 +25,16 @@ pub(crate) fn describe(addr: SocketAddr, kind: SocketKind) -> Option<String> {
         SocketKind::Stream => "a listening socket",
         SocketKind::Datagram => "a UDP socket",
     };
-    Some(match owner(&inode) {
-        Some((pid, command)) => format!("{what} of process {pid} ({command}) holds it"),
-        None => format!("{what} holds it; its process is not visible to this one"),
+    Some(match owner(&inode, Instant::now() + SEARCH_LIMIT) {
+        Owner::Found(pid, _) if pid == std::process::id() => {
+            format!("{what} of this process ({pid}) holds it")
+        }
+        Owner::Found(pid, command) => format!("{what} of process {pid} ({command}) holds it"),
+        Owner::NotVisible => format!("{what} holds it; its process is not visible to this one"),
+        Owner::OutOfTime => format!(
+            "{what} holds it; its process was not found within {} ms",
+            SEARCH_LIMIT.as_millis()
+        ),
     })
 }
 
@@ -54,19 +68,31 @@ fn socket_inode(port: u16, kind: SocketKind) -> Option<String> {
     None
 }
 
-/// The process (pid, command) with a descriptor on `socket:[inode]`.
-fn owner(inode: &str) -> Option<(u32, String)> {
+enum Owner {
+    Found(u32, String),
+    NotVisible,
+    OutOfTime,
+}
+
+/// The process (pid, command) with a descriptor on `socket:[inode]`; this
+/// process is looked at first.
+fn owner(inode: &str, deadline: Instant) -> Owner {
     let target = format!("socket:[{inode}]");
-    for entry in fs::read_dir("/proc").ok()?.flatten() {
-        let pid = match entry
-            .file_name()
-            .to_str()
-            .and_then(|name| name.parse::<u32>().ok())
-        {
-            Some(pid) => pid,
-            None => continue,
-        };
-        let fds = match fs::read_dir(entry.path().join("fd")) {
+    let own = std::process::id();
+    let others = fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|entry| {
+            let pid = entry.file_name().to_str()?.parse::<u32>().ok()?;
+            (pid != own).then(|| (pid, entry.path()))
+        });
+    let candidates = std::iter::once((own, PathBuf::from(format!("/proc/{own}")))).chain(others);
+    for (pid, dir) in candidates {
+        if Instant::now() > deadline {
+            return Owner::OutOfTime;
+        }
+        let fds = match fs::read_dir(dir.join("fd")) {
             Ok(fds) => fds,
             // Another user's process: not visible without privileges.
             Err(_) => continue,
@@ -75,10 +101,10 @@ fn owner(inode: &str) -> Option<(u32, String)> {
             fs::read_link(fd.path()).map_or(false, |link| link.as_os_str() == target.as_str())
         });
         if holds {
-            let command = fs::read_to_string(entry.path().join("comm"))
+            let command = fs::read_to_string(dir.join("comm"))
                 .map_or_else(|_| "?".to_owned(), |comm| comm.trim_end().to_owned());
-            return Some((pid, command));
+            return Owner::Found(pid, command);
         }
     }
-    None
+    Owner::NotVisible
 }

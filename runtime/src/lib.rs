@@ -41,11 +41,14 @@
 //! # fn main() {}
 //! pub fn listener() -> std::io::Result<std::net::TcpListener> {
 //!     let spec = ::restartable::__private::Spec {
-//!         host: ::restartable::__private::IpAddr::V4(
-//!             ::restartable::__private::Ipv4Addr::UNSPECIFIED,
+//!         addr: ::restartable::__private::SocketAddr::new(
+//!             ::restartable::__private::IpAddr::V4(
+//!                 ::restartable::__private::Ipv4Addr::UNSPECIFIED,
+//!             ),
+//!             8080,
 //!         ),
-//!         port: ::core::option::Option::Some(8080),
 //!         port_env: ::core::option::Option::None,
+//!         port_fallback: true,
 //!         backlog: 1024,
 //!         only_v6: ::core::option::Option::None,
 //!         nonblocking: false,
@@ -124,8 +127,10 @@ compile_error!(
 
 mod bind;
 mod builder;
+mod error;
 #[cfg(unix)]
-mod handoff;
+#[cfg_attr(docsrs, doc(cfg(unix)))]
+pub mod handoff;
 #[cfg(any(target_os = "linux", target_os = "android"))]
 mod holder;
 mod retry;
@@ -140,6 +145,7 @@ use std::io;
 use std::net::{TcpListener, UdpSocket};
 
 pub use crate::builder::Builder;
+pub use crate::error::os_error;
 
 /// The socket2 this crate uses: name it in return types
 /// (`restartable::socket2::Socket`) and in `configure` functions so that the
@@ -509,6 +515,13 @@ const REUSE_PORT_UNSUPPORTED: &str =
     "reuse_port is supported on Linux, Android and FreeBSD only: elsewhere SO_REUSEPORT does not \
      balance load, and on Windows sharing a port takes SO_REUSEADDR, which lets any process take it";
 
+/// On OpenBSD, `only_v6 = false` (the expansion's compile error and the
+/// run-time error say the same).
+#[cfg(target_os = "openbsd")]
+const OPENBSD_NO_DUAL_STACK: &str =
+    "only_v6 = false is not possible on OpenBSD: it has no dual-stack sockets, IPV6_V6ONLY is \
+     always on there (ip6(4)); bind an IPv4 socket as well, or leave out only_v6";
+
 /// Whether a socket listens for connections or exchanges datagrams.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum SocketKind {
@@ -608,9 +621,9 @@ impl Bindable for socket2::Socket {
 /// any release.
 #[doc(hidden)]
 pub mod __private {
-    pub use crate::bind::{listen, listen_async, Inherit, Spec};
+    pub use crate::bind::{listen, listen_async, Configure, Inherit, Spec};
     pub use core::time::Duration;
-    pub use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+    pub use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV6};
 
     /// `host = expr`: an `IpAddr`, `Ipv4Addr`, `Ipv6Addr` or octets.
     #[inline]

@@ -2,16 +2,20 @@
 // Written by `RESTARTABLE_BLESS=1 cargo test -p restartable-macros`.
 
 pub fn listener() -> std::io::Result<restartable::socket2::Socket> {
+    let configure: ::restartable::__private::Configure<'_> = &keepalive;
     let spec = ::restartable::__private::Spec {
-        host: ::restartable::__private::IpAddr::V6(
-            ::restartable::__private::Ipv6Addr::LOCALHOST,
+        addr: ::restartable::__private::SocketAddr::new(
+            ::restartable::__private::IpAddr::V6(
+                ::restartable::__private::Ipv6Addr::LOCALHOST,
+            ),
+            0,
         ),
-        port: ::core::option::Option::Some(0),
         port_env: ::core::option::Option::None,
+        port_fallback: true,
         backlog: 1024,
         only_v6: ::core::option::Option::None,
         nonblocking: true,
-        configure: ::core::option::Option::Some(&keepalive),
+        configure: ::core::option::Option::Some(configure),
         inherit: ::core::option::Option::None,
         retry: ::core::option::Option::None,
     };

@@ -6,11 +6,10 @@ const ADDR: ([u8; 4], u16) = ([127, 0, 0, 1], 0);
 impl Server {
     /// The server's listener.
     pub(crate) fn listener() -> std::io::Result<std::net::TcpListener> {
-        let addr = ::restartable::__private::socket_addr(ADDR);
         let spec = ::restartable::__private::Spec {
-            host: addr.ip(),
-            port: ::core::option::Option::Some(addr.port()),
+            addr: ::restartable::__private::socket_addr(ADDR),
             port_env: ::core::option::Option::None,
+            port_fallback: true,
             backlog: 1024,
             only_v6: ::core::option::Option::None,
             nonblocking: false,

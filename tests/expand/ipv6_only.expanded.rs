@@ -3,11 +3,14 @@
 
 pub fn listener() -> std::io::Result<std::net::TcpListener> {
     let spec = ::restartable::__private::Spec {
-        host: ::restartable::__private::IpAddr::V6(
-            ::restartable::__private::Ipv6Addr::UNSPECIFIED,
+        addr: ::restartable::__private::SocketAddr::new(
+            ::restartable::__private::IpAddr::V6(
+                ::restartable::__private::Ipv6Addr::UNSPECIFIED,
+            ),
+            0,
         ),
-        port: ::core::option::Option::Some(0),
         port_env: ::core::option::Option::None,
+        port_fallback: true,
         backlog: 128,
         only_v6: ::core::option::Option::Some(true),
         nonblocking: false,

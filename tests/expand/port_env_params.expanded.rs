@@ -6,9 +6,12 @@ pub fn listener(
     port: u16,
 ) -> std::io::Result<std::net::TcpListener> {
     let spec = ::restartable::__private::Spec {
-        host: ::restartable::__private::ip_addr(host),
-        port: ::core::option::Option::Some(port),
+        addr: ::restartable::__private::SocketAddr::new(
+            ::restartable::__private::ip_addr(host),
+            port,
+        ),
         port_env: ::core::option::Option::Some("PORT"),
+        port_fallback: true,
         backlog: 1024,
         only_v6: ::core::option::Option::None,
         nonblocking: false,

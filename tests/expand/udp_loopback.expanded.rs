@@ -3,11 +3,14 @@
 
 pub fn socket() -> std::io::Result<std::net::UdpSocket> {
     let spec = ::restartable::__private::Spec {
-        host: ::restartable::__private::IpAddr::V4(
-            ::restartable::__private::Ipv4Addr::LOCALHOST,
+        addr: ::restartable::__private::SocketAddr::new(
+            ::restartable::__private::IpAddr::V4(
+                ::restartable::__private::Ipv4Addr::LOCALHOST,
+            ),
+            0,
         ),
-        port: ::core::option::Option::Some(0),
         port_env: ::core::option::Option::None,
+        port_fallback: true,
         backlog: 1024,
         only_v6: ::core::option::Option::None,
         nonblocking: false,

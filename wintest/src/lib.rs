@@ -28,6 +28,9 @@ pub mod associated_fn {
 pub mod handoff_retry {
     include!("../../tests/expand/handoff_retry.expanded.rs");
 }
+pub mod link_local {
+    include!("../../tests/expand/link_local.expanded.rs");
+}
 pub mod async_fn {
     include!("../../tests/expand/async_fn.expanded.rs");
 }

@@ -10,13 +10,15 @@ use std::os::windows::io::AsRawSocket;
 use restartable::socket2::{Domain, Socket, Type};
 use windows_sys::Win32::Networking::WinSock::{
     getsockopt, setsockopt, WSAGetLastError, IPPROTO_IPV6, IPV6_V6ONLY, SOCKET, SOL_SOCKET,
-    SO_EXCLUSIVEADDRUSE, SO_REUSEADDR,
+    SO_REUSEADDR,
 };
 
 use crate::{
     addr_socket2, associated_fn, async_fn, ipv6_only, not_exclusive, port_env_params, udp_loopback,
 };
 
+/// winsock2.h: `((int)(~SO_REUSEADDR))`; windows-sys 0.52 does not name it.
+const SO_EXCLUSIVEADDRUSE: i32 = !SO_REUSEADDR;
 const WSAEACCES: i32 = 10013;
 const WSAEINVAL: i32 = 10022;
 const WSAEADDRINUSE: i32 = 10048;

@@ -46,6 +46,12 @@ impl Policy {
         reuse_port: ReusePort::LoadBalanced,
     };
 
+    /// Whether the policy lets several sockets share the port
+    /// (`reuse_port`): only then is a passed socket with SO_REUSEPORT taken.
+    pub(crate) fn shares_port(self) -> bool {
+        self.reuse_port != ReusePort::No
+    }
+
     /// The policy for the builder's options. `exclusive` concerns Windows
     /// only; `reuse_port` is refused where it does not balance load.
     // Infallible on Linux, Android and FreeBSD only.
@@ -87,5 +93,27 @@ pub(crate) fn apply_listener_policy(
         ReusePort::LoadBalanced => socket
             .set_reuse_port_lb(true)
             .map_err(|e| ("set SO_REUSEPORT_LB on", e)),
+    }
+}
+
+/// IPV6_V6ONLY on an IPv6 socket before bind: `only_v6`, or dual stack
+/// (`false`) when not given. Set either way, so that dual stack does not
+/// depend on the OS default or on a sysctl such as net.ipv6.bindv6only.
+#[cfg(not(target_os = "openbsd"))]
+pub(crate) fn set_only_v6(socket: &Socket, only_v6: Option<bool>) -> io::Result<()> {
+    socket.set_only_v6(only_v6.unwrap_or(false))
+}
+
+/// OpenBSD has no dual stack: IPV6_V6ONLY is always on and cannot be set
+/// ("IPV6_V6ONLY ... is read-only", ip6(4)); setting it fails with EINVAL.
+/// So it is left alone, and dual stack asked for explicitly is an error.
+#[cfg(target_os = "openbsd")]
+pub(crate) fn set_only_v6(_socket: &Socket, only_v6: Option<bool>) -> io::Result<()> {
+    match only_v6 {
+        Some(false) => Err(io::Error::new(
+            io::ErrorKind::Unsupported,
+            crate::OPENBSD_NO_DUAL_STACK,
+        )),
+        Some(true) | None => Ok(()),
     }
 }

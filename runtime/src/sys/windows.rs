@@ -9,8 +9,12 @@ use std::os::windows::io::AsRawSocket;
 
 use socket2::Socket;
 use windows_sys::Win32::Networking::WinSock::{
-    setsockopt, WSAGetLastError, SOCKET, SOL_SOCKET, SO_EXCLUSIVEADDRUSE,
+    setsockopt, WSAGetLastError, SOCKET, SOL_SOCKET, SO_REUSEADDR,
 };
+
+/// `SO_EXCLUSIVEADDRUSE`, defined in winsock2.h as `((int)(~SO_REUSEADDR))`.
+/// windows-sys 0.52 (the one socket2 0.5 uses) does not name it.
+const SO_EXCLUSIVEADDRUSE: i32 = !SO_REUSEADDR;
 
 use crate::SocketKind;
 
@@ -62,6 +66,12 @@ pub(crate) fn apply_listener_policy(
         set_exclusive_address_use(socket).map_err(|e| ("set SO_EXCLUSIVEADDRUSE on", e))?;
     }
     Ok(())
+}
+
+/// IPV6_V6ONLY on an IPv6 socket before bind: `only_v6`, or dual stack
+/// (`false`) when not given, set either way.
+pub(crate) fn set_only_v6(socket: &Socket, only_v6: Option<bool>) -> io::Result<()> {
+    socket.set_only_v6(only_v6.unwrap_or(false))
 }
 
 fn set_exclusive_address_use(socket: &Socket) -> io::Result<()> {

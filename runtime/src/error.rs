@@ -1,0 +1,188 @@
+//! The errors a listener can fail with: an `io::Error` that keeps the kind
+//! of its cause, names the address, and keeps the OS error as its source.
+
+use std::error::Error;
+use std::ffi::OsStr;
+use std::fmt;
+use std::io;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use crate::SocketKind;
+
+/// The OS error code behind an error from this crate (or any `io::Error`):
+/// errno on unix, the WSA error on Windows, e.g. 98 (EADDRINUSE on Linux)
+/// or 10048 (WSAEADDRINUSE).
+///
+/// The errors of this crate carry a message that names the address, so
+/// their own [`io::Error::raw_os_error`] is `None`; the OS error they wrap
+/// is their [`source`](std::error::Error::source), and this function finds
+/// it.
+///
+/// ```no_run
+/// # use restartable::restartable_listener;
+/// #[restartable_listener(host = "127.0.0.1", port = 8080)]
+/// fn listener() -> std::io::Result<std::net::TcpListener> {}
+///
+/// if let Err(error) = listener() {
+///     eprintln!("{error}"); // cannot bind 127.0.0.1:8080: address in use: …
+///     if restartable::os_error(&error) == Some(98) {
+///         // EADDRINUSE on Linux
+///     }
+/// }
+/// ```
+#[must_use]
+pub fn os_error(error: &io::Error) -> Option<i32> {
+    if let Some(code) = error.raw_os_error() {
+        return Some(code);
+    }
+    let mut cause: Option<&(dyn Error + 'static)> = match error.get_ref() {
+        Some(inner) => Some(inner),
+        None => None,
+    };
+    while let Some(error) = cause {
+        if let Some(code) = error
+            .downcast_ref::<io::Error>()
+            .and_then(io::Error::raw_os_error)
+        {
+            return Some(code);
+        }
+        cause = error.source();
+    }
+    None
+}
+
+/// An environment variable whose value cannot be used: `InvalidInput`,
+/// naming the variable and its value.
+pub(crate) fn bad_variable(name: &str, value: &OsStr, problem: &str) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::InvalidInput,
+        format!(
+            "environment variable {name}={:?} {problem}",
+            value.to_string_lossy()
+        ),
+    )
+}
+
+/// What went wrong, on which address; the `io::Error` around it keeps the
+/// original kind, and the original error is its source.
+#[derive(Debug)]
+pub(crate) struct Failure {
+    action: &'static str,
+    addr: SocketAddr,
+    error: io::Error,
+    /// For a failed bind: the kind of socket, so that the holder of the
+    /// port can be looked up once the last attempt has failed.
+    bound_kind: Option<SocketKind>,
+    /// Who holds the port (Linux), found once, when the final error is made.
+    holder: Option<String>,
+    /// A socket passed to this process and not taken (`inherit`).
+    handoff: Option<String>,
+    /// After `retry`: how long it tried and how many attempts it made.
+    tried: Option<(Duration, u32)>,
+}
+
+impl Failure {
+    /// The error of `action` on `addr`, e.g. `"set IPV6_V6ONLY on"`.
+    pub(crate) fn wrap(action: &'static str, addr: SocketAddr, error: io::Error) -> io::Error {
+        Failure::into_io_error(action, addr, error, None)
+    }
+
+    /// The error of a bind: when it is "address in use", [`finish`] adds
+    /// who holds the port.
+    pub(crate) fn wrap_bind(addr: SocketAddr, kind: SocketKind, error: io::Error) -> io::Error {
+        Failure::into_io_error("bind", addr, error, Some(kind))
+    }
+
+    fn into_io_error(
+        action: &'static str,
+        addr: SocketAddr,
+        error: io::Error,
+        bound_kind: Option<SocketKind>,
+    ) -> io::Error {
+        io::Error::new(
+            error.kind(),
+            Failure {
+                action,
+                addr,
+                error,
+                bound_kind,
+                holder: None,
+                handoff: None,
+                tried: None,
+            },
+        )
+    }
+}
+
+/// The error a listener finally returns: for "address in use", who holds
+/// the port (looked up here, once: formatting the error does no work), the
+/// passed socket that was not taken, and how long `retry` tried.
+pub(crate) fn finish(
+    mut error: io::Error,
+    tried: Option<(Duration, u32)>,
+    handoff: Option<String>,
+) -> io::Error {
+    if error.kind() != io::ErrorKind::AddrInUse {
+        return error;
+    }
+    if let Some(failure) = error
+        .get_mut()
+        .and_then(|inner| inner.downcast_mut::<Failure>())
+    {
+        if let Some(kind) = failure.bound_kind {
+            failure.holder = port_holder(failure.addr, kind);
+        }
+        failure.tried = tried;
+        failure.handoff = handoff;
+    }
+    error
+}
+
+/// Who holds the port, on Linux and Android, from `/proc`.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+fn port_holder(addr: SocketAddr, kind: SocketKind) -> Option<String> {
+    crate::holder::describe(addr, kind)
+}
+
+/// Elsewhere nothing is said rather than something unsure.
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+fn port_holder(_addr: SocketAddr, _kind: SocketKind) -> Option<String> {
+    None
+}
+
+impl fmt::Display for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "cannot {} {}: ", self.action, self.addr)?;
+        match (self.error.kind(), self.error.raw_os_error()) {
+            (io::ErrorKind::AddrInUse, Some(code)) => write!(
+                f,
+                "address in use: another socket holds this port (os error {code})"
+            )?,
+            (io::ErrorKind::AddrInUse, None) => {
+                write!(f, "address in use: another socket holds this port")?;
+            }
+            _ => write!(f, "{}", self.error)?,
+        }
+        for part in [&self.holder, &self.handoff].into_iter().flatten() {
+            write!(f, "; {part}")?;
+        }
+        match self.tried {
+            Some((duration, attempts)) => write!(
+                f,
+                "; still in use after retrying for {:.1} s ({attempts} attempts)",
+                duration.as_secs_f64()
+            ),
+            None => Ok(()),
+        }
+    }
+}
+
+/// The message above already quotes the OS error, so that printing the
+/// `io::Error` alone says everything; the source is there for programs that
+/// want the code ([`os_error`]) or the original error.
+impl Error for Failure {
+    fn source(&self) -> Option<&(dyn Error + 'static)> {
+        Some(&self.error)
+    }
+}

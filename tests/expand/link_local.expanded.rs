@@ -1,0 +1,48 @@
+// The expansion of link_local.rs by #[restartable_listener].
+// Written by `RESTARTABLE_BLESS=1 cargo test -p restartable-macros`.
+
+pub fn listener(ttl: u32) -> std::io::Result<std::net::TcpListener> {
+    let configure: ::restartable::__private::Configure<'_> = &move |
+        socket: &restartable::socket2::Socket|
+    socket.set_ttl(ttl);
+    let spec = ::restartable::__private::Spec {
+        addr: ::restartable::__private::SocketAddr::V6(
+            ::restartable::__private::SocketAddrV6::new(
+                ::restartable::__private::Ipv6Addr::new(
+                    0xfe80,
+                    0x0,
+                    0x0,
+                    0x0,
+                    0x0,
+                    0x0,
+                    0x0,
+                    0x1,
+                ),
+                0,
+                0,
+                1,
+            ),
+        ),
+        port_env: ::core::option::Option::None,
+        port_fallback: true,
+        backlog: 1024,
+        only_v6: ::core::option::Option::Some(false),
+        nonblocking: false,
+        configure: ::core::option::Option::Some(configure),
+        inherit: ::core::option::Option::None,
+        retry: ::core::option::Option::None,
+    };
+    #[cfg(unix)]
+    let policy = ::restartable::__private::unix::Policy::REUSE_ADDRESS;
+    #[cfg(windows)]
+    let policy = ::restartable::__private::windows::Policy::EXCLUSIVE_ADDRESS_USE;
+    #[cfg(not(any(unix, windows)))]
+    let policy = ::core::compile_error!(
+        "restartable supports the `unix` and `windows` target families only"
+    );
+    #[cfg(target_os = "openbsd")]
+    ::core::compile_error!(
+        "`only_v6 = false` is not possible on OpenBSD: it has no dual-stack sockets, IPV6_V6ONLY is always on there (ip6(4)); bind an IPv4 socket as well, or leave out only_v6"
+    );
+    ::restartable::__private::listen::<std::net::TcpListener>(&spec, policy)
+}
