@@ -2,7 +2,8 @@
 # Builds the runtime and the attribute's generated code (the expansion
 # snapshots in tests/expand, written on the host by the real macro) for
 # x86_64-pc-windows-gnu with Debian's rustc 1.63, and runs their tests under
-# Wine. Also checks that `reuse_port = true` is a compile error for Windows
+# Wine; builds the same for Linux with rustc 1.63 (the MSRV of the runtime
+# without its `macros` feature) and runs the runtime's unit tests there. Also checks that `reuse_port = true` is a compile error for Windows
 # and builds for Linux, and that the runtime's docs build for Windows.
 #
 # Usage: scripts/windows-check.sh   (root, Debian bookworm; installs what it needs)
@@ -75,6 +76,7 @@ sed -i -e '/^restartable-macros = /d' \
     -e '/^\[lints\]$/,/^workspace = true$/d' \
     -e 's/^default = \["macros"\]/default = []/' \
     -e 's/^macros = \["dep:restartable-macros"\]/macros = []/' \
+    -e 's/^rust-version = .*/rust-version = "1.63"/' \
     "$scratch/runtime/Cargo.toml"
 cat > "$scratch/reuse_port/Cargo.toml" <<'TOML'
 [package]
@@ -141,6 +143,12 @@ step "build for $target (rustc 1.63)"
 
 step "test under Wine"
 "$debian_cargo" test --offline --target "$target" -p restartable-windows-tests -- --test-threads=1 --nocapture
+
+step "Linux with rustc 1.63: the runtime without macros, the expansion snapshots, the runtime's tests"
+# The same generated code and runtime, for this machine's own target: the
+# MSRV of the runtime without `macros` is 1.63 on every target.
+"$debian_cargo" build --offline -p restartable -p restartable-windows-tests
+"$debian_cargo" test --offline -p restartable --lib
 
 step "reuse_port = true: compile error for Windows, builds for Linux"
 if out=$("$debian_cargo" build --offline --target "$target" -p reuse-port-check 2>&1); then

@@ -724,6 +724,212 @@ fn a_passed_listener_with_so_reuseport_is_refused_unless_reuse_port_and_gets_the
     assert_eq!(line(&lines, "backlog after"), "1024");
 }
 
+/// A supervisor program on `PATH`, or why the test checks nothing.
+fn supervisor(program: &str) -> Option<std::path::PathBuf> {
+    let found = env::var_os("PATH").and_then(|path| {
+        env::split_paths(&path)
+            .map(|dir| dir.join(program))
+            .find(|candidate| candidate.is_file())
+    });
+    if found.is_none() {
+        println!("skipped: {program} is not on PATH (.ci/run installs it)");
+    }
+    found
+}
+
+/// Runs `scenario` in a child started by a real supervisor: `tool` with
+/// `args`, then `--` and this test binary. The scenario's variables go in
+/// with `-E` for systemd-socket-activate (it passes only a few variables
+/// on), through the environment for systemfd. `trigger` runs once the
+/// supervisor is started (systemd-socket-activate starts the child at the
+/// first connection or datagram). The child is killed after 20 s.
+fn run_under(
+    tool: &std::path::Path,
+    args: &[String],
+    scenario: &str,
+    vars: &[(&str, String)],
+    trigger: impl FnOnce(),
+) -> Vec<String> {
+    let mut command = Command::new(tool);
+    command.args(args);
+    let mut all = vec![(SCENARIO, scenario.to_owned())];
+    all.extend(vars.iter().map(|(name, value)| (*name, value.clone())));
+    if tool.ends_with("systemd-socket-activate") {
+        for (name, value) in &all {
+            command.arg("-E").arg(format!("{name}={value}"));
+        }
+    } else {
+        command.envs(all.iter().map(|(name, value)| (name, value)));
+    }
+    command
+        .arg("--")
+        .arg(env::current_exe().unwrap())
+        .args(["--exact", "child", "--nocapture", "--test-threads=1"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null());
+    let child = command.spawn().unwrap();
+    let pid = child.id();
+    let watchdog = std::thread::spawn(move || {
+        std::thread::sleep(std::time::Duration::from_secs(20));
+        let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
+    });
+    trigger();
+    let output = child.wait_with_output().unwrap();
+    drop(watchdog);
+    let lines: Vec<String> = String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .filter_map(|line| line.find("result ").map(|at| line[at + 7..].to_owned()))
+        .collect();
+    println!(
+        "{scenario} under {}:\n  {}",
+        tool.display(),
+        lines.join("\n  ")
+    );
+    lines
+}
+
+/// Waits until something holds `port` (TCP or UDP), for at most 10 s.
+fn wait_until_held(port: u16, datagram: bool) {
+    for _ in 0..1000 {
+        let held = if datagram {
+            UdpSocket::bind((Ipv4Addr::LOCALHOST, port)).is_err()
+        } else {
+            TcpListener::bind((Ipv4Addr::LOCALHOST, port)).is_err()
+        };
+        if held {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    panic!("nothing bound port {port}");
+}
+
+#[test]
+fn systemd_socket_activate_a_listener_is_taken_by_listen_pid_and_serves() {
+    let Some(tool) = supervisor("systemd-socket-activate") else {
+        return;
+    };
+    let port = crash::fresh_port().unwrap();
+    let served = std::sync::Mutex::new(Vec::new());
+    let lines = run_under(
+        &tool,
+        &["-l".into(), format!("127.0.0.1:{port}")],
+        "take",
+        &[("EXPECTED_PORT", port.to_string())],
+        || {
+            wait_until_held(port, false);
+            // This connection starts the server, which accepts it on the
+            // passed socket.
+            let mut client = TcpStream::connect((Ipv4Addr::LOCALHOST, port)).unwrap();
+            let mut byte = [0];
+            client.read_exact(&mut byte).unwrap();
+            served.lock().unwrap().push(byte[0]);
+        },
+    );
+    assert_eq!(served.into_inner().unwrap(), b"x");
+    // The tool execs the server under its own pid and sets LISTEN_PID to it.
+    assert_eq!(line(&lines, "first"), format!("port {port}"));
+    assert!(
+        line(&lines, "grandchild takes").contains("(LISTEN_PID), not to this one"),
+        "{lines:?}"
+    );
+}
+
+#[test]
+fn systemd_socket_activate_datagram_socket_loses_so_reuseaddr_and_is_no_tcp_listener() {
+    let Some(tool) = supervisor("systemd-socket-activate") else {
+        return;
+    };
+    let start = |port: u16| {
+        move || {
+            wait_until_held(port, true);
+            let client = UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
+            client
+                .send_to(b"wake", (Ipv4Addr::LOCALHOST, port))
+                .unwrap();
+        }
+    };
+    let port = crash::fresh_port().unwrap();
+    let args = [
+        "-l".into(),
+        format!("127.0.0.1:{port}"),
+        "--datagram".into(),
+    ];
+    let lines = run_under(
+        &tool,
+        &args,
+        "udp-reuse",
+        &[("EXPECTED_PORT", port.to_string())],
+        start(port),
+    );
+    // Control: as the tool passes it, another socket with SO_REUSEADDR
+    // binds the same port (and would get the datagrams).
+    assert_eq!(line(&lines, "second before"), "bound");
+    assert_eq!(line(&lines, "SO_REUSEADDR"), "0");
+    assert_eq!(line(&lines, "second after"), "AddrInUse");
+
+    let port = crash::fresh_port().unwrap();
+    let args = [
+        "-l".into(),
+        format!("127.0.0.1:{port}"),
+        "--datagram".into(),
+    ];
+    let lines = run_under(
+        &tool,
+        &args,
+        "take",
+        &[("EXPECTED_PORT", port.to_string())],
+        start(port),
+    );
+    assert!(
+        line(&lines, "first").starts_with(
+            "error InvalidInput the socket passed as fd 3 (LISTEN_FDS) is a datagram (UDP) \
+             socket; expected a listening TCP socket on 127.0.0.1:"
+        ),
+        "{lines:?}"
+    );
+}
+
+#[test]
+fn systemfd_sockets_are_refused_for_so_reuseport_and_without_pid_need_the_opt_in() {
+    let Some(tool) = supervisor("systemfd") else {
+        return;
+    };
+    // systemfd sets LISTEN_PID to the program it starts (here this binary),
+    // SO_REUSEADDR and SO_REUSEPORT, and a backlog of 1.
+    let port = crash::fresh_port().unwrap();
+    let lines = run_under(
+        &tool,
+        &["-s".into(), format!("http::{port}")],
+        "reuse-port",
+        &[("EXPECTED_PORT", port.to_string())],
+        || {},
+    );
+    assert!(
+        line(&lines, "plain").contains("with SO_REUSEPORT set (systemfd sets it)"),
+        "{lines:?}"
+    );
+    assert_eq!(line(&lines, "shared"), format!("port {port}"));
+    assert_eq!(line(&lines, "backlog before"), "1");
+    assert_eq!(line(&lines, "backlog after"), "1024");
+
+    // --no-pid: LISTEN_PID unset; left alone without the opt-in.
+    let port = crash::fresh_port().unwrap();
+    let args = ["--no-pid".into(), "-s".into(), format!("http::{port}")];
+    let vars = [("EXPECTED_PORT", port.to_string())];
+    let lines = run_under(&tool, &args, "unset", &vars, || {});
+    assert!(
+        line(&lines, "first").contains("LISTEN_FDS=1 passes sockets with LISTEN_PID unset"),
+        "{lines:?}"
+    );
+    let lines = run_under(&tool, &args, "take-unset", &vars, || {});
+    assert_eq!(line(&lines, "accepted"), "Ok(1)");
+    assert!(
+        line(&lines, "first").contains("with SO_REUSEPORT set (systemfd sets it)"),
+        "{lines:?}"
+    );
+}
+
 /// The server of the kill-and-restart: `crash::serve` with its listener.
 #[test]
 fn server() {

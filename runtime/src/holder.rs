@@ -26,9 +26,6 @@ pub(crate) fn describe(addr: SocketAddr, kind: SocketKind) -> Option<String> {
         SocketKind::Datagram => "a UDP socket",
     };
     Some(match owner(&inode, Instant::now() + SEARCH_LIMIT) {
-        Owner::Found(pid, _) if pid == std::process::id() => {
-            format!("{what} of this process ({pid}) holds it")
-        }
         Owner::Found(pid, command) => format!("{what} of process {pid} ({command}) holds it"),
         Owner::NotVisible => format!("{what} holds it; its process is not visible to this one"),
         Owner::OutOfTime => format!(

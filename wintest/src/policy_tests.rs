@@ -181,6 +181,19 @@ fn runtime_error_names_the_address_and_keeps_the_kind() {
         error.kind(),
         io::ErrorKind::AddrInUse | io::ErrorKind::PermissionDenied
     ));
+    // The WSA error is kept: the message's io::Error has none of its own,
+    // its source and restartable::os_error give it.
+    assert_eq!(error.raw_os_error(), None);
+    let code = restartable::os_error(&error);
+    println!("os_error: {code:?}");
+    assert!(
+        code == Some(WSAEADDRINUSE) || code == Some(WSAEACCES),
+        "{code:?}"
+    );
+    let source = std::error::Error::source(&error)
+        .and_then(|source| source.downcast_ref::<io::Error>())
+        .and_then(io::Error::raw_os_error);
+    assert_eq!(source, code);
 }
 
 #[test]
