@@ -201,21 +201,22 @@ fn policies(config: &Config, private: &TokenStream, policy: &Ident) -> TokenStre
     }
 }
 
-/// `only_v6 = false` on OpenBSD, which has no dual-stack sockets: the
+/// `only_v6 = false` on OpenBSD and DragonFly BSD, which have no dual-stack
+/// sockets: the
 /// target's own branch says so (the runtime says the same when the value is
 /// not known at compile time).
 fn no_dual_stack(config: &Config) -> Option<TokenStream> {
     let flag = config.only_v6.as_ref().filter(|flag| !flag.value)?;
-    let message = Literal::string(OPENBSD_NO_DUAL_STACK);
+    let message = Literal::string(NO_DUAL_STACK);
     Some(quote_spanned! {flag.span()=>
-        #[cfg(target_os = "openbsd")]
+        #[cfg(any(target_os = "openbsd", target_os = "dragonfly"))]
         ::core::compile_error!(#message);
     })
 }
 
-const OPENBSD_NO_DUAL_STACK: &str = "`only_v6 = false` is not possible on OpenBSD: it has no \
-     dual-stack sockets, IPV6_V6ONLY is always on there (ip6(4)); bind an IPv4 socket as well, \
-     or leave out only_v6";
+const NO_DUAL_STACK: &str = "`only_v6 = false` is not possible on OpenBSD and DragonFly BSD: \
+     they have no dual-stack sockets, an IPv6 socket is always IPv6-only there; bind an IPv4 \
+     socket as well, or leave out only_v6";
 
 /// A socket address as the expression that builds it; an IPv6 address
 /// with a scope id or flow info keeps them.

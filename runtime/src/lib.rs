@@ -84,14 +84,18 @@
 //!
 //! # Features
 //!
-//! - `macros` (default): the attribute.
+//! - `macros` (default): the attribute. Needs Rust 1.71 on the build
+//!   machine (syn 3), the version the package states.
 //! - `tokio`: `tokio::net::TcpListener` and `tokio::net::UdpSocket` as
 //!   return types, from plain and `async` functions. The socket is made
 //!   nonblocking before it is handed to tokio; outside a tokio runtime the
 //!   function returns an error instead of tokio's panic. (A runtime built
 //!   without `enable_io` still makes tokio panic: that cannot be detected
-//!   from outside.) Needs the Rust version tokio needs; the rest of the crate
-//!   builds with Rust 1.63.
+//!   from outside.) Needs the Rust version tokio needs.
+//!
+//! Without `macros`, the runtime and the code the attribute generates build
+//! with Rust 1.63 (with `--ignore-rust-version`, as the package states the
+//! attribute's 1.71).
 //!
 //! # Restarts without a gap, and restarts that overlap
 //!
@@ -103,14 +107,20 @@
 //!
 //! # Errors
 //!
-//! Every error keeps the [`std::io::ErrorKind`] of its cause and names the
-//! address, for example `cannot bind 0.0.0.0:8080: address in use: another
-//! socket holds this port (os error 98)`. On Linux and Android, when `/proc`
-//! shows it, an "address in use" error also says who holds the port when it
-//! is displayed: `…; a listening socket of process 4242 (server) holds it`.
-//! Where that cannot
-//! be seen (another user's process without privileges, other systems),
-//! nothing more is said.
+//! Every error is an [`std::io::Error`] that keeps the [`std::io::ErrorKind`]
+//! of its cause and names the address, the variable or the descriptor, for
+//! example `cannot bind 0.0.0.0:8080: address in use: another socket holds
+//! this port (os error 98)`. The OS error itself is the error's
+//! [`source`](std::error::Error::source), and [`os_error`] returns its code
+//! (errno, or the WSA error on Windows): the message-carrying error has no
+//! `raw_os_error` of its own.
+//!
+//! On Linux and Android an "address in use" error also says who holds the
+//! port, when `/proc` shows it: `…; a listening socket of process 4242
+//! (server) holds it`. That is looked up once, when the final error is made
+//! (after `retry` gives up, not on every attempt), for at most 100 ms;
+//! displaying the error does no work. Where it cannot be seen (another
+//! user's process without privileges, other systems), nothing more is said.
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![deny(missing_docs)]
@@ -229,7 +239,7 @@ pub use socket2;
 /// | `nonblocking` | `true` or `false`: set before bind | `false` |
 /// | `reuse_port` | `true` or `false`: SO_REUSEPORT on Linux and Android, SO_REUSEPORT_LB on FreeBSD; a compile error on other targets | `false` |
 /// | `exclusive` | `true` or `false`: Windows only; `false` leaves out SO_EXCLUSIVEADDRUSE | `true` |
-/// | `inherit` | `true` (the next passed socket) or a name from `LISTEN_FDNAMES`, e.g. `"http"`: take a socket passed by systemd or systemfd instead of binding, when one was passed | `false` |
+/// | `inherit` | `true` (the first passed socket that fits) or a name from `LISTEN_FDNAMES`, e.g. `"http"`: take a socket passed by systemd or systemfd instead of binding, when one was passed to this process | `false` |
 /// | `retry` | a duration 1ms to 1h, e.g. `"2s"`, `"500ms"`: while the address is in use, try again until then | no retry |
 /// | `configure` | a path to a `fn(&restartable::socket2::Socket) -> std::io::Result<()>`, or a closure, run after the policy and before bind | none |
 /// | `crate` | the path of this crate as a string, for crates that re-export it | `"::restartable"` |
@@ -349,16 +359,16 @@ pub use socket2;
 /// ## `inherit`
 ///
 /// Takes a listening socket passed by a supervisor instead of binding one,
-/// by the protocol of systemd's socket activation (also used by
-/// `systemd-socket-activate` and by `systemfd` for development): the
-/// sockets are descriptors 3, 4, …, `LISTEN_FDS` says how many,
-/// `LISTEN_PID` which process they are for (unset or empty is taken to mean
-/// this one, as `systemfd --no-pid` passes them through `cargo watch`), and
-/// `LISTEN_FDNAMES` may name them (systemd's `FileDescriptorName=`).
-/// `inherit = true` takes the first passed socket not taken yet; `inherit =
-/// "http"` the one named `http`. When nothing was passed, the variables are
-/// for another process, or every matching socket is taken already, the
-/// function binds as usual: the same binary runs under systemd and by hand.
+/// by the protocol of systemd's socket activation, `sd_listen_fds(3)` (also
+/// spoken by `systemd-socket-activate` and by `systemfd`): `LISTEN_FDS`
+/// sockets from descriptor 3 (or `LISTEN_FDS_FIRST_FD`, which systemfd
+/// sets), for the process `LISTEN_PID` names, named by `LISTEN_FDNAMES`
+/// (systemd's `FileDescriptorName=`) when the supervisor names them.
+/// `inherit = true` takes the first passed socket that fits the function;
+/// `inherit = "http"` the one named `http`. When nothing was passed, the
+/// sockets are for another process, or none is left that the function may
+/// take, the function binds as usual: the same binary runs under systemd
+/// and by hand.
 ///
 /// ```no_run
 /// # use restartable::restartable_listener;
@@ -369,30 +379,50 @@ pub use socket2;
 /// fn dns() -> std::io::Result<std::net::UdpSocket> {}
 /// ```
 ///
+/// - **Whose sockets.** They are this process's only when `LISTEN_PID` is
+///   its process id, as `sd_listen_fds(3)` says. The variables are never
+///   changed (changing the environment while another thread reads it is
+///   undefined behaviour in C libraries), so a child process inherits them,
+///   sees another id and leaves the sockets alone; the passed descriptors
+///   are close-on-exec once taken on record, so it does not inherit those
+///   either. `systemfd --no-pid` passes sockets with `LISTEN_PID` unset:
+///   those are taken only after the `unsafe`
+///   [`handoff::accept_unset_listen_pid`](crate::handoff) (its safety
+///   contract says when that is right).
+/// - **Owned from the first read.** At the first call with `inherit`, every
+///   passed descriptor is checked to be open and becomes an owned socket of
+///   the process, on record until a function takes it; each is handed out
+///   once, so several annotated functions each get theirs.
 /// - **Checked before use**, with getsockopt: a TCP listener must be a
 ///   stream socket that listens (where the OS tells: Linux, Android,
-///   FreeBSD), a UDP socket a bound datagram socket; an IP socket of the
-///   host's family (an IPv6 `::` dual-stack socket, as `ListenStream=8080`
-///   makes, is accepted for the default `0.0.0.0`), on the function's port
-///   when it has one (not 0). A mismatch is an
-///   [`io::ErrorKind::InvalidInput`] error that names the descriptor and
+///   FreeBSD), a UDP socket a bound datagram socket; bound to the function's
+///   host (an IPv6 `::` dual-stack socket, as `ListenStream=8080` makes, is
+///   accepted for the default `0.0.0.0`) and port (unless 0), with the
+///   `only_v6` asked for, and without SO_REUSEPORT unless the function asks
+///   for `reuse_port` (systemfd sets it; it lets another socket of the same
+///   user share the port and cannot be cleared once bound). A socket that
+///   does not fit is left on record; when none fits it is an
+///   [`io::ErrorKind::InvalidInput`] error that names each descriptor and
 ///   what was expected, e.g. `the socket passed as fd 3 (LISTEN_FDS) is a
-///   datagram (UDP) socket; expected a listening TCP socket`. A rejected
-///   descriptor is left open and unused: it is not the function's to close.
-/// - **Malformed variables** (`LISTEN_FDS=two`, a `LISTEN_FDNAMES` with
-///   another count of names) are an `InvalidInput` error naming the variable
-///   and its value, and leave the variables as they are.
-/// - **Afterwards**: the variables are read once per process, at the first
-///   call with `inherit`; when they are for this process they are then
-///   removed from the environment and every passed descriptor is marked
-///   close-on-exec, so that child processes inherit neither. The sockets stay
-///   on record in the process and each is handed out once, so several
-///   annotated functions each get theirs. (Removing variables while another
-///   thread reads the environment through C's `getenv` is a data race in
-///   libc; call the first `inherit` function before starting such threads.)
-/// - Options that shape a new socket (`backlog`, `only_v6`, `reuse_port`,
-///   `configure`, the per-OS policy) are the supervisor's to set on a passed
-///   socket; `nonblocking = true` is applied.
+///   datagram (UDP) socket; expected a listening TCP socket on
+///   0.0.0.0:8080`.
+/// - **The policy, as far as a bound socket allows**: SO_REUSEADDR on a TCP
+///   listener, cleared on a UDP socket (`systemd-socket-activate --datagram`
+///   sets it, which lets another socket share the port), `listen(backlog)`
+///   again (systemfd listens with a backlog of 1), and blocking or
+///   nonblocking exactly as asked (the mode is shared with the supervisor's
+///   copy of the socket). `configure` runs only on sockets the function
+///   makes.
+/// - **Nothing taken, port in use.** When the function then binds and the
+///   port is in use, the error says what was passed and how to take it:
+///   `…; a socket was passed to this process and not taken (fd 3, unnamed):
+///   inherit = "http" takes a named socket, and the supervisor named none
+///   (LISTEN_FDNAMES is unset, as systemfd leaves it); use inherit = true`.
+///   systemfd's `-s http::3000` gives a socket *type*, not a name.
+/// - **Malformed variables** for this process (`LISTEN_FDS=two`, a
+///   `LISTEN_FDNAMES` with another count of names, a descriptor that is not
+///   open) are an `InvalidInput` error naming the variable and its value,
+///   from every call with `inherit`.
 /// - **Windows** has no such protocol: there `inherit` always binds as
 ///   usual. (systemfd's own Windows protocol is not supported.)
 ///
@@ -400,11 +430,13 @@ pub use socket2;
 /// without names or the checks):
 ///
 /// ```text
-/// if LISTEN_PID is unset/empty or == getpid() and LISTEN_FDS = n:
-///     fds 3 .. 3+n, named by LISTEN_FDNAMES split at ':'
-///     fcntl(fd, F_SETFD, FD_CLOEXEC) on each; unsetenv the three variables
-///     pick the fd; getsockopt(SO_TYPE), getsockname, getsockopt(SO_ACCEPTCONN)
-///     TcpListener::from_raw_fd(fd)        // unsafe
+/// if LISTEN_PID == getpid() and LISTEN_FDS = n:
+///     fds first .. first+n (first: LISTEN_FDS_FIRST_FD or 3), named by
+///     LISTEN_FDNAMES split at ':'; each: fcntl(F_GETFD) to check it is
+///     open, then from_raw_fd (unsafe) and FD_CLOEXEC, once per process
+///     pick the first that fits: getsockopt(SO_TYPE), getsockname,
+///     SO_ACCEPTCONN, IPV6_V6ONLY, SO_REUSEPORT
+///     SO_REUSEADDR (TCP: 1, UDP: 0), listen(backlog), set_nonblocking(..)
 /// else: bind as usual
 /// ```
 ///
@@ -500,6 +532,11 @@ pub use socket2;
 ///   applies only when the function binds.
 /// - `inherit` with `port_env` or a port parameter: the port a passed socket
 ///   is checked against is the one the function would bind.
+/// - `only_v6 = false` on OpenBSD or DragonFly BSD, which have no dual-stack
+///   sockets: a compile error in that target's branch (a run-time
+///   `Unsupported` error when the value comes from the builder). Without
+///   `only_v6`, an IPv6 socket there is IPv6-only, whatever the docs above
+///   say about dual stack; IPV6_V6ONLY is not set at all.
 ///
 /// # Errors at compile time
 ///
@@ -519,12 +556,13 @@ const REUSE_PORT_UNSUPPORTED: &str =
     "reuse_port is supported on Linux, Android and FreeBSD only: elsewhere SO_REUSEPORT does not \
      balance load, and on Windows sharing a port takes SO_REUSEADDR, which lets any process take it";
 
-/// On OpenBSD, `only_v6 = false` (the expansion's compile error and the
-/// run-time error say the same).
-#[cfg(target_os = "openbsd")]
-const OPENBSD_NO_DUAL_STACK: &str =
-    "only_v6 = false is not possible on OpenBSD: it has no dual-stack sockets, IPV6_V6ONLY is \
-     always on there (ip6(4)); bind an IPv4 socket as well, or leave out only_v6";
+/// `only_v6 = false` on OpenBSD or DragonFly BSD (the expansion's compile
+/// error says the same).
+#[cfg(any(target_os = "openbsd", target_os = "dragonfly"))]
+const NO_DUAL_STACK: &str =
+    "only_v6 = false is not possible on OpenBSD and DragonFly BSD: they have no dual-stack \
+     sockets, an IPv6 socket is always IPv6-only there; bind an IPv4 socket as well, or leave \
+     out only_v6";
 
 /// Whether a socket listens for connections or exchanges datagrams.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

@@ -40,9 +40,9 @@ pub fn listener(ttl: u32) -> std::io::Result<std::net::TcpListener> {
     let policy = ::core::compile_error!(
         "restartable supports the `unix` and `windows` target families only"
     );
-    #[cfg(target_os = "openbsd")]
+    #[cfg(any(target_os = "openbsd", target_os = "dragonfly"))]
     ::core::compile_error!(
-        "`only_v6 = false` is not possible on OpenBSD: it has no dual-stack sockets, IPV6_V6ONLY is always on there (ip6(4)); bind an IPv4 socket as well, or leave out only_v6"
+        "`only_v6 = false` is not possible on OpenBSD and DragonFly BSD: they have no dual-stack sockets, an IPv6 socket is always IPv6-only there; bind an IPv4 socket as well, or leave out only_v6"
     );
     ::restartable::__private::listen::<std::net::TcpListener>(&spec, policy)
 }

@@ -99,20 +99,23 @@ pub(crate) fn apply_listener_policy(
 /// IPV6_V6ONLY on an IPv6 socket before bind: `only_v6`, or dual stack
 /// (`false`) when not given. Set either way, so that dual stack does not
 /// depend on the OS default or on a sysctl such as net.ipv6.bindv6only.
-#[cfg(not(target_os = "openbsd"))]
+#[cfg(not(any(target_os = "openbsd", target_os = "dragonfly")))]
 pub(crate) fn set_only_v6(socket: &Socket, only_v6: Option<bool>) -> io::Result<()> {
     socket.set_only_v6(only_v6.unwrap_or(false))
 }
 
-/// OpenBSD has no dual stack: IPV6_V6ONLY is always on and cannot be set
-/// ("IPV6_V6ONLY ... is read-only", ip6(4)); setting it fails with EINVAL.
-/// So it is left alone, and dual stack asked for explicitly is an error.
-#[cfg(target_os = "openbsd")]
+/// OpenBSD and DragonFly BSD have no dual stack. OpenBSD's ip6(4): "IPv6
+/// sockets are always IPv6-only, so the socket option is read-only"; setting
+/// it fails with EINVAL (libzmq#2631, libuv skips it). DragonFly dropped
+/// IPv4-mapped addresses in 2015 (golang/go#10764), and setting the option
+/// to 0 fails with EOPNOTSUPP (DragonFlyBSD/DPorts#208). So it is left
+/// alone there, and dual stack asked for explicitly is an error.
+#[cfg(any(target_os = "openbsd", target_os = "dragonfly"))]
 pub(crate) fn set_only_v6(_socket: &Socket, only_v6: Option<bool>) -> io::Result<()> {
     match only_v6 {
         Some(false) => Err(io::Error::new(
             io::ErrorKind::Unsupported,
-            crate::OPENBSD_NO_DUAL_STACK,
+            crate::NO_DUAL_STACK,
         )),
         Some(true) | None => Ok(()),
     }
