@@ -2,6 +2,9 @@
 //! (Rust 1.78 and later), so that an unsupported return type gets a message
 //! that lists the supported ones. Older compilers reject the attribute.
 
+// Built by Rust 1.63 too (without `macros`), which has no `is_some_and`.
+#![allow(clippy::unnecessary_map_or)]
+
 use std::env;
 use std::process::Command;
 

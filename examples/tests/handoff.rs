@@ -298,13 +298,7 @@ fn the_passed_listener_is_taken_once_and_neither_variables_nor_fd_reach_children
     // Queued in the passed socket before the child exists: only the same
     // socket can accept it.
     let mut client = TcpStream::connect((Ipv4Addr::LOCALHOST, port)).unwrap();
-    let lines = run(
-        "take",
-        &[listener.as_fd()],
-        None,
-        &ListenPid::Own,
-        &[("EXPECTED_PORT", port.to_string())],
-    );
+    let lines = run_on_port("take", listener.as_fd(), port);
     // Control: before the call, a grandchild inherits both; a grandchild
     // that runs an `inherit` function then does not take the socket (its
     // process id is not LISTEN_PID), binds, and is told why that failed.
@@ -417,6 +411,17 @@ fn named_sockets_go_to_the_functions_that_name_them_in_any_order() {
         again.starts_with("port ") && again != format!("port {tcp_port}"),
         "{again}"
     );
+}
+
+/// Runs `scenario` with one socket passed to the child's own pid, on `port`.
+fn run_on_port(scenario: &str, socket: BorrowedFd<'_>, port: u16) -> Vec<String> {
+    run(
+        scenario,
+        &[socket],
+        None,
+        &ListenPid::Own,
+        &[("EXPECTED_PORT", port.to_string())],
+    )
 }
 
 /// Runs the `errors` scenario with one passed socket and returns its lines.
@@ -592,13 +597,7 @@ fn inherit_true_takes_the_first_socket_that_fits_not_the_first_passed() {
 #[test]
 fn a_socket_on_another_address_than_the_function_s_host_is_refused() {
     let (listener, port) = loopback_listener();
-    let lines = run(
-        "host",
-        &[listener.as_fd()],
-        None,
-        &ListenPid::Own,
-        &[("EXPECTED_PORT", port.to_string())],
-    );
+    let lines = run_on_port("host", listener.as_fd(), port);
     assert_eq!(
         line(&lines, "any host"),
         format!(
@@ -614,13 +613,7 @@ fn a_name_that_matches_nothing_says_what_was_passed_and_how_to_take_it() {
     let (listener, port) = loopback_listener();
     // No LISTEN_FDNAMES, as systemfd passes sockets: `inherit = "http"`
     // finds nothing, binds, and the port is held by the passed socket.
-    let lines = run(
-        "unnamed",
-        &[listener.as_fd()],
-        None,
-        &ListenPid::Own,
-        &[("EXPECTED_PORT", port.to_string())],
-    );
+    let lines = run_on_port("unnamed", listener.as_fd(), port);
     let http = line(&lines, "http");
     assert!(
         http.starts_with(&format!("error AddrInUse cannot bind 127.0.0.1:{port}")),
@@ -656,13 +649,7 @@ fn a_passed_socket_left_nonblocking_by_the_supervisor_is_made_blocking() {
     let (listener, port) = loopback_listener();
     // O_NONBLOCK is on the file description the supervisor shares.
     listener.set_nonblocking(true).unwrap();
-    let lines = run(
-        "blocking",
-        &[listener.as_fd()],
-        None,
-        &ListenPid::Own,
-        &[("EXPECTED_PORT", port.to_string())],
-    );
+    let lines = run_on_port("blocking", listener.as_fd(), port);
     // Without the fix: `accept error WouldBlock` at once.
     let accept = line(&lines, "accept");
     assert!(
@@ -680,13 +667,7 @@ fn a_passed_udp_socket_with_so_reuseaddr_is_not_shared_once_taken() {
         .bind(&std::net::SocketAddr::from((Ipv4Addr::LOCALHOST, 0)).into())
         .unwrap();
     let port = socket.local_addr().unwrap().as_socket().unwrap().port();
-    let lines = run(
-        "udp-reuse",
-        &[socket.as_fd()],
-        None,
-        &ListenPid::Own,
-        &[("EXPECTED_PORT", port.to_string())],
-    );
+    let lines = run_on_port("udp-reuse", socket.as_fd(), port);
     // Control: as passed, another socket with SO_REUSEADDR shares the port.
     assert_eq!(line(&lines, "second before"), "bound");
     assert_eq!(line(&lines, "SO_REUSEADDR"), "0");
@@ -704,13 +685,7 @@ fn a_passed_listener_with_so_reuseport_is_refused_unless_reuse_port_and_gets_the
         .unwrap();
     socket.listen(1).unwrap();
     let port = socket.local_addr().unwrap().as_socket().unwrap().port();
-    let lines = run(
-        "reuse-port",
-        &[socket.as_fd()],
-        None,
-        &ListenPid::Own,
-        &[("EXPECTED_PORT", port.to_string())],
-    );
+    let lines = run_on_port("reuse-port", socket.as_fd(), port);
     let plain = line(&lines, "plain");
     assert!(
         plain.starts_with("error InvalidInput the socket passed as fd 3 (LISTEN_FDS) is a socket")
@@ -840,47 +815,31 @@ fn systemd_socket_activate_datagram_socket_loses_so_reuseaddr_and_is_no_tcp_list
     let Some(tool) = supervisor("systemd-socket-activate") else {
         return;
     };
-    let start = |port: u16| {
-        move || {
+    // The first datagram starts the server.
+    let activated = |scenario: &str| {
+        let port = crash::fresh_port().unwrap();
+        let args = [
+            "-l".into(),
+            format!("127.0.0.1:{port}"),
+            "--datagram".into(),
+        ];
+        let vars = [("EXPECTED_PORT", port.to_string())];
+        run_under(&tool, &args, scenario, &vars, || {
             wait_until_held(port, true);
             let client = UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
             client
                 .send_to(b"wake", (Ipv4Addr::LOCALHOST, port))
                 .unwrap();
-        }
+        })
     };
-    let port = crash::fresh_port().unwrap();
-    let args = [
-        "-l".into(),
-        format!("127.0.0.1:{port}"),
-        "--datagram".into(),
-    ];
-    let lines = run_under(
-        &tool,
-        &args,
-        "udp-reuse",
-        &[("EXPECTED_PORT", port.to_string())],
-        start(port),
-    );
+    let lines = activated("udp-reuse");
     // Control: as the tool passes it, another socket with SO_REUSEADDR
     // binds the same port (and would get the datagrams).
     assert_eq!(line(&lines, "second before"), "bound");
     assert_eq!(line(&lines, "SO_REUSEADDR"), "0");
     assert_eq!(line(&lines, "second after"), "AddrInUse");
 
-    let port = crash::fresh_port().unwrap();
-    let args = [
-        "-l".into(),
-        format!("127.0.0.1:{port}"),
-        "--datagram".into(),
-    ];
-    let lines = run_under(
-        &tool,
-        &args,
-        "take",
-        &[("EXPECTED_PORT", port.to_string())],
-        start(port),
-    );
+    let lines = activated("take");
     assert!(
         line(&lines, "first").starts_with(
             "error InvalidInput the socket passed as fd 3 (LISTEN_FDS) is a datagram (UDP) \
