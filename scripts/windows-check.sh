@@ -66,6 +66,9 @@ rm -rf "$scratch/runtime" "$scratch/wintest" "$scratch/tests" "$scratch/reuse_po
 mkdir -p "$scratch/tests" "$scratch/reuse_port/src" "$scratch/.cargo"
 cp -r "$root/runtime" "$root/wintest" "$scratch/"
 cp -r "$root/tests/expand" "$scratch/tests/"
+# wintest builds the suite's Windows policy tests from their own file.
+mkdir -p "$scratch/tests/tests"
+cp "$root/tests/tests/windows_policy.rs" "$scratch/tests/tests/"
 # The proc macro runs on the host only (it needs a newer compiler than 1.63):
 # the scratch copy of the runtime has no `macros` feature. The workspace's
 # lint table stays behind too (Debian's cargo predates `[lints]`), and so
@@ -149,6 +152,50 @@ step "Linux with rustc 1.63: the runtime without macros, the expansion snapshots
 # MSRV of the runtime without `macros` is 1.63 on every target.
 "$debian_cargo" build --offline -p restartable -p restartable-windows-tests
 "$debian_cargo" test --offline -p restartable --lib
+
+step "the behaviour suite for $target with the current compiler (-Zbuild-std), under Wine"
+# The same test files as on Linux (tests/tests/*.rs, per-OS expectations in
+# cfg), tokio included, built by Debian's rustc-web. Its std imports
+# ProcessPrng from bcryptprimitives.dll, which Wine 8 lacks: a shim DLL
+# beside each test binary implements it with advapi32's RtlGenRandom
+# (SystemFunction036). Real Windows 10 and later have the DLL.
+mkdir -p "$scratch/shim"
+cat > "$scratch/shim/shim.c" <<'C'
+#include <windows.h>
+BOOLEAN WINAPI SystemFunction036(PVOID buffer, ULONG length);
+__declspec(dllexport) BOOL WINAPI ProcessPrng(PBYTE data, SIZE_T length) {
+    while (length > 0) {
+        ULONG chunk = length > 0x7fffffff ? 0x7fffffff : (ULONG)length;
+        if (!SystemFunction036(data, chunk)) return FALSE;
+        data += chunk;
+        length -= chunk;
+    }
+    return TRUE;
+}
+C
+x86_64-w64-mingw32-gcc -shared -O2 -o "$scratch/shim/bcryptprimitives.dll" "$scratch/shim/shim.c" -ladvapi32
+cat > "$scratch/wine-runner-current" <<RUNNER
+#!/bin/sh
+# As wine-runner, with the ProcessPrng shim beside the program.
+cp -f "$scratch/shim/bcryptprimitives.dll" "\$(dirname "\$1")/"
+exec "$scratch/wine-runner" "\$@"
+RUNNER
+chmod +x "$scratch/wine-runner-current"
+suite=(windows_policy errors exclusivity port_env retry tokio no_fd_leak)
+(
+    # shellcheck source=scripts/rustc-web.sh
+    source "$root/scripts/rustc-web.sh"
+    "$RUSTC" --version
+    cd "$root"
+    export CARGO_TARGET_DIR=$rustc_web_cache/wine-target
+    export CARGO_TARGET_X86_64_PC_WINDOWS_GNU_LINKER=x86_64-w64-mingw32-gcc
+    export CARGO_TARGET_X86_64_PC_WINDOWS_GNU_RUNNER=$scratch/wine-runner-current
+    cargo test -q -Zbuild-std=std,panic_abort --target "$target" -p restartable-tests \
+        $(printf -- '--test %s ' "${suite[@]}") -- --test-threads=1 2>&1 | tee "$scratch/current.log"
+    exit "${PIPESTATUS[0]}"
+)
+passed=$(grep -Eo '^test result: ok\. [0-9]+ passed' "$scratch/current.log" | awk '{s += $4} END {print s + 0}')
+echo "under Wine, current compiler: $passed tests passed in ${#suite[@]} test files (${suite[*]})"
 
 step "reuse_port = true: compile error for Windows, builds for Linux"
 if out=$("$debian_cargo" build --offline --target "$target" -p reuse-port-check 2>&1); then

@@ -211,6 +211,8 @@ impl<'s, 'a> Attempts<'s, 'a> {
 /// What `inherit` found.
 pub(crate) enum Handoff {
     /// A passed socket that fits, checked and prepared.
+    // Windows has no socket activation.
+    #[cfg_attr(windows, allow(dead_code))]
     Taken(Socket),
     /// None: bind as usual. Any sockets passed to this process and left
     /// alone are described here, to be said if the port is in use.

@@ -139,31 +139,42 @@ compile_error!(
      and the `windows` family; this target is in neither, so no socket policy is defined for it"
 );
 
+// Everything below is for unix and windows only: on any other target the
+// error above is the only one (socket2 and tokio are not even built).
+#[cfg(any(unix, windows))]
 mod bind;
+#[cfg(any(unix, windows))]
+mod bindable;
+#[cfg(any(unix, windows))]
 mod builder;
+#[cfg(any(unix, windows))]
 mod error;
 #[cfg(unix)]
 #[cfg_attr(docsrs, doc(cfg(unix)))]
 pub mod handoff;
 #[cfg(any(target_os = "linux", target_os = "android"))]
 mod holder;
+#[cfg(any(unix, windows))]
 mod retry;
-#[cfg(feature = "tokio")]
+#[cfg(all(feature = "tokio", any(unix, windows)))]
 mod tokio;
 
+#[cfg(any(unix, windows))]
 #[cfg_attr(unix, path = "sys/unix.rs")]
 #[cfg_attr(windows, path = "sys/windows.rs")]
 mod sys;
 
-use std::io;
-use std::net::{TcpListener, UdpSocket};
-
+#[cfg(any(unix, windows))]
+pub use crate::bindable::{Bindable, SocketKind};
+#[cfg(any(unix, windows))]
 pub use crate::builder::Builder;
+#[cfg(any(unix, windows))]
 pub use crate::error::os_error;
 
 /// The socket2 this crate uses: name it in return types
 /// (`restartable::socket2::Socket`) and in `configure` functions so that the
 /// versions match.
+#[cfg(any(unix, windows))]
 pub use socket2;
 
 /// Makes the annotated function create, configure, bind and return a
@@ -269,7 +280,7 @@ pub use socket2;
 /// ## `port_env`
 ///
 /// When the variable is set, its value is the port; a value that is not a
-/// port number is an [`io::ErrorKind::InvalidInput`] error that names the
+/// port number is an [`io::ErrorKind::InvalidInput`](std::io::ErrorKind::InvalidInput) error that names the
 /// variable and the value. When it is not set, `port` is used, and without
 /// `port` that is an `InvalidInput` error too.
 ///
@@ -402,7 +413,7 @@ pub use socket2;
 ///   for `reuse_port` (systemfd sets it; it lets another socket of the same
 ///   user share the port and cannot be cleared once bound). A socket that
 ///   does not fit is left on record; when none fits it is an
-///   [`io::ErrorKind::InvalidInput`] error that names each descriptor and
+///   [`io::ErrorKind::InvalidInput`](std::io::ErrorKind::InvalidInput) error that names each descriptor and
 ///   what was expected, e.g. `the socket passed as fd 3 (LISTEN_FDS) is a
 ///   datagram (UDP) socket; expected a listening TCP socket on
 ///   0.0.0.0:8080`.
@@ -521,7 +532,7 @@ pub use socket2;
 ///   `addr`.
 /// - `only_v6` with an IPv4 literal (`host` or `addr`): a compile error;
 ///   with a host expression that turns out IPv4: an
-///   [`io::ErrorKind::InvalidInput`] error at run time.
+///   [`io::ErrorKind::InvalidInput`](std::io::ErrorKind::InvalidInput) error at run time.
 /// - `reuse_port = true` on a UDP socket: SO_REUSEPORT, so that the kernel
 ///   spreads datagrams between the sockets (Linux, Android); still no
 ///   SO_REUSEADDR.
@@ -551,7 +562,10 @@ pub use restartable_macros::restartable_listener;
 /// The backlog of a TCP listener when none is given.
 pub const DEFAULT_BACKLOG: i32 = 1024;
 
-#[cfg(not(any(target_os = "linux", target_os = "android", target_os = "freebsd")))]
+#[cfg(all(
+    any(unix, windows),
+    not(any(target_os = "linux", target_os = "android", target_os = "freebsd"))
+))]
 const REUSE_PORT_UNSUPPORTED: &str =
     "reuse_port is supported on Linux, Android and FreeBSD only: elsewhere SO_REUSEPORT does not \
      balance load, and on Windows sharing a port takes SO_REUSEADDR, which lets any process take it";
@@ -564,103 +578,9 @@ const NO_DUAL_STACK: &str =
      sockets, an IPv6 socket is always IPv6-only there; bind an IPv4 socket as well, or leave \
      out only_v6";
 
-/// Whether a socket listens for connections or exchanges datagrams.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum SocketKind {
-    /// A TCP socket that is put in the listening state after bind.
-    Stream,
-    /// A UDP socket, bound and ready to send and receive.
-    Datagram,
-}
-
-impl SocketKind {
-    fn socket_type(self) -> socket2::Type {
-        match self {
-            SocketKind::Stream => socket2::Type::STREAM,
-            SocketKind::Datagram => socket2::Type::DGRAM,
-        }
-    }
-}
-
-/// A socket type that [`restartable_listener`] and [`Builder::bind`] can
-/// produce: the return type of an annotated function decides which.
-///
-/// Implemented for [`std::net::TcpListener`], [`std::net::UdpSocket`] and
-/// [`socket2::Socket`] (as a TCP listener), and with the `tokio` feature for
-/// `tokio::net::TcpListener` and `tokio::net::UdpSocket`. Implement it for a type of your
-/// own to have the attribute return that type directly.
-#[cfg_attr(
-    all(restartable_diagnostic_namespace, not(feature = "tokio")),
-    diagnostic::on_unimplemented(
-        message = "`{Self}` is not a socket type that restartable can create",
-        label = "unsupported return type",
-        note = "supported: std::net::TcpListener, std::net::UdpSocket, \
-                restartable::socket2::Socket (a TCP listener), \
-                or a type that implements `restartable::Bindable`; \
-                the `tokio` feature adds tokio::net::TcpListener and UdpSocket"
-    )
-)]
-#[cfg_attr(
-    all(restartable_diagnostic_namespace, feature = "tokio"),
-    diagnostic::on_unimplemented(
-        message = "`{Self}` is not a socket type that restartable can create",
-        label = "unsupported return type",
-        note = "supported: std::net::TcpListener, std::net::UdpSocket, \
-                restartable::socket2::Socket (a TCP listener), \
-                tokio::net::TcpListener, tokio::net::UdpSocket, \
-                or a type that implements `restartable::Bindable`"
-    )
-)]
-pub trait Bindable: Sized {
-    /// What kind of socket to create.
-    const KIND: SocketKind;
-
-    /// Checks, before any socket is made or taken, that `Self` can be made
-    /// here: the tokio types need a tokio runtime. The default accepts.
-    ///
-    /// # Errors
-    ///
-    /// When `Self` cannot be made in this context; nothing has been bound
-    /// or taken yet.
-    fn check_context() -> io::Result<()> {
-        Ok(())
-    }
-
-    /// Converts the bound (and, for [`SocketKind::Stream`], listening)
-    /// socket.
-    ///
-    /// # Errors
-    ///
-    /// When the conversion itself fails; the std types never do.
-    fn from_socket(socket: socket2::Socket) -> io::Result<Self>;
-}
-
-impl Bindable for TcpListener {
-    const KIND: SocketKind = SocketKind::Stream;
-
-    fn from_socket(socket: socket2::Socket) -> io::Result<Self> {
-        Ok(socket.into())
-    }
-}
-
-impl Bindable for UdpSocket {
-    const KIND: SocketKind = SocketKind::Datagram;
-
-    fn from_socket(socket: socket2::Socket) -> io::Result<Self> {
-        Ok(socket.into())
-    }
-}
-
-impl Bindable for socket2::Socket {
-    const KIND: SocketKind = SocketKind::Stream;
-
-    fn from_socket(socket: socket2::Socket) -> io::Result<Self> {
-        Ok(socket)
-    }
-}
-
 /// What the attribute's expansion calls. Not a public API: it may change in
 /// any release.
+#[cfg(any(unix, windows))]
 #[doc(hidden)]
 pub mod __private {
     pub use crate::bind::{listen, listen_async, Configure, Inherit, Spec};

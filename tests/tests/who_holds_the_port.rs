@@ -151,25 +151,3 @@ fn error_names_this_process_when_it_holds_a_udp_port_itself() {
         "{message}"
     );
 }
-
-#[test]
-fn the_os_error_is_kept_as_the_source_and_by_os_error() {
-    let held = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
-    let port = held.local_addr().unwrap().port();
-    let error = tcp(port).unwrap_err();
-    // The message names the address, so the io::Error itself is a custom
-    // one: its raw_os_error is None (why callers need more).
-    assert_eq!(error.raw_os_error(), None);
-    assert_eq!(restartable::os_error(&error), Some(98), "EADDRINUSE");
-    let source = std::error::Error::source(&error).expect("the OS error as source");
-    let source = source.downcast_ref::<io::Error>().expect("an io::Error");
-    assert_eq!(source.raw_os_error(), Some(98));
-    assert_eq!(source.kind(), ErrorKind::AddrInUse);
-    // Errors that are not the OS's have none.
-    let plain = io::Error::new(ErrorKind::InvalidInput, "no");
-    assert_eq!(restartable::os_error(&plain), None);
-    assert_eq!(
-        restartable::os_error(&io::Error::from_raw_os_error(13)),
-        Some(13)
-    );
-}

@@ -37,5 +37,8 @@ pub mod async_fn {
 // reuse_port.expanded.rs is a compile error on Windows by design; the check
 // script builds it on its own and expects that error.
 
+// The Windows policy tests are the behaviour suite's own file, built here
+// by Rust 1.63 as well.
 #[cfg(all(test, windows))]
-mod policy_tests;
+#[path = "../../tests/tests/windows_policy.rs"]
+mod windows_policy;

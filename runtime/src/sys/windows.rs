@@ -78,7 +78,8 @@ fn set_exclusive_address_use(socket: &Socket) -> io::Result<()> {
     let enable: i32 = 1;
     // A RawSocket is a u64 that holds a SOCKET (a pointer-sized handle).
     let handle = socket.as_raw_socket() as SOCKET;
-    #[allow(unsafe_code)]
+    // `std::mem::size_of` spelled out for Rust 1.63, whose prelude lacks it.
+    #[allow(unsafe_code, unused_qualifications)]
     // Safety: `handle` is the open socket that `socket` owns for this whole
     // call; the option value points to a live i32 and its length is passed
     // with it; WSAGetLastError only reads this thread's last error.

@@ -2,6 +2,17 @@
 //! and UDP, never SO_REUSEADDR, and a second binder refused. Under Wine these
 //! are real Winsock calls; Wine maps them onto Linux sockets, so what it
 //! cannot show (TIME_WAIT, SO_REUSEADDR sharing) is not asserted here.
+//!
+//! Run under Wine twice: built with the current compiler together with the
+//! rest of the behaviour suite (`scripts/windows-check.sh`), and by Debian's
+//! rustc 1.63 through `wintest/` (the MSRV of the runtime without macros).
+#![cfg(windows)]
+#![allow(
+    dead_code,
+    unsafe_code,
+    clippy::cast_possible_truncation,
+    clippy::cast_possible_wrap
+)]
 
 use std::io;
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, UdpSocket};
@@ -13,9 +24,31 @@ use windows_sys::Win32::Networking::WinSock::{
     SO_REUSEADDR,
 };
 
-use crate::{
-    addr_socket2, associated_fn, async_fn, ipv6_only, not_exclusive, port_env_params, udp_loopback,
-};
+// The attribute's generated code, as the expansion snapshots hold it.
+mod quick_start {
+    include!("../expand/quick_start.expanded.rs");
+}
+mod udp_loopback {
+    include!("../expand/udp_loopback.expanded.rs");
+}
+mod ipv6_only {
+    include!("../expand/ipv6_only.expanded.rs");
+}
+mod port_env_params {
+    include!("../expand/port_env_params.expanded.rs");
+}
+mod addr_socket2 {
+    include!("../expand/addr_socket2.expanded.rs");
+}
+mod not_exclusive {
+    include!("../expand/not_exclusive.expanded.rs");
+}
+mod associated_fn {
+    include!("../expand/associated_fn.expanded.rs");
+}
+mod async_fn {
+    include!("../expand/async_fn.expanded.rs");
+}
 
 /// winsock2.h: `((int)(~SO_REUSEADDR))`; windows-sys 0.52 does not name it.
 const SO_EXCLUSIVEADDRUSE: i32 = !SO_REUSEADDR;

@@ -1,0 +1,187 @@
+#!/usr/bin/env bash
+# Compiles restartable for every target its policy names, with a current Rust
+# (Debian's rustc-web) and `cargo -Zbuild-std`, which builds std for any
+# target from Debian's rust-web-src. Per target: the runtime with every
+# feature, every expansion snapshot (tests/expand/*.expanded.rs, the macro's
+# real output: the code that runs there), the Builder (plain and async) and
+# the tokio return types. And per target, the two expansions whose cfg
+# branch is a compile error on some targets:
+#   reuse_port = true  builds on Linux, Android, FreeBSD; elsewhere fails with
+#                      the expansion's own message (Windows has its own)
+#   only_v6 = false    builds everywhere but OpenBSD and DragonFly, which have
+#                      no dual-stack sockets; there it fails with its message
+# A target outside unix and windows (wasm32) must fail with the crate's one
+# error first, and no error from socket2 or tokio.
+#
+# A check compiles; it does not run. What the kernels do stays on paper.
+#
+# Usage: scripts/targets-check.sh [TARGET ...]   (default: all below)
+# Caches the unpacked compiler and the build outside the clone, in
+# ${XDG_CACHE_HOME:-~/.cache}/restartable-targets (RESTARTABLE_TARGETS_CACHE).
+set -euo pipefail
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+all_targets=(
+    x86_64-unknown-freebsd x86_64-unknown-netbsd x86_64-unknown-openbsd
+    x86_64-unknown-dragonfly x86_64-unknown-illumos x86_64-pc-solaris
+    x86_64-apple-darwin aarch64-apple-darwin aarch64-apple-ios
+    aarch64-linux-android x86_64-pc-windows-msvc aarch64-pc-windows-msvc
+    x86_64-unknown-linux-musl aarch64-unknown-linux-gnu wasm32-unknown-unknown
+)
+if [ $# -gt 0 ]; then targets=("$@"); else targets=("${all_targets[@]}"); fi
+
+# --- the compiler: rustc-web, unpacked (it conflicts with Debian's rustc) ---
+# shellcheck source=scripts/rustc-web.sh
+source "$root/scripts/rustc-web.sh"
+cache=$rustc_web_cache
+export CARGO_TARGET_DIR=$cache/target
+"$RUSTC" --version
+
+# --- the crates that are checked ---
+work=$cache/work
+rm -rf "$work"
+mkdir -p "$work"/{all,reuse_port,dual_stack}/src
+cat > "$work/Cargo.toml" <<'TOML'
+[workspace]
+members = ["all", "reuse_port", "dual_stack"]
+resolver = "2"
+TOML
+for crate in all reuse_port dual_stack; do
+    extra=""
+    # tokio (mio) cannot build for wasm32 itself: like the runtime's own,
+    # this dependency is for unix and windows only.
+    [ "$crate" = all ] && extra=$'[target.\'cfg(any(unix, windows))\'.dependencies]\ntokio = { version = "1.25", features = ["net", "rt"] }'
+    cat > "$work/$crate/Cargo.toml" <<TOML
+[package]
+name = "check-${crate//_/-}"
+version = "0.0.0"
+edition = "2021"
+publish = false
+
+[dependencies]
+restartable = { path = "$root/runtime", features = ["tokio"] }
+$extra
+TOML
+done
+{
+    echo '//! Every expansion snapshot, the Builder and the tokio types.'
+    echo '#![allow(dead_code)]'
+    for snapshot in "$root"/tests/expand/*.expanded.rs; do
+        name=$(basename "$snapshot" .expanded.rs)
+        case $name in reuse_port | link_local) continue ;; esac
+        echo "pub mod $name { include!(\"$snapshot\"); }"
+    done
+    cat <<'RUST'
+#[cfg(any(unix, windows))]
+pub use with_tokio::*;
+#[cfg(any(unix, windows))]
+mod with_tokio {
+use std::io;
+use std::net::{Ipv4Addr, TcpListener, UdpSocket};
+use std::time::Duration;
+
+pub fn builder() -> io::Result<TcpListener> {
+    restartable::Builder::new((Ipv4Addr::LOCALHOST, 0))
+        .port_env("PORT")
+        .inherit()
+        .retry(Duration::from_secs(1))
+        .bind()
+}
+
+pub async fn builder_async() -> io::Result<tokio::net::UdpSocket> {
+    restartable::Builder::new((Ipv4Addr::LOCALHOST, 0)).bind_async().await
+}
+
+#[restartable::restartable_listener(port = 0, inherit = true, retry = "1s")]
+pub async fn tokio_listener() -> io::Result<tokio::net::TcpListener> {}
+
+#[restartable::restartable_listener(host = "::", port = 0)]
+pub fn tokio_udp() -> io::Result<tokio::net::UdpSocket> {}
+
+pub fn os_error(error: &io::Error) -> Option<i32> {
+    let _: fn() -> io::Result<UdpSocket> = || restartable::Builder::new((Ipv4Addr::LOCALHOST, 0)).bind();
+    restartable::os_error(error)
+}
+}
+RUST
+} > "$work/all/src/lib.rs"
+echo "include!(\"$root/tests/expand/reuse_port.expanded.rs\");" > "$work/reuse_port/src/lib.rs"
+echo "include!(\"$root/tests/expand/link_local.expanded.rs\");" > "$work/dual_stack/src/lib.rs"
+
+reuse_port_message() {
+    case $1 in
+        *-linux-* | *-linux | *-android* | *-freebsd) echo "" ;;
+        *-windows-*) echo '`reuse_port = true` is not supported on Windows' ;;
+        *) echo '`reuse_port = true` is supported on Linux, Android and FreeBSD only' ;;
+    esac
+}
+dual_stack_message() {
+    case $1 in
+        *-openbsd | *-dragonfly) echo '`only_v6 = false` is not possible on OpenBSD and DragonFly BSD' ;;
+        *) echo "" ;;
+    esac
+}
+family_message='restartable supports the `unix` target family'
+
+failures=0
+rows=()
+log=$cache/last.log
+: > "$log"
+# check TARGET PACKAGE EXPECTED: EXPECTED empty means it must build, else
+# the build must fail and its first error must contain EXPECTED.
+check() {
+    local target=$1 package=$2 expected=$3 out rc first
+    set +e
+    out=$(cd "$work" && cargo check -q -Zbuild-std=std,panic_abort --target "$target" -p "$package" 2>&1)
+    rc=$?
+    set -e
+    printf '== %s %s (rc %s)\n%s\n' "$target" "$package" "$rc" "$out" >> "$log"
+    first=$(grep -m1 '^error' <<<"$out" || true)
+    if [ -z "$expected" ]; then
+        if [ "$rc" = 0 ]; then echo "builds"; return 0; fi
+        echo "FAILED to build: ${first:-rc $rc}"
+        return 1
+    fi
+    if [ "$rc" = 0 ]; then echo "FAILED: built, expected an error"; return 1; fi
+    if ! grep -qF -- "$expected" <<<"$first"; then
+        echo "FAILED: first error is not the expected one: $first"
+        return 1
+    fi
+    if [ "$package" = check-all ] && grep -qE 'socket2|tokio' <<<"$(grep -A3 '^error' <<<"$out")"; then
+        echo "FAILED: an error from socket2 or tokio as well"
+        return 1
+    fi
+    echo "the expected compile error"
+}
+
+for target in "${targets[@]}"; do
+    start=$SECONDS
+    results=()
+    ok=1
+    if [[ $target == wasm32-* ]]; then
+        result=$(check "$target" check-all "$family_message") || ok=0
+        results+=("runtime+snapshots: $result")
+    else
+        result=$(check "$target" check-all "") || ok=0
+        results+=("runtime (all features), $(($(ls "$root"/tests/expand/*.expanded.rs | wc -l) - 2)) snapshots, Builder, tokio: $result")
+        result=$(check "$target" check-reuse-port "$(reuse_port_message "$target")") || ok=0
+        results+=("reuse_port: $result")
+        result=$(check "$target" check-dual-stack "$(dual_stack_message "$target")") || ok=0
+        results+=("only_v6 = false: $result")
+    fi
+    [ "$ok" = 1 ] || failures=$((failures + 1))
+    rows+=("$(printf '| %s | %s | %s | %ss |' "$target" "$(IFS=';'; echo "${results[*]}" | sed 's/;/; /g')" \
+        "$([ "$ok" = 1 ] && echo ok || echo FAILED)" $((SECONDS - start)))")
+    echo "${rows[-1]}"
+done
+
+echo
+echo "| target | checked | result | time |"
+echo "| --- | --- | --- | --- |"
+printf '%s\n' "${rows[@]}"
+echo "(compiler: $("$RUSTC" --version); full output: $log)"
+if [ "$failures" != 0 ]; then
+    echo "FAIL: $failures target(s) with an unexpected result"
+    exit 1
+fi
+echo "targets check passed"

@@ -1,0 +1,57 @@
+//! Errors keep their kind, name the address, and keep the OS error: as the
+//! source, and as a code through `restartable::os_error`. The same tests run
+//! on Linux and, under Wine, on Windows.
+#![cfg(any(target_os = "linux", windows))]
+
+use std::io::{self, ErrorKind};
+use std::net::{Ipv4Addr, TcpListener};
+
+use restartable::restartable_listener;
+
+/// EADDRINUSE on Linux; WSAEADDRINUSE on Windows.
+#[cfg(target_os = "linux")]
+const ADDRESS_IN_USE: i32 = 98;
+#[cfg(windows)]
+const ADDRESS_IN_USE: i32 = 10048;
+
+#[restartable_listener(host = "127.0.0.1", port = port)]
+fn tcp(port: u16) -> io::Result<TcpListener> {}
+
+#[test]
+fn an_address_in_use_names_the_address_and_keeps_the_kind() {
+    // Held by a std listener: on Windows it has no SO_EXCLUSIVEADDRUSE, so
+    // our exclusive bind gets WSAEADDRINUSE, not WSAEACCES.
+    let held = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
+    let port = held.local_addr().unwrap().port();
+    let error = tcp(port).unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::AddrInUse);
+    let message = error.to_string();
+    assert!(
+        message.starts_with(&format!(
+            "cannot bind 127.0.0.1:{port}: address in use: another socket holds this port (os error {ADDRESS_IN_USE})"
+        )),
+        "{message}"
+    );
+}
+
+#[test]
+fn the_os_error_is_kept_as_the_source_and_by_os_error() {
+    let held = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
+    let port = held.local_addr().unwrap().port();
+    let error = tcp(port).unwrap_err();
+    // The message names the address, so the io::Error itself is a custom
+    // one: its raw_os_error is None (why callers need more).
+    assert_eq!(error.raw_os_error(), None);
+    assert_eq!(restartable::os_error(&error), Some(ADDRESS_IN_USE));
+    let source = std::error::Error::source(&error).expect("the OS error as source");
+    let source = source.downcast_ref::<io::Error>().expect("an io::Error");
+    assert_eq!(source.raw_os_error(), Some(ADDRESS_IN_USE));
+    assert_eq!(source.kind(), ErrorKind::AddrInUse);
+    // Errors that are not the OS's have none.
+    let plain = io::Error::new(ErrorKind::InvalidInput, "no");
+    assert_eq!(restartable::os_error(&plain), None);
+    assert_eq!(
+        restartable::os_error(&io::Error::from_raw_os_error(13)),
+        Some(13)
+    );
+}
