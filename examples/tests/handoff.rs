@@ -39,6 +39,12 @@ fn http_on(port: u16) -> io::Result<TcpListener> {}
 #[restartable_listener(host = "127.0.0.1", port = port, inherit = true)]
 fn datagrams_on(port: u16) -> io::Result<UdpSocket> {}
 
+#[restartable_listener(host = "127.0.0.1", port = port, inherit = "web")]
+fn web_on(port: u16) -> io::Result<TcpListener> {}
+
+#[restartable_listener(host = "127.0.0.1", port = port, inherit = "admin")]
+fn admin_on(port: u16) -> io::Result<TcpListener> {}
+
 /// The default host, 0.0.0.0.
 #[restartable_listener(port = port, inherit = true)]
 fn any_host_on(port: u16) -> io::Result<TcpListener> {}
@@ -158,6 +164,13 @@ fn child() {
                 "grandchild takes {}",
                 outcome(&next_on(port), tcp_port)
             ));
+        }
+        "web-admin" => {
+            let web: u16 = env::var("WEB_PORT").unwrap().parse().unwrap();
+            let admin: u16 = env::var("ADMIN_PORT").unwrap().parse().unwrap();
+            // Asked for in the other order than passed.
+            say(format!("admin {}", outcome(&admin_on(admin), tcp_port)));
+            say(format!("web {}", outcome(&web_on(web), tcp_port)));
         }
         "fit" => {
             let tcp: u16 = env::var("TCP_PORT").unwrap().parse().unwrap();
@@ -808,6 +821,31 @@ fn systemd_socket_activate_a_listener_is_taken_by_listen_pid_and_serves() {
         line(&lines, "grandchild takes").contains("(LISTEN_PID), not to this one"),
         "{lines:?}"
     );
+}
+
+#[test]
+fn systemd_socket_activate_named_sockets_are_taken_by_name_in_either_order() {
+    let Some(tool) = supervisor("systemd-socket-activate") else {
+        return;
+    };
+    let (web, admin) = (crash::fresh_port().unwrap(), crash::fresh_port().unwrap());
+    let args = [
+        "-l".into(),
+        format!("127.0.0.1:{web}"),
+        "-l".into(),
+        format!("127.0.0.1:{admin}"),
+        "--fdname=web:admin".into(),
+    ];
+    let vars = [
+        ("WEB_PORT", web.to_string()),
+        ("ADMIN_PORT", admin.to_string()),
+    ];
+    let lines = run_under(&tool, &args, "web-admin", &vars, || {
+        wait_until_held(web, false);
+        drop(TcpStream::connect((Ipv4Addr::LOCALHOST, web)));
+    });
+    assert_eq!(line(&lines, "admin"), format!("port {admin}"));
+    assert_eq!(line(&lines, "web"), format!("port {web}"));
 }
 
 #[test]
