@@ -9,11 +9,15 @@ cd "$(dirname "$0")/.."
 cargo build --quiet -p restartable-examples --examples
 examples=target/debug/examples
 
-# A port on 127.0.0.1 that nothing answers on.
+# A port on 127.0.0.1 that nothing answers on, below the ephemeral range:
+# there an outgoing connection of another program may hold it (seen: a
+# port picked from 20000-39999 was the local port of a live connection,
+# and the server's bind failed with AddrInUse).
 free_port() {
-    local port
+    local port ephemeral
+    ephemeral=$(cut -f1 /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || echo 32768)
     for _ in $(seq 50); do
-        port=$((20000 + RANDOM % 20000))
+        port=$((10000 + RANDOM % (ephemeral - 10000)))
         if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
             echo "$port"
             return
