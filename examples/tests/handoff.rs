@@ -165,6 +165,13 @@ fn child() {
                 outcome(&next_on(port), tcp_port)
             ));
         }
+        "first-fd" => {
+            let port: u16 = env::var("EXPECTED_PORT").unwrap().parse().unwrap();
+            let first = env::var("LISTEN_FDS_FIRST_FD").unwrap_or_else(|_| "unset".into());
+            say(format!("first fd {first}"));
+            say(format!("shared {}", outcome(&shared_on(port), tcp_port)));
+            say(format!("grandchild after {}", grandchild_sees()));
+        }
         "web-admin" => {
             let web: u16 = env::var("WEB_PORT").unwrap().parse().unwrap();
             let admin: u16 = env::var("ADMIN_PORT").unwrap().parse().unwrap();
@@ -885,6 +892,36 @@ fn systemd_socket_activate_datagram_socket_loses_so_reuseaddr_and_is_no_tcp_list
         ),
         "{lines:?}"
     );
+}
+
+#[test]
+fn systemfd_started_with_fd_3_open_passes_the_socket_as_fd_4_and_it_is_taken_there() {
+    let Some(tool) = supervisor("systemfd") else {
+        return;
+    };
+    let port = crash::fresh_port().unwrap();
+    // systemfd's parent has fd 3 open (not close-on-exec): systemfd keeps
+    // it, places the socket at fd 4 and says so in LISTEN_FDS_FIRST_FD.
+    let args = [
+        "-c".into(),
+        "exec 3</dev/null; exec \"$@\"".into(),
+        "bash".into(),
+        tool.display().to_string(),
+        "-s".into(),
+        format!("http::{port}"),
+    ];
+    let bash = std::path::Path::new("/bin/bash");
+    let lines = run_under(
+        bash,
+        &args,
+        "first-fd",
+        &[("EXPECTED_PORT", port.to_string())],
+        || {},
+    );
+    assert_eq!(line(&lines, "first fd"), "4");
+    assert_eq!(line(&lines, "shared"), format!("port {port}"));
+    // fd 3, the program's own, is left as it was: still inheritable.
+    assert_eq!(line(&lines, "grandchild after"), "fd3=open LISTEN_FDS=1");
 }
 
 #[test]
