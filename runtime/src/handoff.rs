@@ -52,12 +52,18 @@ const LISTEN_FDS_FIRST_FD: &str = "LISTEN_FDS_FIRST_FD";
 /// and how to take them. With `LISTEN_PID` set, the call changes nothing:
 /// the sockets are this process's exactly when `LISTEN_PID` is its id.
 ///
+/// systemfd binds 127.0.0.1 and sets SO_REUSEPORT on its sockets, so the
+/// function names that host and asks for `reuse_port` (Linux, Android,
+/// FreeBSD), or the socket is refused:
+///
 /// ```no_run
 /// use restartable::restartable_listener;
 ///
-/// #[restartable_listener(port = 3000, inherit = true)]
+/// #[cfg(target_os = "linux")]
+/// #[restartable_listener(host = "127.0.0.1", port = 3000, inherit = true, reuse_port = true)]
 /// fn listener() -> std::io::Result<std::net::TcpListener> {}
 ///
+/// # #[cfg(target_os = "linux")]
 /// fn main() -> std::io::Result<()> {
 ///     // Started as `systemfd --no-pid -s http::3000 -- cargo watch -x run`.
 ///     // SAFETY: nothing has run before this line that opens or closes
@@ -68,6 +74,8 @@ const LISTEN_FDS_FIRST_FD: &str = "LISTEN_FDS_FIRST_FD";
 ///     # drop(listener);
 ///     Ok(())
 /// }
+/// # #[cfg(not(target_os = "linux"))]
+/// # fn main() {}
 /// ```
 ///
 /// # Safety

@@ -10,8 +10,7 @@
 #![cfg(any(target_os = "linux", windows))]
 
 use std::io::{self, ErrorKind};
-use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener, TcpStream, UdpSocket};
-use std::time::{Duration, Instant};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener, UdpSocket};
 
 use restartable::restartable_listener;
 use restartable::socket2::{Domain, Socket, Type};
@@ -160,6 +159,9 @@ fn control_a_udp_socket_with_so_reuseaddr_would_have_shared_its_port() {
 #[cfg(target_os = "linux")]
 #[test]
 fn reuse_port_listeners_share_a_port_and_both_get_connections() {
+    use std::net::TcpStream;
+    use std::time::{Duration, Instant};
+
     let first = balanced(0).unwrap();
     let port = first.local_addr().unwrap().port();
     let second = balanced(port).unwrap();

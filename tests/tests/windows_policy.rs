@@ -15,6 +15,8 @@
 )]
 
 use std::io;
+// Imported: Rust 1.63's prelude lacks `size_of`.
+use std::mem::size_of;
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, UdpSocket};
 use std::os::windows::io::AsRawSocket;
 
@@ -58,7 +60,7 @@ const WSAEADDRINUSE: i32 = 10048;
 
 fn get_int(socket: &impl AsRawSocket, level: i32, name: i32) -> io::Result<i32> {
     let mut value: i32 = 0;
-    let mut len = std::mem::size_of::<i32>() as i32;
+    let mut len = size_of::<i32>() as i32;
     // Safety: the socket is open for the call; value and len are live and
     // len holds the size of value.
     let result = unsafe {
@@ -86,7 +88,7 @@ fn set_int(socket: &impl AsRawSocket, level: i32, name: i32, value: i32) -> io::
             level,
             name,
             (&value as *const i32).cast(),
-            std::mem::size_of::<i32>() as i32,
+            size_of::<i32>() as i32,
         )
     };
     if result == 0 {

@@ -5,6 +5,8 @@
 //! call for SO_EXCLUSIVEADDRUSE, so this file holds the crate's one `unsafe`.
 
 use std::io;
+// Imported: Rust 1.63's prelude lacks `size_of`.
+use std::mem::size_of;
 use std::os::windows::io::AsRawSocket;
 
 use socket2::Socket;
@@ -78,8 +80,7 @@ fn set_exclusive_address_use(socket: &Socket) -> io::Result<()> {
     let enable: i32 = 1;
     // A RawSocket is a u64 that holds a SOCKET (a pointer-sized handle).
     let handle = socket.as_raw_socket() as SOCKET;
-    // `std::mem::size_of` spelled out for Rust 1.63, whose prelude lacks it.
-    #[allow(unsafe_code, unused_qualifications)]
+    #[allow(unsafe_code)]
     // Safety: `handle` is the open socket that `socket` owns for this whole
     // call; the option value points to a live i32 and its length is passed
     // with it; WSAGetLastError only reads this thread's last error.
@@ -89,7 +90,7 @@ fn set_exclusive_address_use(socket: &Socket) -> io::Result<()> {
             SOL_SOCKET,
             SO_EXCLUSIVEADDRUSE,
             (&enable as *const i32).cast::<u8>(),
-            std::mem::size_of::<i32>() as i32,
+            size_of::<i32>() as i32,
         ) == 0
         {
             Ok(())
