@@ -66,9 +66,10 @@ rm -rf "$scratch/runtime" "$scratch/wintest" "$scratch/tests" "$scratch/reuse_po
 mkdir -p "$scratch/tests" "$scratch/reuse_port/src" "$scratch/.cargo"
 cp -r "$root/runtime" "$root/wintest" "$scratch/"
 cp -r "$root/tests/expand" "$scratch/tests/"
-# wintest builds the suite's Windows policy tests from their own file.
+# wintest builds the suite's Windows policy tests and the shared list of
+# snapshot modules from their own files.
 mkdir -p "$scratch/tests/tests"
-cp "$root/tests/tests/windows_policy.rs" "$scratch/tests/tests/"
+cp -r "$root/tests/tests/windows_policy.rs" "$root/tests/tests/snapshots" "$scratch/tests/tests/"
 # The proc macro runs on the host only (it needs a newer compiler than 1.63):
 # the scratch copy of the runtime has no `macros` feature. The workspace's
 # lint table stays behind too (Debian's cargo predates `[lints]`), and so

@@ -150,10 +150,18 @@ fn inherit_and_retry(config: &Config, private: &TokenStream) -> (TokenStream, To
         Some(Inherit::Flag(_)) => quote!(#some(#private::Inherit::Next)),
         Some(Inherit::Named(name)) => quote!(#some(#private::Inherit::Named(#name))),
     };
+    // In the largest unit Rust 1.63 has that keeps it exact: "2s" reads
+    // `from_secs(2)`, "500ms" `from_millis(500)`.
     let retry = config.retry.map_or(none, |retry| {
-        let millis = u64::try_from(retry.as_millis()).unwrap_or(u64::MAX);
-        let millis = Literal::u64_unsuffixed(millis);
-        quote!(#some(#private::Duration::from_millis(#millis)))
+        let duration = if retry.subsec_nanos() == 0 {
+            let secs = Literal::u64_unsuffixed(retry.as_secs());
+            quote!(#private::Duration::from_secs(#secs))
+        } else {
+            let millis = u64::try_from(retry.as_millis()).unwrap_or(u64::MAX);
+            let millis = Literal::u64_unsuffixed(millis);
+            quote!(#private::Duration::from_millis(#millis))
+        };
+        quote!(#some(#duration))
     });
     (inherit, retry)
 }

@@ -19,7 +19,7 @@ pub fn listener() -> std::io::Result<std::net::TcpListener> {
             ::restartable::__private::Inherit::Named("http"),
         ),
         retry: ::core::option::Option::Some(
-            ::restartable::__private::Duration::from_millis(2000),
+            ::restartable::__private::Duration::from_secs(2),
         ),
     };
     #[cfg(unix)]

@@ -9,29 +9,15 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use restartable_tests::{options, Options};
 
-mod quick_start {
-    include!("../expand/quick_start.expanded.rs");
-}
-mod udp_loopback {
-    include!("../expand/udp_loopback.expanded.rs");
-}
-mod ipv6_only {
-    include!("../expand/ipv6_only.expanded.rs");
-}
-mod port_env_params {
-    include!("../expand/port_env_params.expanded.rs");
-}
-mod addr_socket2 {
-    include!("../expand/addr_socket2.expanded.rs");
-}
+#[path = "snapshots/mod.rs"]
+mod snapshots;
+use snapshots::{
+    addr_socket2, associated_fn, ipv6_only, not_exclusive, port_env_params, quick_start,
+    udp_loopback,
+};
+
 mod reuse_port {
     include!("../expand/reuse_port.expanded.rs");
-}
-mod not_exclusive {
-    include!("../expand/not_exclusive.expanded.rs");
-}
-mod associated_fn {
-    include!("../expand/associated_fn.expanded.rs");
 }
 
 #[test]

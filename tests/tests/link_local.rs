@@ -13,9 +13,9 @@ use std::process::Command;
 
 use restartable::socket2::{Domain, Socket, Type};
 
-mod link_local {
-    include!("../expand/link_local.expanded.rs");
-}
+#[path = "snapshots/mod.rs"]
+mod snapshots;
+use snapshots::link_local;
 
 /// Set in the copy of this test that runs inside the namespace.
 const INSIDE: &str = "RESTARTABLE_LINK_LOCAL_INSIDE";

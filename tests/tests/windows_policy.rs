@@ -21,36 +21,16 @@ use std::net::{Ipv4Addr, SocketAddr, TcpListener, UdpSocket};
 use std::os::windows::io::AsRawSocket;
 
 use restartable::socket2::{Domain, Socket, Type};
+
+#[path = "snapshots/mod.rs"]
+mod snapshots;
+use snapshots::{
+    addr_socket2, associated_fn, async_fn, ipv6_only, not_exclusive, port_env_params, udp_loopback,
+};
 use windows_sys::Win32::Networking::WinSock::{
     getsockopt, setsockopt, WSAGetLastError, IPPROTO_IPV6, IPV6_V6ONLY, SOCKET, SOL_SOCKET,
     SO_REUSEADDR,
 };
-
-// The attribute's generated code, as the expansion snapshots hold it.
-mod quick_start {
-    include!("../expand/quick_start.expanded.rs");
-}
-mod udp_loopback {
-    include!("../expand/udp_loopback.expanded.rs");
-}
-mod ipv6_only {
-    include!("../expand/ipv6_only.expanded.rs");
-}
-mod port_env_params {
-    include!("../expand/port_env_params.expanded.rs");
-}
-mod addr_socket2 {
-    include!("../expand/addr_socket2.expanded.rs");
-}
-mod not_exclusive {
-    include!("../expand/not_exclusive.expanded.rs");
-}
-mod associated_fn {
-    include!("../expand/associated_fn.expanded.rs");
-}
-mod async_fn {
-    include!("../expand/async_fn.expanded.rs");
-}
 
 /// winsock2.h: `((int)(~SO_REUSEADDR))`; windows-sys 0.52 does not name it.
 const SO_EXCLUSIVEADDRUSE: i32 = !SO_REUSEADDR;
