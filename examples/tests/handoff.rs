@@ -10,7 +10,7 @@ use std::fs;
 use std::io::{self, Read, Write};
 use std::net::{Ipv4Addr, Ipv6Addr, TcpListener, TcpStream, UdpSocket};
 use std::os::unix::io::{AsFd, BorrowedFd};
-use std::os::unix::net::UnixListener;
+use std::os::unix::net::{UnixListener, UnixStream};
 use std::process::Command;
 
 use restartable::restartable_listener;
@@ -48,6 +48,9 @@ fn admin_on(port: u16) -> io::Result<TcpListener> {}
 /// The default host, 0.0.0.0.
 #[restartable_listener(port = port, inherit = true)]
 fn any_host_on(port: u16) -> io::Result<TcpListener> {}
+
+#[restartable_listener(path = path, inherit = true)]
+fn unix_on(path: &std::path::Path) -> io::Result<UnixListener> {}
 
 #[restartable_listener(host = "127.0.0.1", port = port, inherit = true, reuse_port = true)]
 fn shared_on(port: u16) -> io::Result<TcpListener> {}
@@ -157,6 +160,24 @@ fn child() {
             stream.write_all(b"x").unwrap();
             say("served the queued connection");
             say(format!("second {}", outcome(&next(), tcp_port)));
+        }
+        "unix" => {
+            let path = std::path::PathBuf::from(env::var("SOCKET_PATH").unwrap());
+            // Another path: the passed socket does not fit, and stays.
+            match unix_on(&path.with_extension("other")) {
+                Ok(_) => say("other path taken"),
+                Err(error) => say(format!("other path {:?} {error}", error.kind())),
+            }
+            match unix_on(&path) {
+                Ok(listener) => {
+                    let local = listener.local_addr().unwrap();
+                    say(format!("path {}", local.as_pathname().unwrap().display()));
+                    let (mut stream, _) = listener.accept().unwrap();
+                    stream.write_all(b"x").unwrap();
+                    say("served the queued connection");
+                }
+                Err(error) => say(format!("path {:?} {error}", error.kind())),
+            }
         }
         "grandchild" => {
             let port: u16 = env::var("EXPECTED_PORT").unwrap().parse().unwrap();
@@ -494,7 +515,10 @@ fn a_unix_socket_is_refused() {
     let listener = UnixListener::bind(&path).unwrap();
     let lines = rejected(listener.as_fd());
     let _ = fs::remove_file(&path);
-    assert_rejected_without_leak(&lines, "a Unix domain socket");
+    assert_rejected_without_leak(
+        &lines,
+        &format!("a Unix-domain socket on {}", path.display()),
+    );
 }
 
 #[test]
@@ -828,6 +852,51 @@ fn systemd_socket_activate_a_listener_is_taken_by_listen_pid_and_serves() {
         line(&lines, "grandchild takes").contains("(LISTEN_PID), not to this one"),
         "{lines:?}"
     );
+}
+
+#[test]
+fn systemd_socket_activate_a_unix_socket_is_taken_at_its_path_and_serves() {
+    let Some(tool) = supervisor("systemd-socket-activate") else {
+        return;
+    };
+    let dir = env::temp_dir().join(format!("restartable-activate-{}", std::process::id()));
+    let _ = fs::remove_dir_all(&dir);
+    fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("app.sock");
+    let served = std::sync::Mutex::new(Vec::new());
+    let lines = run_under(
+        &tool,
+        &["-l".into(), path.display().to_string()],
+        "unix",
+        &[("SOCKET_PATH", path.display().to_string())],
+        || {
+            for _ in 0..1000 {
+                if path.exists() {
+                    break;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            // This connection starts the server, which accepts it on the
+            // passed socket.
+            let mut client = UnixStream::connect(&path).unwrap();
+            let mut byte = [0];
+            client.read_exact(&mut byte).unwrap();
+            served.lock().unwrap().push(byte[0]);
+        },
+    );
+    assert_eq!(served.into_inner().unwrap(), b"x");
+    let other = line(&lines, "other path");
+    assert!(
+        other.starts_with(&format!(
+            "InvalidInput the socket passed as fd 3 (LISTEN_FDS) is a Unix-domain socket on {}; \
+             expected a listening Unix-domain stream socket on {}",
+            path.display(),
+            path.with_extension("other").display()
+        )),
+        "{other}"
+    );
+    assert_eq!(line(&lines, "path"), path.display().to_string());
+    fs::remove_dir_all(dir).unwrap();
 }
 
 #[test]

@@ -13,9 +13,15 @@ use syn::{Expr, ExprLit, ExprUnary, Ident, Lit, LitBool, LitStr, Token, UnOp};
 
 use crate::errors::Errors;
 
-pub(crate) const KEYS: &str = "`port`, `port_env`, `host`, `addr`, `backlog`, `only_v6`, \
-                               `nonblocking`, `reuse_port`, `exclusive`, `inherit`, `retry`, \
-                               `configure`, `crate`";
+pub(crate) const KEYS: &str = "`port`, `port_env`, `host`, `addr`, `path`, `path_env`, \
+                               `abstract_name`, `mode`, `backlog`, `only_v6`, `nonblocking`, \
+                               `reuse_port`, `exclusive`, `inherit`, `retry`, `configure`, `crate`";
+
+/// The longest socket path any unix target takes: `sun_path` is 108 bytes
+/// on Linux, Android, illumos and Solaris, with room for the NUL.
+pub(crate) const MAX_PATH: usize = 107;
+/// The longest on macOS, iOS and the BSDs, where `sun_path` is 104 bytes.
+pub(crate) const MAX_PATH_BSD: usize = 103;
 
 /// The longest `retry`: a restart that waits longer is not a restart.
 const MAX_RETRY: Duration = Duration::from_secs(3600);
@@ -46,6 +52,10 @@ pub(crate) struct Args {
     pub(crate) port_env: Option<Arg<LitStr>>,
     pub(crate) host: Option<Arg<Value<IpAddr>>>,
     pub(crate) addr: Option<Arg<Value<SocketAddr>>>,
+    pub(crate) path: Option<Arg<Value<LitStr>>>,
+    pub(crate) path_env: Option<Arg<LitStr>>,
+    pub(crate) abstract_name: Option<Arg<Value<LitStr>>>,
+    pub(crate) mode: Option<Arg<Value<u32>>>,
     pub(crate) backlog: Option<Arg<Value<i32>>>,
     pub(crate) only_v6: Option<Arg<LitBool>>,
     pub(crate) nonblocking: Option<Arg<LitBool>>,
@@ -113,7 +123,13 @@ pub(crate) fn parse(tokens: TokenStream, errors: &mut Errors) -> Option<Args> {
         };
         match name.as_str() {
             "port" => args.port = arg(key, port(value, errors)),
-            "port_env" => args.port_env = arg(key, port_env(&value, errors)),
+            "port_env" => args.port_env = arg(key, env_name(&value, "port_env", "PORT", errors)),
+            "path" => args.path = arg(key, path(value, errors)),
+            "path_env" => {
+                args.path_env = arg(key, env_name(&value, "path_env", "APP_SOCKET", errors));
+            }
+            "abstract_name" => args.abstract_name = arg(key, abstract_name(value, errors)),
+            "mode" => args.mode = arg(key, mode(value, errors)),
             "host" => args.host = arg(key, host(value, errors)),
             "addr" => args.addr = arg(key, addr(value, errors)),
             "backlog" => args.backlog = arg(key, backlog(value, errors)),
@@ -146,6 +162,8 @@ fn missing_value(name: &str) -> String {
         "port" => "expected `port = 8080` (a number, a constant or a parameter)".into(),
         "inherit" => "expected `inherit = true` or `inherit = \"name\"`".into(),
         "retry" => "expected a duration such as `retry = \"2s\"`".into(),
+        "path" => "expected a socket path such as `path = \"/run/app/app.sock\"`".into(),
+        "mode" => "expected permission bits such as `mode = 0o660`".into(),
         _ => format!("expected `{name} = ...`"),
     }
 }
@@ -217,11 +235,14 @@ fn port(value: Expr, errors: &mut Errors) -> Option<Value<u16>> {
     }
 }
 
-fn port_env(value: &Expr, errors: &mut Errors) -> Option<LitStr> {
+/// `port_env = "PORT"`, `path_env = "APP_SOCKET"`: a variable's name.
+fn env_name(value: &Expr, key: &str, example: &str, errors: &mut Errors) -> Option<LitStr> {
     let Some(Lit::Str(name)) = literal(value) else {
         errors.at(
             value,
-            "expected the name of an environment variable as a string, such as `port_env = \"PORT\"`",
+            format!(
+                "expected the name of an environment variable as a string, such as `{key} = \"{example}\"`"
+            ),
         );
         return None;
     };
@@ -293,6 +314,110 @@ fn addr(value: Expr, errors: &mut Errors) -> Option<Value<SocketAddr>> {
         }
         Some(other) => {
             errors.at(other, format!("{EXPECTED}, or a `SocketAddr` expression"));
+            None
+        }
+    }
+}
+
+fn path(value: Expr, errors: &mut Errors) -> Option<Value<LitStr>> {
+    const EXPECTED: &str = "expected a socket path such as \"/run/app/app.sock\", \
+                            or an expression that is `AsRef<Path>`";
+    let text = match literal(&value) {
+        None => return Some(Value::Expr(value)),
+        Some(Lit::Str(text)) => text,
+        Some(other) => {
+            errors.at(other, EXPECTED);
+            return None;
+        }
+    };
+    let path = text.value();
+    let problem = if path.is_empty() {
+        Some("the path is empty".to_owned())
+    } else if path.contains('\0') {
+        Some("the path contains a NUL byte, which ends a socket path".to_owned())
+    } else if path.len() > MAX_PATH {
+        Some(format!(
+            "the path is {} bytes long, and a Unix-domain socket's path is at most {MAX_PATH} \
+             bytes on Linux, Android, illumos and Solaris (sun_path holds 108 with the NUL) and \
+             {MAX_PATH_BSD} on macOS, iOS and the BSDs (104)",
+            path.len()
+        ))
+    } else if path.starts_with('@') {
+        Some("a name in the abstract namespace is given with `abstract_name`".to_owned())
+    } else {
+        None
+    };
+    if let Some(problem) = problem {
+        errors.at(text, format!("{EXPECTED}; {problem}"));
+        return None;
+    }
+    Some(Value::Literal(text.clone()))
+}
+
+fn abstract_name(value: Expr, errors: &mut Errors) -> Option<Value<LitStr>> {
+    const EXPECTED: &str = "expected a name such as `abstract_name = \"app\"`, or an \
+                            expression that is `AsRef<[u8]>`";
+    let text = match literal(&value) {
+        None => return Some(Value::Expr(value)),
+        Some(Lit::Str(text)) => text,
+        Some(other) => {
+            errors.at(other, EXPECTED);
+            return None;
+        }
+    };
+    let name = text.value();
+    if name.is_empty() {
+        errors.at(text, format!("{EXPECTED}; the name is empty"));
+        None
+    } else if name.len() > MAX_PATH {
+        errors.at(
+            text,
+            format!(
+                "{EXPECTED}; the name is {} bytes long, over the {MAX_PATH} that sun_path \
+                 holds after the leading NUL",
+                name.len()
+            ),
+        );
+        None
+    } else {
+        Some(Value::Literal(text.clone()))
+    }
+}
+
+fn mode(value: Expr, errors: &mut Errors) -> Option<Value<u32>> {
+    const EXPECTED: &str = "expected permission bits from 0o000 to 0o777, such as `mode = 0o660`";
+    if is_negative_literal(&value) {
+        errors.at(&value, EXPECTED);
+        return None;
+    }
+    match literal(&value) {
+        None => Some(Value::Expr(value)),
+        Some(Lit::Int(int)) if matches!(int.suffix(), "" | "u32") => {
+            let written = int.to_string();
+            let mode = int.base10_parse::<u32>().ok();
+            if !written.starts_with("0o") && mode != Some(0) {
+                let digits = int.base10_digits();
+                let hint = if digits.bytes().all(|b| (b'0'..=b'7').contains(&b)) {
+                    format!(": `mode = 0o{digits}` may be what was meant")
+                } else {
+                    String::new()
+                };
+                errors.at(
+                    int,
+                    format!("{EXPECTED}; write the bits in octal, found {written}{hint}"),
+                );
+                return None;
+            }
+            match mode {
+                Some(mode) if mode <= 0o777 => Some(Value::Literal(mode)),
+                _ => {
+                    errors.at(int, format!("{EXPECTED}; found {written}"));
+                    None
+                }
+            }
+        }
+        Some(other) => {
+            errors.at(other, format!("{EXPECTED}, unsuffixed or `u32`"));
             None
         }
     }

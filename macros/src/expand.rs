@@ -11,7 +11,7 @@ use syn::spanned::Spanned;
 use crate::args::{self, Inherit, Value};
 use crate::errors::Errors;
 use crate::item::{self, ListenerFn};
-use crate::valid::{self, Address, Config};
+use crate::valid::{self, Address, Config, UnixAddr};
 
 /// The attribute: arguments and item in, the function (and any errors) out.
 pub(crate) fn restartable_listener(args: TokenStream, item: TokenStream) -> TokenStream {
@@ -35,6 +35,20 @@ pub(crate) fn restartable_listener(args: TokenStream, item: TokenStream) -> Toke
 }
 
 fn generate(function: &ListenerFn, config: &Config) -> TokenStream {
+    if let Address::Unix {
+        addr,
+        path_env,
+        mode,
+    } = &config.address
+    {
+        return generate_unix(
+            function,
+            config,
+            addr.as_ref(),
+            path_env.as_ref(),
+            mode.as_ref(),
+        );
+    }
     let ListenerFn {
         attrs, vis, sig, ..
     } = function;
@@ -43,7 +57,6 @@ fn generate(function: &ListenerFn, config: &Config) -> TokenStream {
     // Hygienic names: the user's parameters can be called anything.
     let spec = Ident::new("spec", Span::mixed_site());
     let policy = Ident::new("policy", Span::mixed_site());
-    let configure_fn = Ident::new("configure", Span::mixed_site());
     let some = quote!(::core::option::Option::Some);
     let none = quote!(::core::option::Option::None);
 
@@ -74,34 +87,24 @@ fn generate(function: &ListenerFn, config: &Config) -> TokenStream {
             quote_spanned!(expr.span()=> #private::socket_addr(#expr)),
             true,
         ),
+        Address::Unix { .. } => unreachable!("Unix-domain listeners are generated above"),
     };
     let port_env = config
         .port_env
         .as_ref()
         .map_or_else(|| none.clone(), |name| quote!(#some(#name)));
-    let backlog = match &config.backlog {
-        Value::Literal(backlog) => Literal::i32_unsuffixed(*backlog).into_token_stream(),
-        Value::Expr(expr) => expr.into_token_stream(),
-    };
     let only_v6 = config
         .only_v6
         .as_ref()
         .map_or_else(|| none.clone(), |flag| quote!(#some(#flag)));
-    let nonblocking = config.nonblocking;
-    // Its own `let`, so that a closure lives to the end of the body without
-    // relying on temporary lifetime extension through `Some(..)` (Rust 1.79).
-    let (configure_binding, configure) = match &config.configure {
-        Some(path) => (
-            // The annotated type lets a closure's parameter be inferred as
-            // `&Socket` for any lifetime.
-            Some(
-                quote_spanned!(path.span()=> let #configure_fn: #private::Configure<'_> = &#path;),
-            ),
-            quote!(#some(#configure_fn)),
-        ),
-        None => (None, none.clone()),
-    };
-    let (inherit, retry) = inherit_and_retry(config, &private);
+    let Shared {
+        backlog,
+        nonblocking,
+        configure_binding,
+        configure,
+        inherit,
+        retry,
+    } = shared(config, &private);
     let policies = policies(config, &private, &policy);
     let no_dual_stack = no_dual_stack(config);
     let socket_type = &config.socket_type;
@@ -141,8 +144,159 @@ fn generate(function: &ListenerFn, config: &Config) -> TokenStream {
     }
 }
 
-/// The `inherit` and `retry` fields of the `Spec` literal.
-fn inherit_and_retry(config: &Config, private: &TokenStream) -> (TokenStream, TokenStream) {
+const UNIX_ON_WINDOWS: &str = "Unix-domain listeners (`path`, `abstract_name`) are supported on \
+     unix targets only: std has no Unix-domain socket types on Windows, and Windows's AF_UNIX \
+     (Windows 10 1803 and later) has stream sockets only; use a port there, under \
+     #[cfg(unix)] / #[cfg(windows)]";
+const ABSTRACT_ELSEWHERE: &str = "`abstract_name` is supported on Linux and Android only: other \
+     systems have no abstract namespace; use `path`";
+const PATH_TOO_LONG_BSD: &str = "this `path` is too long for macOS, iOS and the BSDs, where a \
+     Unix-domain socket's path is at most 103 bytes (sun_path holds 104 with the NUL)";
+
+/// The body for `path`, `path_env` or `abstract_name`: a `UnixSpec`
+/// literal and one call, under `#[cfg(unix)]`; other targets get an error
+/// that says why.
+fn generate_unix(
+    function: &ListenerFn,
+    config: &Config,
+    addr: Option<&UnixAddr>,
+    path_env: Option<&syn::LitStr>,
+    mode: Option<&Value<u32>>,
+) -> TokenStream {
+    let ListenerFn {
+        attrs, vis, sig, ..
+    } = function;
+    let krate = &config.krate;
+    let private = quote!(#krate::__private);
+    let spec = Ident::new("spec", Span::mixed_site());
+    let result = Ident::new("result", Span::mixed_site());
+    let some = quote!(::core::option::Option::Some);
+    let none = quote!(::core::option::Option::None);
+    let (addr, target_checks, given_binding) = unix_addr(&private, addr);
+    let path_env = path_env.map_or_else(|| none.clone(), |name| quote!(#some(#name)));
+    let mode = match mode {
+        None => none.clone(),
+        Some(Value::Literal(mode)) => {
+            let mode = Literal::from_str(&format!("{mode:#o}"))
+                .unwrap_or_else(|_| Literal::u32_unsuffixed(*mode));
+            quote!(#some(#mode))
+        }
+        Some(Value::Expr(expr)) => quote!(#some(#expr)),
+    };
+    let Shared {
+        backlog,
+        nonblocking,
+        configure_binding,
+        configure,
+        inherit,
+        retry,
+    } = shared(config, &private);
+    let socket_type = &config.socket_type;
+    let call = if sig.asyncness.is_some() {
+        let listen =
+            quote_spanned!(socket_type.span()=> #private::listen_unix_async::<#socket_type>);
+        quote!(#listen(&#spec).await)
+    } else {
+        let listen = quote_spanned!(socket_type.span()=> #private::listen_unix::<#socket_type>);
+        quote!(#listen(&#spec))
+    };
+    let not_unix = Literal::string(UNIX_ON_WINDOWS);
+    quote! {
+        #(#attrs)*
+        #vis #sig {
+            #target_checks
+            #[cfg(unix)]
+            let #result = {
+                #given_binding
+                #configure_binding
+                let #spec = #private::UnixSpec {
+                    addr: #addr,
+                    path_env: #path_env,
+                    mode: #mode,
+                    backlog: #backlog,
+                    nonblocking: #nonblocking,
+                    configure: #configure,
+                    inherit: #inherit,
+                    retry: #retry,
+                };
+                #call
+            };
+            #[cfg(not(unix))]
+            let #result = ::core::compile_error!(#not_unix);
+            #result
+        }
+    }
+}
+
+/// The `addr` field of the `UnixSpec` literal; the per-target errors that a
+/// literal calls for; and the `let` of an expression, so that a temporary
+/// (`format!(..)`) lives to the end of the body.
+fn unix_addr(
+    private: &TokenStream,
+    addr: Option<&UnixAddr>,
+) -> (TokenStream, TokenStream, Option<TokenStream>) {
+    let some = quote!(::core::option::Option::Some);
+    let mut target_checks = TokenStream::new();
+    let given = Ident::new("given", Span::mixed_site());
+    let mut given_binding = None;
+    let addr = match addr {
+        None => quote!(::core::option::Option::None),
+        Some(UnixAddr::Path(path)) => {
+            let path = match path {
+                Value::Literal(path) => {
+                    if path.value().len() > args::MAX_PATH_BSD {
+                        let message = Literal::string(PATH_TOO_LONG_BSD);
+                        target_checks.extend(quote_spanned! {path.span()=>
+                            #[cfg(any(target_vendor = "apple", target_os = "freebsd", target_os = "netbsd", target_os = "openbsd", target_os = "dragonfly"))]
+                            ::core::compile_error!(#message);
+                        });
+                    }
+                    quote!(#private::unix_path(#path))
+                }
+                Value::Expr(expr) => {
+                    given_binding = Some(quote_spanned!(expr.span()=> let #given = &#expr;));
+                    quote_spanned!(expr.span()=> #private::unix_path(#given))
+                }
+            };
+            quote!(#some(#private::UnixAddr::Path(#path)))
+        }
+        Some(UnixAddr::Abstract(name)) => {
+            let message = Literal::string(ABSTRACT_ELSEWHERE);
+            let name = match name {
+                Value::Literal(name) => {
+                    target_checks.extend(quote_spanned! {name.span()=>
+                        #[cfg(all(unix, not(any(target_os = "linux", target_os = "android"))))]
+                        ::core::compile_error!(#message);
+                    });
+                    let bytes = syn::LitByteStr::new(name.value().as_bytes(), name.span());
+                    quote!(#bytes)
+                }
+                Value::Expr(expr) => {
+                    given_binding = Some(quote_spanned!(expr.span()=> let #given = &#expr;));
+                    quote_spanned!(expr.span()=> #private::abstract_name(#given))
+                }
+            };
+            quote!(#some(#private::UnixAddr::Abstract(#name)))
+        }
+    };
+    (addr, target_checks, given_binding)
+}
+
+/// The fields that the IP and the Unix-domain spec share, as tokens.
+struct Shared {
+    backlog: TokenStream,
+    nonblocking: bool,
+    /// `configure` gets its own `let`, so that a closure lives to the end of
+    /// the body without relying on temporary lifetime extension through
+    /// `Some(..)` (Rust 1.79).
+    configure_binding: Option<TokenStream>,
+    configure: TokenStream,
+    inherit: TokenStream,
+    retry: TokenStream,
+}
+
+fn shared(config: &Config, private: &TokenStream) -> Shared {
+    let configure_fn = Ident::new("configure", Span::mixed_site());
     let some = quote!(::core::option::Option::Some);
     let none = quote!(::core::option::Option::None);
     let inherit = match &config.inherit {
@@ -163,7 +317,30 @@ fn inherit_and_retry(config: &Config, private: &TokenStream) -> (TokenStream, To
         };
         quote!(#some(#duration))
     });
-    (inherit, retry)
+
+    let backlog = match &config.backlog {
+        Value::Literal(backlog) => Literal::i32_unsuffixed(*backlog).into_token_stream(),
+        Value::Expr(expr) => expr.into_token_stream(),
+    };
+    let (configure_binding, configure) = match &config.configure {
+        // The annotated type lets a closure's parameter be inferred as
+        // `&Socket` for any lifetime.
+        Some(path) => (
+            Some(
+                quote_spanned!(path.span()=> let #configure_fn: #private::Configure<'_> = &#path;),
+            ),
+            quote!(#some(#configure_fn)),
+        ),
+        None => (None, quote!(::core::option::Option::None)),
+    };
+    Shared {
+        backlog,
+        nonblocking: config.nonblocking,
+        configure_binding,
+        configure,
+        inherit,
+        retry,
+    }
 }
 
 const UNSUPPORTED_FAMILY: &str =

@@ -24,7 +24,31 @@ pub(crate) enum Address {
     },
     /// `addr`: host and port together.
     Addr(Value<SocketAddr>),
+    /// A Unix-domain socket: `path`, `abstract_name`, or `path_env` alone.
+    Unix {
+        addr: Option<UnixAddr>,
+        path_env: Option<LitStr>,
+        mode: Option<Value<u32>>,
+    },
 }
+
+pub(crate) enum UnixAddr {
+    Path(Value<LitStr>),
+    Abstract(Value<LitStr>),
+}
+
+/// The keys that make a listener a Unix-domain one.
+const UNIX_KEYS: [&str; 3] = ["path", "path_env", "abstract_name"];
+/// The keys that only an IP listener takes.
+const IP_KEYS: [&str; 7] = [
+    "host",
+    "port",
+    "addr",
+    "port_env",
+    "only_v6",
+    "reuse_port",
+    "exclusive",
+];
 
 pub(crate) struct Config {
     pub(crate) address: Address,
@@ -104,7 +128,84 @@ pub(crate) fn check(args: Args, function: &ListenerFn, errors: &mut Errors) -> O
     errors.is_empty().then_some(config)
 }
 
+/// The key of an option, when it was written with a valid value.
+fn key_of<'a>(args: &'a Args, name: &str) -> Option<&'a Ident> {
+    match name {
+        "host" => args.host.as_ref().map(|a| &a.key),
+        "port" => args.port.as_ref().map(|a| &a.key),
+        "addr" => args.addr.as_ref().map(|a| &a.key),
+        "port_env" => args.port_env.as_ref().map(|a| &a.key),
+        "only_v6" => args.only_v6.as_ref().map(|a| &a.key),
+        "reuse_port" => args.reuse_port.as_ref().map(|a| &a.key),
+        "exclusive" => args.exclusive.as_ref().map(|a| &a.key),
+        "path" => args.path.as_ref().map(|a| &a.key),
+        "path_env" => args.path_env.as_ref().map(|a| &a.key),
+        "abstract_name" => args.abstract_name.as_ref().map(|a| &a.key),
+        "mode" => args.mode.as_ref().map(|a| &a.key),
+        _ => None,
+    }
+}
+
+/// `path`, `path_env`, `abstract_name`: checked against the IP keys and
+/// each other.
+fn unix_address(args: &Args, unix_key: &str, errors: &mut Errors) -> Option<Address> {
+    for name in IP_KEYS {
+        let Some(key) = key_of(args, name) else {
+            continue;
+        };
+        let message = if matches!(name, "host" | "port" | "addr" | "port_env") {
+            format!(
+                "`{name}` cannot be used with `{unix_key}`: a Unix-domain socket has a path, \
+                 not a host or port; remove one of them"
+            )
+        } else {
+            format!("`{name}` applies to IP sockets, not to a Unix-domain socket (`{unix_key}`)")
+        };
+        errors.at(key, message);
+    }
+    if let (Some(_), Some(name)) = (&args.path, &args.abstract_name) {
+        errors.at(
+            &name.key,
+            "`abstract_name` cannot be used with `path`: a socket has a file path or an \
+             abstract name; give one",
+        );
+    }
+    if let (None, Some(_), Some(mode)) = (&args.path, &args.abstract_name, &args.mode) {
+        errors.at(
+            &mode.key,
+            "`mode` sets the permission bits of a socket's file, and an abstract name has no \
+             file; remove `mode`",
+        );
+    }
+    if UNIX_KEYS
+        .iter()
+        .any(|name| args.has(name) && key_of(args, name).is_none())
+    {
+        return None;
+    }
+    let addr = match (&args.path, &args.abstract_name) {
+        (Some(path), _) => Some(UnixAddr::Path(path.value.clone())),
+        (None, Some(name)) => Some(UnixAddr::Abstract(name.value.clone())),
+        (None, None) => None,
+    };
+    Some(Address::Unix {
+        addr,
+        path_env: args.path_env.as_ref().map(|arg| arg.value.clone()),
+        mode: args.mode.as_ref().map(|arg| arg.value.clone()),
+    })
+}
+
 fn address(args: &Args, errors: &mut Errors) -> Option<Address> {
+    if let Some(unix_key) = UNIX_KEYS.into_iter().find(|name| args.has(name)) {
+        return unix_address(args, unix_key, errors);
+    }
+    if let Some(mode) = &args.mode {
+        errors.at(
+            &mode.key,
+            "`mode` sets the permission bits of a Unix-domain socket's file: give \
+             `path = \"/run/app/app.sock\"` too, or remove `mode`",
+        );
+    }
     if let Some(addr) = &args.addr {
         for other in [
             args.host.as_ref().map(|a| &a.key),
@@ -127,7 +228,8 @@ fn address(args: &Args, errors: &mut Errors) -> Option<Address> {
         errors.push(syn::Error::new(
             Span::call_site(),
             "missing `port`: write `#[restartable_listener(port = 8080)]`, \
-             or give `addr = \"127.0.0.1:8080\"` or `port_env = \"PORT\"`",
+             or give `addr = \"127.0.0.1:8080\"` or `port_env = \"PORT\"`; \
+             for a Unix-domain socket, `path = \"/run/app/app.sock\"`",
         ));
         return None;
     }

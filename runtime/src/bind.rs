@@ -126,13 +126,7 @@ fn parse_port(name: &str, value: &OsString) -> io::Result<u16> {
 /// listening. Every error keeps its kind and names the address.
 #[doc(hidden)]
 pub fn listen<T: Bindable>(spec: &Spec<'_>, policy: Policy) -> io::Result<T> {
-    let mut attempts = Attempts::new(spec, policy);
-    loop {
-        match attempts.next::<T>() {
-            Next::Done(result) => return result,
-            Next::Pause(pause) => thread::sleep(pause),
-        }
-    }
+    run(&IpPlan { spec, policy }, T::KIND, T::check_context).and_then(T::from_socket)
 }
 
 /// [`listen`] for an `async fn`: the same, except that the pauses between
@@ -140,37 +134,76 @@ pub fn listen<T: Bindable>(spec: &Spec<'_>, policy: Policy) -> io::Result<T> {
 /// runtime: a pause is a short-lived thread that wakes the task.
 #[doc(hidden)]
 pub async fn listen_async<T: Bindable>(spec: &Spec<'_>, policy: Policy) -> io::Result<T> {
-    let mut attempts = Attempts::new(spec, policy);
+    run_async(&IpPlan { spec, policy }, T::KIND, T::check_context)
+        .await
+        .and_then(T::from_socket)
+}
+
+/// How one listener is made, whatever its address: the steps that
+/// [`Attempts`] takes in turn.
+pub(crate) trait Plan: Sync {
+    /// How long to keep trying while the address is in use.
+    fn retry(&self) -> Option<Duration>;
+    /// A passed socket that fits, when `inherit` asks for one.
+    fn inherited(&self, kind: SocketKind) -> io::Result<Handoff>;
+    /// One attempt to create, bind and (for a stream socket) listen.
+    fn bind(&self, kind: SocketKind) -> io::Result<Socket>;
+}
+
+/// The socket `plan` describes, pausing the thread between attempts.
+pub(crate) fn run(
+    plan: &dyn Plan,
+    kind: SocketKind,
+    check_context: fn() -> io::Result<()>,
+) -> io::Result<Socket> {
+    let mut attempts = Attempts::new(plan, kind, check_context);
     loop {
-        match attempts.next::<T>() {
+        match attempts.next() {
+            Next::Done(result) => return result,
+            Next::Pause(pause) => thread::sleep(pause),
+        }
+    }
+}
+
+/// The socket `plan` describes, awaiting the pauses between attempts.
+pub(crate) async fn run_async(
+    plan: &dyn Plan,
+    kind: SocketKind,
+    check_context: fn() -> io::Result<()>,
+) -> io::Result<Socket> {
+    let mut attempts = Attempts::new(plan, kind, check_context);
+    loop {
+        match attempts.next() {
             Next::Done(result) => return result,
             Next::Pause(pause) => Delay::new(pause).await,
         }
     }
 }
 
-/// The steps of [`listen`] and [`listen_async`], which differ only in how
-/// they pause.
-struct Attempts<'s, 'a> {
-    spec: &'s Spec<'a>,
-    policy: Policy,
+/// The steps of [`run`] and [`run_async`], which differ only in how they
+/// pause.
+struct Attempts<'p> {
+    plan: &'p dyn Plan,
+    kind: SocketKind,
+    check_context: fn() -> io::Result<()>,
     started: bool,
     retry: Option<Retry>,
-    /// Sockets passed to this process and not taken, said when the port
+    /// Sockets passed to this process and not taken, said when the address
     /// then turns out to be in use.
     not_taken: Option<String>,
 }
 
-enum Next<T> {
-    Done(io::Result<T>),
+enum Next {
+    Done(io::Result<Socket>),
     Pause(Duration),
 }
 
-impl<'s, 'a> Attempts<'s, 'a> {
-    fn new(spec: &'s Spec<'a>, policy: Policy) -> Self {
+impl<'p> Attempts<'p> {
+    fn new(plan: &'p dyn Plan, kind: SocketKind, check_context: fn() -> io::Result<()>) -> Self {
         Attempts {
-            spec,
-            policy,
+            plan,
+            kind,
+            check_context,
             started: false,
             retry: None,
             not_taken: None,
@@ -180,22 +213,21 @@ impl<'s, 'a> Attempts<'s, 'a> {
     /// The first call checks the context and takes a passed socket if there
     /// is one; each call binds once. Then: the result, or a pause before the
     /// next call.
-    fn next<T: Bindable>(&mut self) -> Next<T> {
-        let spec = self.spec;
+    fn next(&mut self) -> Next {
         if !self.started {
             self.started = true;
-            match T::check_context().and_then(|()| inherited(spec, T::KIND, self.policy)) {
-                Ok(Handoff::Taken(socket)) => return Next::Done(T::from_socket(socket)),
+            match (self.check_context)().and_then(|()| self.plan.inherited(self.kind)) {
+                Ok(Handoff::Taken(socket)) => return Next::Done(Ok(socket)),
                 Ok(Handoff::NotTaken(not_taken)) => {
                     self.not_taken = not_taken;
-                    self.retry = spec.retry.map(Retry::new);
+                    self.retry = self.plan.retry().map(Retry::new);
                 }
                 Err(error) => return Next::Done(Err(error)),
             }
         }
         let retry = &mut self.retry;
-        match bind::<T>(spec, self.policy) {
-            Ok(socket) => Next::Done(T::from_socket(socket)),
+        match self.plan.bind(self.kind) {
+            Ok(socket) => Next::Done(Ok(socket)),
             Err(error) => match retry.as_mut().and_then(|retry| retry.pause_after(&error)) {
                 Some(pause) => Next::Pause(pause),
                 None => Next::Done(Err(error::finish(
@@ -219,45 +251,72 @@ pub(crate) enum Handoff {
     NotTaken(Option<String>),
 }
 
-#[cfg(unix)]
-fn inherited(spec: &Spec<'_>, kind: SocketKind, policy: Policy) -> io::Result<Handoff> {
-    match spec.inherit {
-        Some(inherit) => crate::handoff::take(spec, inherit, kind, policy),
-        None => Ok(Handoff::NotTaken(None)),
-    }
+/// An IP listener: the spec and the OS policy.
+struct IpPlan<'s, 'a> {
+    spec: &'s Spec<'a>,
+    policy: Policy,
 }
 
-/// Windows has no socket activation: `inherit` binds as usual.
-#[cfg(windows)]
-fn inherited(_spec: &Spec<'_>, _kind: SocketKind, _policy: Policy) -> io::Result<Handoff> {
-    Ok(Handoff::NotTaken(None))
-}
+impl Plan for IpPlan<'_, '_> {
+    fn retry(&self) -> Option<Duration> {
+        self.spec.retry
+    }
 
-/// One attempt: create, set the policy and the options, bind, listen.
-fn bind<T: Bindable>(spec: &Spec<'_>, policy: Policy) -> io::Result<Socket> {
-    let addr = spec.checked_address()?;
-    let fail = |action: &'static str, error: io::Error| Failure::wrap(action, addr, error);
-    let socket = Socket::new(Domain::for_address(addr), T::KIND.socket_type(), None)
-        .map_err(|e| fail("create a socket for", e))?;
-    sys::apply_listener_policy(&socket, T::KIND, policy).map_err(|(action, e)| fail(action, e))?;
-    if addr.is_ipv6() {
-        sys::set_only_v6(&socket, spec.only_v6).map_err(|e| fail("set IPV6_V6ONLY on", e))?;
+    #[cfg(unix)]
+    fn inherited(&self, kind: SocketKind) -> io::Result<Handoff> {
+        let spec = self.spec;
+        match spec.inherit {
+            Some(inherit) => {
+                let wanted = crate::handoff::Wanted {
+                    kind,
+                    place: crate::handoff::WantedPlace::Ip {
+                        addr: spec.checked_address()?,
+                        only_v6: spec.only_v6,
+                        shares_port: self.policy.shares_port(),
+                    },
+                    backlog: spec.backlog,
+                    nonblocking: spec.nonblocking,
+                };
+                crate::handoff::take(inherit, &wanted)
+            }
+            None => Ok(Handoff::NotTaken(None)),
+        }
     }
-    if spec.nonblocking {
+
+    /// Windows has no socket activation: `inherit` binds as usual.
+    #[cfg(windows)]
+    fn inherited(&self, _kind: SocketKind) -> io::Result<Handoff> {
+        Ok(Handoff::NotTaken(None))
+    }
+
+    /// One attempt: create, set the policy and the options, bind, listen.
+    fn bind(&self, kind: SocketKind) -> io::Result<Socket> {
+        let spec = self.spec;
+        let addr = spec.checked_address()?;
+        let fail = |action: &'static str, error: io::Error| Failure::wrap(action, addr, error);
+        let socket = Socket::new(Domain::for_address(addr), kind.socket_type(), None)
+            .map_err(|e| fail("create a socket for", e))?;
+        sys::apply_listener_policy(&socket, kind, self.policy)
+            .map_err(|(action, e)| fail(action, e))?;
+        if addr.is_ipv6() {
+            sys::set_only_v6(&socket, spec.only_v6).map_err(|e| fail("set IPV6_V6ONLY on", e))?;
+        }
+        if spec.nonblocking {
+            socket
+                .set_nonblocking(true)
+                .map_err(|e| fail("make nonblocking the socket for", e))?;
+        }
+        if let Some(configure) = spec.configure {
+            configure(&socket).map_err(|e| fail("configure the socket for", e))?;
+        }
         socket
-            .set_nonblocking(true)
-            .map_err(|e| fail("make nonblocking the socket for", e))?;
+            .bind(&addr.into())
+            .map_err(|error| Failure::wrap_bind(addr, kind, error))?;
+        if kind == SocketKind::Stream {
+            socket
+                .listen(spec.backlog)
+                .map_err(|e| fail("listen on", e))?;
+        }
+        Ok(socket)
     }
-    if let Some(configure) = spec.configure {
-        configure(&socket).map_err(|e| fail("configure the socket for", e))?;
-    }
-    socket
-        .bind(&addr.into())
-        .map_err(|error| Failure::wrap_bind(addr, T::KIND, error))?;
-    if T::KIND == SocketKind::Stream {
-        socket
-            .listen(spec.backlog)
-            .map_err(|e| fail("listen on", e))?;
-    }
-    Ok(socket)
 }

@@ -37,7 +37,8 @@ impl SocketKind {
         note = "supported: std::net::TcpListener, std::net::UdpSocket, \
                 restartable::socket2::Socket (a TCP listener), \
                 or a type that implements `restartable::Bindable`; \
-                the `tokio` feature adds tokio::net::TcpListener and UdpSocket"
+                the `tokio` feature adds tokio::net::TcpListener and UdpSocket; \
+                a Unix-domain socket type takes `path` or `abstract_name` instead of a port"
     )
 )]
 #[cfg_attr(
@@ -48,7 +49,8 @@ impl SocketKind {
         note = "supported: std::net::TcpListener, std::net::UdpSocket, \
                 restartable::socket2::Socket (a TCP listener), \
                 tokio::net::TcpListener, tokio::net::UdpSocket, \
-                or a type that implements `restartable::Bindable`"
+                or a type that implements `restartable::Bindable`; \
+                a Unix-domain socket type takes `path` or `abstract_name` instead of a port"
     )
 )]
 pub trait Bindable: Sized {

@@ -4,13 +4,19 @@
 use std::fmt;
 use std::io;
 use std::net::SocketAddr;
+#[cfg(unix)]
+use std::path::PathBuf;
 use std::time::Duration;
 
 use socket2::Socket;
 
 use crate::bind::{listen, listen_async, Configure, Inherit, Spec};
 use crate::sys::Policy;
+#[cfg(unix)]
+use crate::unix_socket::{listen_unix, listen_unix_async, UnixAddr, UnixSpec};
 use crate::Bindable;
+#[cfg(unix)]
+use crate::BindableUnix;
 
 /// `inherit` as the builder keeps it.
 #[derive(Debug)]
@@ -20,6 +26,107 @@ enum InheritOwned {
 }
 
 type BoxedConfigure = Box<dyn Fn(&Socket) -> io::Result<()> + Send + Sync>;
+
+/// The options that IP and Unix-domain listeners share.
+struct Common {
+    backlog: i32,
+    nonblocking: bool,
+    configure: Option<BoxedConfigure>,
+    inherit: Option<InheritOwned>,
+    retry: Option<Duration>,
+}
+
+impl Common {
+    fn new() -> Common {
+        Common {
+            backlog: crate::DEFAULT_BACKLOG,
+            nonblocking: false,
+            configure: None,
+            inherit: None,
+            retry: None,
+        }
+    }
+
+    fn configure(&self) -> Option<Configure<'_>> {
+        self.configure.as_ref().map(|f| -> Configure<'_> { f })
+    }
+
+    fn inherit(&self) -> Option<Inherit<'_>> {
+        self.inherit.as_ref().map(|inherit| match inherit {
+            InheritOwned::Named(name) => Inherit::Named(name),
+            InheritOwned::Next => Inherit::Next,
+        })
+    }
+
+    fn fields(&self, f: &mut fmt::DebugStruct<'_, '_>) {
+        f.field("backlog", &self.backlog)
+            .field("nonblocking", &self.nonblocking)
+            .field("configure", &self.configure.as_ref().map(|_| ".."))
+            .field("inherit", &self.inherit)
+            .field("retry", &self.retry);
+    }
+}
+
+/// The setters of [`Common`], the same on both builders.
+macro_rules! common_setters {
+    ($builder:ident) => {
+        /// The length of the queue of connections not yet accepted; stream
+        /// sockets only. Default 1024; a value below 1 is an
+        /// [`io::ErrorKind::InvalidInput`] error at bind.
+        #[must_use]
+        pub fn backlog(mut self, backlog: i32) -> $builder {
+            self.common.backlog = backlog;
+            self
+        }
+
+        /// Puts the socket in nonblocking mode before it is bound.
+        #[must_use]
+        pub fn nonblocking(mut self, nonblocking: bool) -> $builder {
+            self.common.nonblocking = nonblocking;
+            self
+        }
+
+        /// Runs `configure` on the socket after the policy and the other
+        /// options, just before bind, to set anything else.
+        #[must_use]
+        pub fn configure<F>(mut self, configure: F) -> $builder
+        where
+            F: Fn(&Socket) -> io::Result<()> + Send + Sync + 'static,
+        {
+            self.common.configure = Some(Box::new(configure));
+            self
+        }
+
+        /// Takes the first socket passed by a supervisor (systemd socket
+        /// activation, `systemfd`) that fits and is not taken yet, instead of
+        /// binding; binds as usual when none was passed. Like
+        /// `inherit = true`: see the attribute's docs for the protocol, the
+        /// checks and the variables.
+        #[must_use]
+        pub fn inherit(mut self) -> $builder {
+            self.common.inherit = Some(InheritOwned::Next);
+            self
+        }
+
+        /// Takes the passed socket that `LISTEN_FDNAMES` names `name`,
+        /// instead of binding; binds as usual when there is none. Like
+        /// `inherit = "name"`.
+        #[must_use]
+        pub fn inherit_named(mut self, name: impl Into<String>) -> $builder {
+            self.common.inherit = Some(InheritOwned::Named(name.into()));
+            self
+        }
+
+        /// While bind fails with "address in use", tries again, with a pause
+        /// from 10 ms doubling up to 200 ms, until `limit` has passed. Like
+        /// `retry = "2s"`.
+        #[must_use]
+        pub fn retry(mut self, limit: Duration) -> $builder {
+            self.common.retry = Some(limit);
+            self
+        }
+    };
+}
 
 /// Builds a listener with the per-OS policy, like `#[restartable_listener]`,
 /// from values known at run time.
@@ -45,14 +152,10 @@ type BoxedConfigure = Box<dyn Fn(&Socket) -> io::Result<()> + Send + Sync>;
 pub struct Builder {
     addr: SocketAddr,
     port_env: Option<String>,
-    backlog: i32,
     only_v6: Option<bool>,
-    nonblocking: bool,
     reuse_port: bool,
     exclusive: bool,
-    configure: Option<BoxedConfigure>,
-    inherit: Option<InheritOwned>,
-    retry: Option<Duration>,
+    common: Common,
 }
 
 impl Builder {
@@ -63,15 +166,18 @@ impl Builder {
         Builder {
             addr: addr.into(),
             port_env: None,
-            backlog: crate::DEFAULT_BACKLOG,
             only_v6: None,
-            nonblocking: false,
             reuse_port: false,
             exclusive: true,
-            configure: None,
-            inherit: None,
-            retry: None,
+            common: Common::new(),
         }
+    }
+
+    /// A builder for a Unix-domain listener on `path`: see [`UnixBuilder`].
+    #[cfg(unix)]
+    #[cfg_attr(docsrs, doc(cfg(unix)))]
+    pub fn unix(path: impl Into<PathBuf>) -> UnixBuilder {
+        UnixBuilder::new(path)
     }
 
     /// Takes the port from the environment variable `name` when it is set;
@@ -85,28 +191,12 @@ impl Builder {
         self
     }
 
-    /// The length of the queue of connections not yet accepted; TCP only.
-    /// Default 1024; a value below 1 is an [`io::ErrorKind::InvalidInput`]
-    /// error at bind.
-    #[must_use]
-    pub fn backlog(mut self, backlog: i32) -> Builder {
-        self.backlog = backlog;
-        self
-    }
-
     /// IPV6_V6ONLY for an IPv6 address. Without this call an IPv6 socket is
     /// set to dual stack explicitly; for an IPv4 address, calling it is an
     /// [`io::ErrorKind::InvalidInput`] error at bind.
     #[must_use]
     pub fn only_v6(mut self, only_v6: bool) -> Builder {
         self.only_v6 = Some(only_v6);
-        self
-    }
-
-    /// Puts the socket in nonblocking mode before it is bound.
-    #[must_use]
-    pub fn nonblocking(mut self, nonblocking: bool) -> Builder {
-        self.nonblocking = nonblocking;
         self
     }
 
@@ -129,44 +219,7 @@ impl Builder {
         self
     }
 
-    /// Runs `configure` on the socket after the policy and the other
-    /// options, just before bind, to set anything else.
-    #[must_use]
-    pub fn configure<F>(mut self, configure: F) -> Builder
-    where
-        F: Fn(&Socket) -> io::Result<()> + Send + Sync + 'static,
-    {
-        self.configure = Some(Box::new(configure));
-        self
-    }
-
-    /// Takes the first socket passed by a supervisor (systemd socket
-    /// activation, `systemfd`) that is not taken yet, instead of binding;
-    /// binds as usual when none was passed. Like `inherit = true`: see the
-    /// attribute's docs for the protocol, the checks and the variables.
-    #[must_use]
-    pub fn inherit(mut self) -> Builder {
-        self.inherit = Some(InheritOwned::Next);
-        self
-    }
-
-    /// Takes the passed socket that `LISTEN_FDNAMES` names `name`, instead
-    /// of binding; binds as usual when there is none. Like
-    /// `inherit = "name"`.
-    #[must_use]
-    pub fn inherit_named(mut self, name: impl Into<String>) -> Builder {
-        self.inherit = Some(InheritOwned::Named(name.into()));
-        self
-    }
-
-    /// While bind fails with "address in use", tries again, with a pause
-    /// from 10 ms doubling up to 200 ms, until `limit` has passed. Like
-    /// `retry = "2s"`.
-    #[must_use]
-    pub fn retry(mut self, limit: Duration) -> Builder {
-        self.retry = Some(limit);
-        self
-    }
+    common_setters!(Builder);
 
     /// Creates the socket, applies the policy and the options, binds and,
     /// for a TCP listener, listens (or takes a passed socket, with
@@ -199,32 +252,158 @@ impl Builder {
             addr: self.addr,
             port_env: self.port_env.as_deref(),
             port_fallback: true,
-            backlog: self.backlog,
+            backlog: self.common.backlog,
             only_v6: self.only_v6,
-            nonblocking: self.nonblocking,
-            configure: self.configure.as_ref().map(|f| -> Configure<'_> { f }),
-            inherit: self.inherit.as_ref().map(|inherit| match inherit {
-                InheritOwned::Named(name) => Inherit::Named(name),
-                InheritOwned::Next => Inherit::Next,
-            }),
-            retry: self.retry,
+            nonblocking: self.common.nonblocking,
+            configure: self.common.configure(),
+            inherit: self.common.inherit(),
+            retry: self.common.retry,
         }
     }
 }
 
 impl fmt::Debug for Builder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Builder")
-            .field("addr", &self.addr)
+        let mut f = f.debug_struct("Builder");
+        f.field("addr", &self.addr)
             .field("port_env", &self.port_env)
-            .field("backlog", &self.backlog)
             .field("only_v6", &self.only_v6)
-            .field("nonblocking", &self.nonblocking)
             .field("reuse_port", &self.reuse_port)
-            .field("exclusive", &self.exclusive)
-            .field("configure", &self.configure.as_ref().map(|_| ".."))
-            .field("inherit", &self.inherit)
-            .field("retry", &self.retry)
-            .finish()
+            .field("exclusive", &self.exclusive);
+        self.common.fields(&mut f);
+        f.finish()
+    }
+}
+
+/// Where a [`UnixBuilder`] binds.
+#[cfg(unix)]
+#[derive(Debug)]
+enum UnixPlace {
+    Path(PathBuf),
+    Abstract(Vec<u8>),
+}
+
+/// Builds a Unix-domain listener, like `#[restartable_listener(path = ...)]`,
+/// from values known at run time: a stale socket file left by a crash is
+/// removed, a live socket's never (see the crate docs for how).
+///
+/// ```no_run
+/// use std::os::unix::net::UnixListener;
+///
+/// # fn main() -> std::io::Result<()> {
+/// let listener: UnixListener = restartable::Builder::unix("/run/app/app.sock")
+///     .path_env("APP_SOCKET")
+///     .mode(0o660)
+///     .bind()?;
+/// # drop(listener);
+/// # Ok(())
+/// # }
+/// ```
+#[cfg(unix)]
+#[cfg_attr(docsrs, doc(cfg(unix)))]
+pub struct UnixBuilder {
+    place: UnixPlace,
+    path_env: Option<String>,
+    mode: Option<u32>,
+    common: Common,
+}
+
+#[cfg(unix)]
+impl UnixBuilder {
+    /// A builder for a listener on the socket file `path`, with every
+    /// option at its default.
+    pub fn new(path: impl Into<PathBuf>) -> UnixBuilder {
+        UnixBuilder::with_place(UnixPlace::Path(path.into()))
+    }
+
+    /// A builder for a listener on `name` in the abstract namespace of
+    /// Linux and Android: no file, so nothing to clean up, and no mode.
+    /// Elsewhere [`UnixBuilder::bind`] fails with
+    /// [`io::ErrorKind::Unsupported`].
+    pub fn abstract_name(name: impl Into<Vec<u8>>) -> UnixBuilder {
+        UnixBuilder::with_place(UnixPlace::Abstract(name.into()))
+    }
+
+    fn with_place(place: UnixPlace) -> UnixBuilder {
+        UnixBuilder {
+            place,
+            path_env: None,
+            mode: None,
+            common: Common::new(),
+        }
+    }
+
+    /// Takes the path from the environment variable `name` when it is set
+    /// (a value `@name` is an abstract name); the path given to
+    /// [`UnixBuilder::new`] is the fallback. A value that cannot be a
+    /// socket's path is an [`io::ErrorKind::InvalidInput`] error that names
+    /// the variable.
+    #[must_use]
+    pub fn path_env(mut self, name: impl Into<String>) -> UnixBuilder {
+        self.path_env = Some(name.into());
+        self
+    }
+
+    /// The permission bits of the socket's file, such as `0o660`, exactly:
+    /// the umask does not apply, and the file is never reachable with more
+    /// permissions than these.
+    #[must_use]
+    pub fn mode(mut self, mode: u32) -> UnixBuilder {
+        self.mode = Some(mode);
+        self
+    }
+
+    common_setters!(UnixBuilder);
+
+    /// Creates the socket, binds (removing a stale socket file at the
+    /// path first) and, for a stream socket, listens; or takes a passed
+    /// socket, with [`UnixBuilder::inherit`].
+    ///
+    /// # Errors
+    ///
+    /// Any failure of those steps, with its [`io::ErrorKind`] kept and the
+    /// path in the message: [`io::ErrorKind::AddrInUse`] when a live socket
+    /// holds the path, [`io::ErrorKind::AlreadyExists`] when something that
+    /// is not a socket is there (it is left alone).
+    pub fn bind<T: BindableUnix>(&self) -> io::Result<T> {
+        listen_unix(&self.spec())
+    }
+
+    /// [`UnixBuilder::bind`] for async code: the pauses of
+    /// [`UnixBuilder::retry`] do not block the executor.
+    ///
+    /// # Errors
+    ///
+    /// As [`UnixBuilder::bind`].
+    pub async fn bind_async<T: BindableUnix>(&self) -> io::Result<T> {
+        listen_unix_async(&self.spec()).await
+    }
+
+    fn spec(&self) -> UnixSpec<'_> {
+        UnixSpec {
+            addr: Some(match &self.place {
+                UnixPlace::Path(path) => UnixAddr::Path(path),
+                UnixPlace::Abstract(name) => UnixAddr::Abstract(name),
+            }),
+            path_env: self.path_env.as_deref(),
+            mode: self.mode,
+            backlog: self.common.backlog,
+            nonblocking: self.common.nonblocking,
+            configure: self.common.configure(),
+            inherit: self.common.inherit(),
+            retry: self.common.retry,
+        }
+    }
+}
+
+#[cfg(unix)]
+impl fmt::Debug for UnixBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut f = f.debug_struct("UnixBuilder");
+        f.field("place", &self.place)
+            .field("path_env", &self.path_env)
+            .field("mode", &self.mode.map(|mode| format!("{mode:#o}")));
+        self.common.fields(&mut f);
+        f.finish()
     }
 }

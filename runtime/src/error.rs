@@ -6,6 +6,8 @@ use std::ffi::OsStr;
 use std::fmt;
 use std::io;
 use std::net::SocketAddr;
+#[cfg(unix)]
+use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::SocketKind;
@@ -64,12 +66,51 @@ pub(crate) fn bad_variable(name: &str, value: &OsStr, problem: &str) -> io::Erro
     )
 }
 
+/// Where a listener binds, as its errors name it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Place {
+    /// An IP address and port.
+    Ip(SocketAddr),
+    /// A Unix-domain socket's path.
+    #[cfg(unix)]
+    Path(PathBuf),
+    /// A name in Linux's abstract namespace, without the leading NUL.
+    #[cfg(unix)]
+    Abstract(Vec<u8>),
+}
+
+impl From<SocketAddr> for Place {
+    fn from(addr: SocketAddr) -> Place {
+        Place::Ip(addr)
+    }
+}
+
+/// `127.0.0.1:8080`, `/run/app.sock`, `@app` (an abstract name, its bytes
+/// escaped where they are not printable ASCII).
+impl fmt::Display for Place {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Place::Ip(addr) => write!(f, "{addr}"),
+            #[cfg(unix)]
+            Place::Path(path) => write!(f, "{}", path.display()),
+            #[cfg(unix)]
+            Place::Abstract(name) => {
+                f.write_str("@")?;
+                for byte in name {
+                    write!(f, "{}", std::ascii::escape_default(*byte))?;
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
 /// What went wrong, on which address; the `io::Error` around it keeps the
 /// original kind, and the original error is its source.
 #[derive(Debug)]
 pub(crate) struct Failure {
     action: &'static str,
-    addr: SocketAddr,
+    place: Place,
     error: io::Error,
     /// For a failed bind: the kind of socket, so that the holder of the
     /// port can be looked up once the last attempt has failed.
@@ -84,19 +125,27 @@ pub(crate) struct Failure {
 
 impl Failure {
     /// The error of `action` on `addr`, e.g. `"set IPV6_V6ONLY on"`.
-    pub(crate) fn wrap(action: &'static str, addr: SocketAddr, error: io::Error) -> io::Error {
-        Failure::into_io_error(action, addr, error, None)
+    pub(crate) fn wrap(
+        action: &'static str,
+        place: impl Into<Place>,
+        error: io::Error,
+    ) -> io::Error {
+        Failure::into_io_error(action, place.into(), error, None)
     }
 
     /// The error of a bind: when it is "address in use", [`finish`] adds
     /// who holds the port.
-    pub(crate) fn wrap_bind(addr: SocketAddr, kind: SocketKind, error: io::Error) -> io::Error {
-        Failure::into_io_error("bind", addr, error, Some(kind))
+    pub(crate) fn wrap_bind(
+        place: impl Into<Place>,
+        kind: SocketKind,
+        error: io::Error,
+    ) -> io::Error {
+        Failure::into_io_error("bind", place.into(), error, Some(kind))
     }
 
     fn into_io_error(
         action: &'static str,
-        addr: SocketAddr,
+        place: Place,
         error: io::Error,
         bound_kind: Option<SocketKind>,
     ) -> io::Error {
@@ -104,7 +153,7 @@ impl Failure {
             error.kind(),
             Failure {
                 action,
-                addr,
+                place,
                 error,
                 bound_kind,
                 holder: None,
@@ -131,7 +180,7 @@ pub(crate) fn finish(
         .and_then(|inner| inner.downcast_mut::<Failure>())
     {
         if let Some(kind) = failure.bound_kind {
-            failure.holder = port_holder(failure.addr, kind);
+            failure.holder = holder(&failure.place, kind);
         }
         failure.tried = tried;
         failure.handoff = handoff;
@@ -139,28 +188,35 @@ pub(crate) fn finish(
     error
 }
 
-/// Who holds the port, on Linux and Android, from `/proc`.
+/// Who holds the port or path, on Linux and Android, from `/proc`.
 #[cfg(any(target_os = "linux", target_os = "android"))]
-fn port_holder(addr: SocketAddr, kind: SocketKind) -> Option<String> {
-    crate::holder::describe(addr, kind)
+fn holder(place: &Place, kind: SocketKind) -> Option<String> {
+    crate::holder::describe(place, kind)
 }
 
 /// Elsewhere nothing is said rather than something unsure.
 #[cfg(not(any(target_os = "linux", target_os = "android")))]
-fn port_holder(_addr: SocketAddr, _kind: SocketKind) -> Option<String> {
+fn holder(_place: &Place, _kind: SocketKind) -> Option<String> {
     None
 }
 
 impl fmt::Display for Failure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "cannot {} {}: ", self.action, self.addr)?;
+        write!(f, "cannot {} {}: ", self.action, self.place)?;
+        let what = match self.place {
+            Place::Ip(_) => "this port",
+            #[cfg(unix)]
+            Place::Path(_) => "this path",
+            #[cfg(unix)]
+            Place::Abstract(_) => "this name",
+        };
         match (self.error.kind(), self.error.raw_os_error()) {
             (io::ErrorKind::AddrInUse, Some(code)) => write!(
                 f,
-                "address in use: another socket holds this port (os error {code})"
+                "address in use: another socket holds {what} (os error {code})"
             )?,
             (io::ErrorKind::AddrInUse, None) => {
-                write!(f, "address in use: another socket holds this port")?;
+                write!(f, "address in use: another socket holds {what}")?;
             }
             _ => write!(f, "{}", self.error)?,
         }

@@ -26,9 +26,8 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use socket2::{Domain, Socket, Type};
 
-use crate::bind::{Handoff, Inherit, Spec};
-use crate::error::bad_variable;
-use crate::sys::Policy;
+use crate::bind::{Handoff, Inherit};
+use crate::error::{bad_variable, Place};
 use crate::SocketKind;
 
 /// The first passed descriptor when `LISTEN_FDS_FIRST_FD` is unset
@@ -146,14 +145,9 @@ fn lock() -> MutexGuard<'static, Option<Record>> {
     RECORD.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-/// The passed socket for `spec`, checked and prepared, or what was passed
-/// and left alone when none is taken (then the caller binds as usual).
-pub(crate) fn take(
-    spec: &Spec<'_>,
-    inherit: Inherit<'_>,
-    kind: SocketKind,
-    policy: Policy,
-) -> io::Result<Handoff> {
+/// The passed socket `wanted` describes, checked and prepared, or what was
+/// passed and left alone when none is taken (then the caller binds as usual).
+pub(crate) fn take(inherit: Inherit<'_>, wanted: &Wanted<'_>) -> io::Result<Handoff> {
     let mut record = lock();
     let passed = match record.get_or_insert_with(|| read(false)) {
         Record::Nothing => return Ok(Handoff::NotTaken(None)),
@@ -163,12 +157,6 @@ pub(crate) fn take(
         Record::Unusable { kind, message } => return Err(io::Error::new(*kind, message.clone())),
         Record::Ours(passed) => passed,
     };
-    let wanted = Wanted {
-        addr: spec.checked_address()?,
-        kind,
-        only_v6: spec.only_v6,
-        shares_port: policy.shares_port(),
-    };
     let mut misfits = Vec::new();
     for slot in passed.iter_mut().filter(|slot| inherit.names(slot)) {
         let socket = match &slot.socket {
@@ -177,7 +165,7 @@ pub(crate) fn take(
         };
         match wanted.fits(socket) {
             Ok(()) => {
-                prepare(socket, spec, kind).map_err(|error| {
+                wanted.prepare(socket).map_err(|error| {
                     io::Error::new(
                         error.kind(),
                         format!("{} cannot be used: {error}", which(slot)),
@@ -448,22 +436,46 @@ fn number(value: &OsStr) -> Option<u32> {
     text.parse().ok()
 }
 
-/// What the function asks of a passed socket.
-struct Wanted {
-    addr: SocketAddr,
-    kind: SocketKind,
-    only_v6: Option<bool>,
-    shares_port: bool,
+/// What the function asks of a passed socket, and how it prepares one.
+pub(crate) struct Wanted<'a> {
+    pub(crate) kind: SocketKind,
+    pub(crate) place: WantedPlace<'a>,
+    pub(crate) backlog: i32,
+    pub(crate) nonblocking: bool,
 }
 
-impl Wanted {
+/// The address a passed socket must be bound to.
+pub(crate) enum WantedPlace<'a> {
+    /// An IP socket on `addr` (port 0: any port) with these options.
+    Ip {
+        addr: SocketAddr,
+        only_v6: Option<bool>,
+        shares_port: bool,
+    },
+    /// A Unix-domain socket on this path or abstract name.
+    Unix(&'a Place),
+}
+
+impl Wanted<'_> {
     fn describe(&self) -> String {
-        let addr = self.addr;
-        match (self.kind, addr.port()) {
-            (SocketKind::Stream, 0) => format!("a listening TCP socket on {}", addr.ip()),
-            (SocketKind::Stream, _) => format!("a listening TCP socket on {addr}"),
-            (SocketKind::Datagram, 0) => format!("a bound UDP socket on {}", addr.ip()),
-            (SocketKind::Datagram, _) => format!("a bound UDP socket on {addr}"),
+        match (&self.place, self.kind) {
+            (WantedPlace::Ip { addr, .. }, kind) => {
+                let what = match kind {
+                    SocketKind::Stream => "a listening TCP socket",
+                    SocketKind::Datagram => "a bound UDP socket",
+                };
+                if addr.port() == 0 {
+                    format!("{what} on {}", addr.ip())
+                } else {
+                    format!("{what} on {addr}")
+                }
+            }
+            (WantedPlace::Unix(place), SocketKind::Stream) => {
+                format!("a listening Unix-domain stream socket on {place}")
+            }
+            (WantedPlace::Unix(place), SocketKind::Datagram) => {
+                format!("a Unix-domain datagram socket on {place}")
+            }
         }
     }
 
@@ -476,50 +488,141 @@ impl Wanted {
             return Err(type_name(socket_type));
         }
         let local = socket.local_addr().map_err(unreadable)?;
-        let local = match local.as_socket() {
-            Some(local) => local,
-            None if local.domain() == Domain::UNIX => return Err("a Unix domain socket".to_owned()),
-            None => return Err("not an IPv4 or IPv6 socket".to_owned()),
-        };
-        let only_v6 = match local {
-            SocketAddr::V6(_) => Some(socket.only_v6().map_err(unreadable)?),
-            SocketAddr::V4(_) => None,
-        };
-        if self.addr.port() != 0 && local.port() != self.addr.port() {
-            return Err(format!("bound to {local}, another port"));
+        match (&self.place, local.as_socket()) {
+            (
+                WantedPlace::Ip {
+                    addr,
+                    only_v6,
+                    shares_port,
+                },
+                Some(local),
+            ) => fits_ip(socket, self.kind, *addr, *only_v6, *shares_port, local),
+            (WantedPlace::Unix(place), None) if local.domain() == Domain::UNIX => {
+                let found = unix_place(&local);
+                if !same_unix_place(place, found.as_ref()) {
+                    return Err(match found {
+                        Some(found) => format!("a Unix-domain socket on {found}"),
+                        None => "a Unix-domain socket that is not bound".to_owned(),
+                    });
+                }
+                if self.kind == SocketKind::Stream && listening(socket) == Some(false) {
+                    return Err(format!(
+                        "a Unix-domain stream socket on {place} that does not listen"
+                    ));
+                }
+                Ok(())
+            }
+            (WantedPlace::Ip { .. }, None) if local.domain() == Domain::UNIX => {
+                Err(match unix_place(&local) {
+                    Some(found) => format!("a Unix-domain socket on {found}"),
+                    None => "a Unix-domain socket".to_owned(),
+                })
+            }
+            (WantedPlace::Unix(_), Some(local)) => Err(format!("an IP socket on {local}")),
+            (_, None) => Err("not an IPv4, IPv6 or Unix-domain socket".to_owned()),
         }
-        if !same_host(self.addr, local, only_v6) {
-            return Err(format!(
-                "bound to {local}, and the function binds {}",
-                self.addr.ip()
-            ));
-        }
+    }
+
+    /// The policy and the options on a socket that fits, as far as they can
+    /// be set once it is bound: SO_REUSEADDR on a TCP listener and off on a
+    /// UDP socket (`systemd-socket-activate --datagram` sets it, and it would
+    /// let another socket share the port), the backlog (`listen` again), and
+    /// blocking or nonblocking as asked (the mode is shared with the
+    /// supervisor's copy, so it is set either way). A Unix-domain socket's
+    /// file keeps the owner and mode the supervisor gave it.
+    fn prepare(&self, socket: &Socket) -> io::Result<()> {
+        let ip = matches!(self.place, WantedPlace::Ip { .. });
         match self.kind {
-            SocketKind::Stream if listening(socket) == Some(false) => {
-                return Err(format!("a TCP socket on {local} that does not listen"));
+            SocketKind::Stream => {
+                if ip {
+                    socket.set_reuse_address(true)?;
+                }
+                socket.listen(self.backlog)?;
             }
-            SocketKind::Datagram if local.port() == 0 => {
-                return Err("a UDP socket that is not bound".to_owned());
-            }
-            _ => {}
-        }
-        if let (Some(wanted), Some(found)) = (self.only_v6, only_v6) {
-            if wanted != found {
-                return Err(format!(
-                    "a socket with IPV6_V6ONLY={}, and the function asks for only_v6 = {wanted}, \
-                     which cannot be changed once the socket is bound",
-                    u8::from(found)
-                ));
+            SocketKind::Datagram => {
+                if ip && socket.reuse_address()? {
+                    socket.set_reuse_address(false)?;
+                }
             }
         }
-        if !self.shares_port && reuse_port(socket) == Some(true) {
+        socket.set_nonblocking(self.nonblocking)
+    }
+}
+
+/// The IP half of [`Wanted::fits`].
+fn fits_ip(
+    socket: &Socket,
+    kind: SocketKind,
+    addr: SocketAddr,
+    wanted_only_v6: Option<bool>,
+    shares_port: bool,
+    local: SocketAddr,
+) -> Result<(), String> {
+    let unreadable = |error: io::Error| format!("a descriptor that cannot be used ({error})");
+    let only_v6 = match local {
+        SocketAddr::V6(_) => Some(socket.only_v6().map_err(unreadable)?),
+        SocketAddr::V4(_) => None,
+    };
+    if addr.port() != 0 && local.port() != addr.port() {
+        return Err(format!("bound to {local}, another port"));
+    }
+    if !same_host(addr, local, only_v6) {
+        return Err(format!(
+            "bound to {local}, and the function binds {}",
+            addr.ip()
+        ));
+    }
+    match kind {
+        SocketKind::Stream if listening(socket) == Some(false) => {
+            return Err(format!("a TCP socket on {local} that does not listen"));
+        }
+        SocketKind::Datagram if local.port() == 0 => {
+            return Err("a UDP socket that is not bound".to_owned());
+        }
+        _ => {}
+    }
+    if let (Some(wanted), Some(found)) = (wanted_only_v6, only_v6) {
+        if wanted != found {
             return Err(format!(
-                "a socket on {local} with SO_REUSEPORT set (systemfd sets it), which lets another \
-                 socket of the same user bind this port and take its traffic, and which cannot be \
-                 cleared once the socket is bound; to accept it, ask for reuse_port = true"
+                "a socket with IPV6_V6ONLY={}, and the function asks for only_v6 = {wanted}, \
+                 which cannot be changed once the socket is bound",
+                u8::from(found)
             ));
         }
-        Ok(())
+    }
+    if !shares_port && reuse_port(socket) == Some(true) {
+        return Err(format!(
+            "a socket on {local} with SO_REUSEPORT set (systemfd sets it), which lets another \
+             socket of the same user bind this port and take its traffic, and which cannot be \
+             cleared once the socket is bound; to accept it, ask for reuse_port = true"
+        ));
+    }
+    Ok(())
+}
+
+/// The path or abstract name a Unix-domain socket is bound to.
+fn unix_place(local: &socket2::SockAddr) -> Option<Place> {
+    if let Some(path) = local.as_pathname() {
+        return Some(Place::Path(path.to_owned()));
+    }
+    local
+        .as_abstract_namespace()
+        .map(|name| Place::Abstract(name.to_owned()))
+}
+
+/// The same path (as written, or the same file) or the same abstract name.
+fn same_unix_place(wanted: &Place, found: Option<&Place>) -> bool {
+    match (wanted, found) {
+        (Place::Path(wanted), Some(Place::Path(found))) => {
+            use std::os::unix::fs::MetadataExt;
+            wanted == found
+                || match (std::fs::metadata(wanted), std::fs::metadata(found)) {
+                    (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
+                    _ => false,
+                }
+        }
+        (Place::Abstract(wanted), Some(Place::Abstract(found))) => wanted == found,
+        _ => false,
     }
 }
 
@@ -538,27 +641,6 @@ fn same_host(wanted: SocketAddr, local: SocketAddr, only_v6: Option<bool>) -> bo
         }
         (SocketAddr::V6(_), SocketAddr::V4(_)) => false,
     }
-}
-
-/// The policy and the options on a socket that fits, as far as they can
-/// be set once it is bound: SO_REUSEADDR on a TCP listener and off on a UDP
-/// socket (`systemd-socket-activate --datagram` sets it, and it would let
-/// another socket share the port), the backlog (`listen` again), and
-/// blocking or nonblocking as asked (the mode is shared with the
-/// supervisor's copy, so it is set either way).
-fn prepare(socket: &Socket, spec: &Spec<'_>, kind: SocketKind) -> io::Result<()> {
-    match kind {
-        SocketKind::Stream => {
-            socket.set_reuse_address(true)?;
-            socket.listen(spec.backlog)?;
-        }
-        SocketKind::Datagram => {
-            if socket.reuse_address()? {
-                socket.set_reuse_address(false)?;
-            }
-        }
-    }
-    socket.set_nonblocking(spec.nonblocking)
 }
 
 fn type_name(socket_type: Type) -> String {

@@ -1,13 +1,14 @@
-//! Who holds a port, for the "address in use" error on Linux: the socket
-//! bound to it from `/proc/net/{tcp,udp}{,6}`, and the process whose file
-//! descriptors include that socket. Says nothing where it cannot tell.
+//! Who holds a port or a Unix-domain path, for the "address in use" error on
+//! Linux: the socket bound to it from `/proc/net/{tcp,udp}{,6}` or
+//! `/proc/net/unix`, and the process whose file descriptors include that
+//! socket. Says nothing where it cannot tell.
 //! Looked up once, when the final error is made, and bounded in time.
 
 use std::fs;
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+use crate::error::Place;
 use crate::SocketKind;
 
 /// The `st` column value of a listening TCP socket.
@@ -17,13 +18,28 @@ const TCP_LISTEN: &str = "0A";
 /// many processes, reading every descriptor link is not worth more.
 const SEARCH_LIMIT: Duration = Duration::from_millis(100);
 
+/// `__SO_ACCEPTCON` in the flags column of `/proc/net/unix`: a listening
+/// socket.
+const UNIX_LISTENING: u32 = 0x0001_0000;
+
 /// A description such as `a listening socket of process 4242 (server) holds
 /// it`, or `None` when `/proc` shows no such socket.
-pub(crate) fn describe(addr: SocketAddr, kind: SocketKind) -> Option<String> {
-    let inode = socket_inode(addr.port(), kind)?;
-    let what = match kind {
-        SocketKind::Stream => "a listening socket",
-        SocketKind::Datagram => "a UDP socket",
+pub(crate) fn describe(place: &Place, kind: SocketKind) -> Option<String> {
+    let (inode, what) = match place {
+        Place::Ip(addr) => (
+            socket_inode(addr.port(), kind)?,
+            match kind {
+                SocketKind::Stream => "a listening socket",
+                SocketKind::Datagram => "a UDP socket",
+            },
+        ),
+        Place::Path(_) | Place::Abstract(_) => (
+            unix_inode(&place.to_string(), kind)?,
+            match kind {
+                SocketKind::Stream => "a listening socket",
+                SocketKind::Datagram => "a datagram socket",
+            },
+        ),
     };
     Some(match owner(&inode, Instant::now() + SEARCH_LIMIT) {
         Owner::Found(pid, command) => format!("{what} of process {pid} ({command}) holds it"),
@@ -63,6 +79,30 @@ fn socket_inode(port: u16, kind: SocketKind) -> Option<String> {
         }
     }
     None
+}
+
+/// The inode of a Unix-domain socket bound to `name` (a path as it was
+/// bound, or `@` and an abstract name) and, for a stream socket, listening:
+/// the connections a listener accepted show its path too.
+fn unix_inode(name: &str, kind: SocketKind) -> Option<String> {
+    let wanted_type = match kind {
+        SocketKind::Stream => "0001",
+        SocketKind::Datagram => "0002",
+    };
+    // A relative path shows as it was bound; also look for it made absolute.
+    let absolute = std::env::current_dir()
+        .ok()
+        .map(|dir| dir.join(name).to_string_lossy().into_owned());
+    let text = fs::read_to_string("/proc/net/unix").ok()?;
+    text.lines().skip(1).find_map(|line| {
+        // Num RefCount Protocol Flags Type St Inode Path
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        let path = fields.get(7)?;
+        let matches = *path == name || absolute.as_deref() == Some(*path);
+        let flags = u32::from_str_radix(fields[3], 16).ok()?;
+        let listening = kind == SocketKind::Datagram || flags & UNIX_LISTENING != 0;
+        (matches && fields[4] == wanted_type && listening).then(|| fields[6].to_owned())
+    })
 }
 
 enum Owner {

@@ -163,13 +163,21 @@ mod tokio;
 #[cfg_attr(unix, path = "sys/unix.rs")]
 #[cfg_attr(windows, path = "sys/windows.rs")]
 mod sys;
+#[cfg(unix)]
+mod unix_socket;
 
 #[cfg(any(unix, windows))]
 pub use crate::bindable::{Bindable, SocketKind};
 #[cfg(any(unix, windows))]
 pub use crate::builder::Builder;
+#[cfg(unix)]
+#[cfg_attr(docsrs, doc(cfg(unix)))]
+pub use crate::builder::UnixBuilder;
 #[cfg(any(unix, windows))]
 pub use crate::error::os_error;
+#[cfg(unix)]
+#[cfg_attr(docsrs, doc(cfg(unix)))]
+pub use crate::unix_socket::BindableUnix;
 
 /// The socket2 this crate uses: name it in return types
 /// (`restartable::socket2::Socket`) and in `configure` functions so that the
@@ -584,6 +592,8 @@ const NO_DUAL_STACK: &str =
 #[doc(hidden)]
 pub mod __private {
     pub use crate::bind::{listen, listen_async, Configure, Inherit, Spec};
+    #[cfg(unix)]
+    pub use crate::unix_socket::{listen_unix, listen_unix_async, UnixAddr, UnixSpec};
     pub use core::time::Duration;
     pub use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV6};
 
@@ -600,6 +610,20 @@ pub mod __private {
     }
 
     /// The policies of the `#[cfg(unix)]` branch.
+    /// A `path = expr` value as the path it names.
+    #[cfg(unix)]
+    #[inline]
+    pub fn unix_path<P: AsRef<std::path::Path> + ?Sized>(path: &P) -> &std::path::Path {
+        path.as_ref()
+    }
+
+    /// An `abstract_name = expr` value as its bytes.
+    #[cfg(unix)]
+    #[inline]
+    pub fn abstract_name<N: AsRef<[u8]> + ?Sized>(name: &N) -> &[u8] {
+        name.as_ref()
+    }
+
     #[cfg(unix)]
     pub mod unix {
         pub use crate::sys::Policy;

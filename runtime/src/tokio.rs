@@ -1,5 +1,6 @@
 //! The `tokio` feature: an annotated function (plain or `async`) may return
-//! `tokio::net::TcpListener` or `tokio::net::UdpSocket`.
+//! `tokio::net::TcpListener` or `tokio::net::UdpSocket`, and on unix
+//! `tokio::net::UnixListener` or `tokio::net::UnixDatagram`.
 
 use std::io;
 
@@ -51,5 +52,39 @@ impl Bindable for ::tokio::net::UdpSocket {
         Self::check_context()?;
         socket.set_nonblocking(true)?;
         ::tokio::net::UdpSocket::from_std(socket.into())
+    }
+}
+
+/// A listening Unix-domain stream socket registered with the current tokio
+/// runtime; made nonblocking before the conversion.
+#[cfg(unix)]
+impl crate::BindableUnix for ::tokio::net::UnixListener {
+    const KIND: SocketKind = SocketKind::Stream;
+
+    fn check_context() -> io::Result<()> {
+        in_runtime("tokio::net::UnixListener")
+    }
+
+    fn from_socket(socket: socket2::Socket) -> io::Result<Self> {
+        Self::check_context()?;
+        socket.set_nonblocking(true)?;
+        ::tokio::net::UnixListener::from_std(socket.into())
+    }
+}
+
+/// A bound Unix-domain datagram socket registered with the current tokio
+/// runtime; made nonblocking before the conversion.
+#[cfg(unix)]
+impl crate::BindableUnix for ::tokio::net::UnixDatagram {
+    const KIND: SocketKind = SocketKind::Datagram;
+
+    fn check_context() -> io::Result<()> {
+        in_runtime("tokio::net::UnixDatagram")
+    }
+
+    fn from_socket(socket: socket2::Socket) -> io::Result<Self> {
+        Self::check_context()?;
+        socket.set_nonblocking(true)?;
+        ::tokio::net::UnixDatagram::from_std(socket.into())
     }
 }

@@ -36,3 +36,15 @@ pub mod async_fn {
 pub mod link_local {
     include!("../../expand/link_local.expanded.rs");
 }
+#[cfg(unix)]
+pub mod unix_path {
+    include!("../../expand/unix_path.expanded.rs");
+}
+#[cfg(unix)]
+pub mod unix_datagram_env {
+    include!("../../expand/unix_datagram_env.expanded.rs");
+}
+#[cfg(any(target_os = "linux", target_os = "android"))]
+pub mod unix_abstract {
+    include!("../../expand/unix_abstract.expanded.rs");
+}

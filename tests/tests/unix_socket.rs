@@ -1,0 +1,629 @@
+//! Unix-domain listeners (`path`, `abstract_name`): after `kill -9` the
+//! socket file stays behind and std's bind fails with "address in use"
+//! (the control); restartable removes it because nothing is bound to it,
+//! and never removes anything else: a live socket, a file, a directory, a
+//! symbolic link. Two instances started at the same instant: one binds, the
+//! other is refused, none is orphaned.
+#![cfg(target_os = "linux")]
+
+use std::env;
+use std::fs;
+use std::io::{self, BufRead, BufReader, ErrorKind, Read, Write};
+use std::os::linux::net::SocketAddrExt;
+use std::os::unix::fs::{symlink, PermissionsExt};
+use std::os::unix::net::{UnixDatagram, UnixListener, UnixStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdout, Command, Stdio};
+use std::thread;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use restartable::restartable_listener;
+
+#[path = "snapshots/mod.rs"]
+mod snapshots;
+use snapshots::{unix_abstract, unix_datagram_env};
+
+#[restartable_listener(path = path)]
+fn listener(path: &Path) -> io::Result<UnixListener> {}
+
+#[restartable_listener(path = path, retry = "3s")]
+fn patient(path: &Path) -> io::Result<UnixListener> {}
+
+#[restartable_listener(path = path, mode = 0o660)]
+fn group_only(path: &Path) -> io::Result<UnixListener> {}
+
+#[restartable_listener(abstract_name = name)]
+fn abstract_listener(name: &str) -> io::Result<UnixListener> {}
+
+#[restartable_listener(path_env = "RESTARTABLE_TEST_SOCKET")]
+fn from_env() -> io::Result<UnixListener> {}
+
+#[restartable_listener(path = path)]
+async fn tokio_listener(path: &Path) -> io::Result<tokio::net::UnixListener> {}
+
+/// What a child process (this test binary, run again) does.
+const ROLE: &str = "RESTARTABLE_UNIX_ROLE";
+const PATH: &str = "RESTARTABLE_UNIX_PATH";
+/// When a racing child binds: nanoseconds since the epoch.
+const START_AT: &str = "RESTARTABLE_UNIX_START_AT";
+
+/// A fresh directory for one test.
+fn scratch(test: &str) -> PathBuf {
+    let dir = env::temp_dir().join(format!("restartable-unix-{test}-{}", std::process::id()));
+    let _ = fs::remove_dir_all(&dir);
+    fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// The child's side. Roles: `hold` binds, says `ready`, accepts clients
+/// and keeps them until killed; `hold-datagram` the same with a datagram
+/// socket; `race` and `naive` bind at `START_AT` and, when they win, serve
+/// one `ping` with their pid, then exit.
+#[test]
+fn child_entry() {
+    let Ok(role) = env::var(ROLE) else { return };
+    let path = PathBuf::from(env::var(PATH).unwrap());
+    match role.as_str() {
+        "hold" => {
+            let listener = listener(&path).unwrap();
+            println!("ready");
+            let mut clients = Vec::new();
+            loop {
+                clients.push(listener.accept().unwrap());
+            }
+        }
+        "hold-datagram" => {
+            let socket = unix_datagram_env::socket(&path).unwrap();
+            println!("ready");
+            let mut buffer = [0; 64];
+            loop {
+                socket.recv(&mut buffer).unwrap();
+            }
+        }
+        "race" | "naive" => {
+            let start: u128 = env::var(START_AT).unwrap().parse().unwrap();
+            while SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .unwrap()
+                .as_nanos()
+                < start
+            {
+                std::hint::spin_loop();
+            }
+            let bound = if role == "race" {
+                listener(&path)
+            } else {
+                naive_listener(&path)
+            };
+            match bound {
+                Ok(listener) => {
+                    println!("won");
+                    serve_one_ping(&listener);
+                }
+                Err(error) => println!("lost {:?} {error}", error.kind()),
+            }
+        }
+        #[allow(unsafe_code)]
+        "umask-0" => {
+            // SAFETY: umask has no memory effects; this child process runs
+            // one test thread.
+            unsafe { libc::umask(0) };
+            let mode_after_bind = |narrow: bool| {
+                let path = path.with_extension(if narrow { "narrow" } else { "plain" });
+                let socket = restartable::socket2::Socket::new(
+                    restartable::socket2::Domain::UNIX,
+                    restartable::socket2::Type::STREAM,
+                    None,
+                )
+                .unwrap();
+                if narrow {
+                    use std::os::unix::io::AsRawFd;
+                    // SAFETY: fchmod on a descriptor `socket` owns.
+                    assert_eq!(unsafe { libc::fchmod(socket.as_raw_fd(), 0o600) }, 0);
+                }
+                socket
+                    .bind(&restartable::socket2::SockAddr::unix(&path).unwrap())
+                    .unwrap();
+                fs::symlink_metadata(&path).unwrap().permissions().mode() & 0o777
+            };
+            let _listener = group_only(&path).unwrap();
+            let mode = fs::symlink_metadata(&path).unwrap().permissions().mode() & 0o777;
+            println!(
+                "ready {:o} {:o} {mode:o}",
+                mode_after_bind(false),
+                mode_after_bind(true)
+            );
+        }
+        other => panic!("unknown role {other}"),
+    }
+}
+
+/// Answers the first connection that says `ping` with this process's id;
+/// a connection that closes without a word (another instance's probe) is
+/// skipped.
+fn serve_one_ping(listener: &UnixListener) {
+    for _ in 0..8 {
+        let (stream, _) = listener.accept().unwrap();
+        let mut line = String::new();
+        BufReader::new(&stream).read_line(&mut line).unwrap();
+        if line.trim() == "ping" {
+            writeln!(&stream, "{}", std::process::id()).unwrap();
+            return;
+        }
+    }
+}
+
+/// The race the lock prevents, made visible: probe, remove a socket file
+/// that refuses, bind, listen, with nothing held between the steps and
+/// pauses that widen the gaps.
+fn naive_listener(path: &Path) -> io::Result<UnixListener> {
+    match UnixListener::bind(path) {
+        Err(error) if error.kind() == ErrorKind::AddrInUse => {
+            if UnixStream::connect(path).is_ok() {
+                return Err(error);
+            }
+            thread::sleep(Duration::from_millis(20));
+            let _ = fs::remove_file(path);
+            let listener = UnixListener::bind(path)?;
+            thread::sleep(Duration::from_millis(20));
+            Ok(listener)
+        }
+        other => other,
+    }
+}
+
+fn spawn_child(role: &str, path: &Path, start_at: Option<u128>) -> (Child, BufReader<ChildStdout>) {
+    let mut command = Command::new(env::current_exe().unwrap());
+    command
+        .args(["--exact", "child_entry", "--nocapture", "--test-threads=1"])
+        .env(ROLE, role)
+        .env(PATH, path)
+        .stdout(Stdio::piped());
+    if let Some(start_at) = start_at {
+        command.env(START_AT, start_at.to_string());
+    }
+    let mut child = command.spawn().unwrap();
+    let stdout = BufReader::new(child.stdout.take().unwrap());
+    (child, stdout)
+}
+
+/// The child's next line that is its own (not the test harness's).
+fn said(stdout: &mut BufReader<ChildStdout>) -> String {
+    let mut line = String::new();
+    loop {
+        line.clear();
+        assert!(
+            stdout.read_line(&mut line).unwrap() > 0,
+            "the child said nothing"
+        );
+        let text = line.trim();
+        for word in ["ready", "won", "lost "] {
+            if let Some(at) = text.find(word) {
+                return text[at..].to_owned();
+            }
+        }
+    }
+}
+
+/// A child holding `path`, killed with SIGKILL while clients are connected:
+/// the socket file stays behind.
+fn crash_holding(role: &str, path: &Path) {
+    let (mut child, mut stdout) = spawn_child(role, path, None);
+    assert_eq!(said(&mut stdout), "ready");
+    let clients: Vec<UnixStream> = if role == "hold" {
+        (0..3).map(|_| UnixStream::connect(path).unwrap()).collect()
+    } else {
+        let sender = UnixDatagram::unbound().unwrap();
+        sender.send_to(b"hello", path).unwrap();
+        Vec::new()
+    };
+    thread::sleep(Duration::from_millis(50));
+    child.kill().unwrap();
+    child.wait().unwrap();
+    drop(clients);
+    assert!(
+        fs::symlink_metadata(path).is_ok(),
+        "the crash left no socket file"
+    );
+}
+
+#[test]
+fn after_kill_9_the_stale_socket_file_is_replaced_at_once() {
+    let dir = scratch("crash");
+    let path = dir.join("app.sock");
+    crash_holding("hold", &path);
+
+    // Control: std's bind (and so Go's, tokio's) fails on the stale file.
+    let error = UnixListener::bind(&path).unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::AddrInUse, "{error}");
+
+    let started = Instant::now();
+    let listener = listener(&path).unwrap();
+    let took = started.elapsed();
+    println!("restart after kill -9: bound in {took:?}");
+    let mut client = UnixStream::connect(&path).unwrap();
+    client.write_all(b"after the crash").unwrap();
+    drop(client);
+    let (mut served, _) = listener.accept().unwrap();
+    let mut text = String::new();
+    served.read_to_string(&mut text).unwrap();
+    assert_eq!(text, "after the crash");
+    fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn a_datagram_socket_s_stale_file_is_replaced_and_a_live_one_kept() {
+    let dir = scratch("datagram");
+    let path = dir.join("app.sock");
+    crash_holding("hold-datagram", &path);
+    let error = UnixDatagram::bind(&path).unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::AddrInUse, "control: {error}");
+
+    let socket = unix_datagram_env::socket(&path).unwrap();
+    let sender = UnixDatagram::unbound().unwrap();
+    sender.send_to(b"after the crash", &path).unwrap();
+    let mut buffer = [0; 64];
+    let got = socket.recv(&mut buffer).unwrap();
+    assert_eq!(&buffer[..got], b"after the crash");
+
+    let error = unix_datagram_env::socket(&path).unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::AddrInUse, "{error}");
+    let message = error.to_string();
+    assert!(message.contains(&path.display().to_string()), "{message}");
+    assert!(
+        message.contains(&format!(
+            "a datagram socket of process {} (",
+            std::process::id()
+        )),
+        "{message}"
+    );
+    // The live socket still receives, and got no datagram from the probe.
+    sender.send_to(b"still here", &path).unwrap();
+    let got = socket.recv(&mut buffer).unwrap();
+    assert_eq!(&buffer[..got], b"still here");
+    fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn a_live_listener_is_never_removed_and_the_error_names_path_and_holder() {
+    let dir = scratch("live");
+    let path = dir.join("app.sock");
+    let (mut child, mut stdout) = spawn_child("hold", &path, None);
+    assert_eq!(said(&mut stdout), "ready");
+
+    let error = listener(&path).unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::AddrInUse, "{error}");
+    let message = error.to_string();
+    assert!(
+        message.starts_with(&format!(
+            "cannot bind {}: address in use: another socket holds this path",
+            path.display()
+        )),
+        "{message}"
+    );
+    assert!(
+        message.contains(&format!("a listening socket of process {} (", child.id())),
+        "{message}"
+    );
+    // The holder still accepts through the path.
+    let mut client = UnixStream::connect(&path).unwrap();
+    client.write_all(b"still served").unwrap();
+    child.kill().unwrap();
+    child.wait().unwrap();
+    fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn the_first_listener_still_accepts_after_a_second_instance_was_refused() {
+    let dir = scratch("first");
+    let path = dir.join("app.sock");
+    let first = listener(&path).unwrap();
+    assert_eq!(listener(&path).unwrap_err().kind(), ErrorKind::AddrInUse);
+    let mut client = UnixStream::connect(&path).unwrap();
+    client.write_all(b"hello\n").unwrap();
+    // The probe of the refused instance is one connection that closed at
+    // once without data; the client's comes after it.
+    let mut empty = 0;
+    loop {
+        let (stream, _) = first.accept().unwrap();
+        let mut line = String::new();
+        BufReader::new(stream).read_line(&mut line).unwrap();
+        if line == "hello\n" {
+            break;
+        }
+        empty += 1;
+        assert!(empty <= 1, "more than one empty connection");
+    }
+    assert_eq!(empty, 1, "the probe's connection");
+    fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn files_directories_and_symbolic_links_are_never_touched() {
+    let dir = scratch("others");
+    let live_path = dir.join("live.sock");
+    let live = UnixListener::bind(&live_path).unwrap();
+    let stale_path = dir.join("stale.sock");
+    drop(UnixListener::bind(&stale_path).unwrap());
+
+    let file = dir.join("file");
+    fs::write(&file, "data").unwrap();
+    let directory = dir.join("directory");
+    fs::create_dir(&directory).unwrap();
+    let to_live = dir.join("to-live");
+    symlink(&live_path, &to_live).unwrap();
+    let to_stale = dir.join("to-stale");
+    symlink(&stale_path, &to_stale).unwrap();
+
+    for (path, what) in [
+        (&file, "a regular file".to_owned()),
+        (&directory, "a directory".to_owned()),
+        (
+            &to_live,
+            format!("a symbolic link (to {})", live_path.display()),
+        ),
+        (
+            &to_stale,
+            format!("a symbolic link (to {})", stale_path.display()),
+        ),
+    ] {
+        let error = listener(path).unwrap_err();
+        assert_eq!(error.kind(), ErrorKind::AlreadyExists, "{error}");
+        let message = error.to_string();
+        assert!(
+            message.starts_with(&format!("cannot bind {}: {what}", path.display())),
+            "{message}"
+        );
+        assert!(
+            message.ends_with("is at this path, not a socket; it was left alone"),
+            "{message}"
+        );
+    }
+    assert_eq!(fs::read_to_string(&file).unwrap(), "data");
+    assert!(directory.is_dir());
+    assert_eq!(fs::read_link(&to_live).unwrap(), live_path);
+    assert_eq!(fs::read_link(&to_stale).unwrap(), stale_path);
+    assert!(
+        fs::symlink_metadata(&stale_path).is_ok(),
+        "the link's target was removed"
+    );
+    // The live socket behind the link still accepts.
+    UnixStream::connect(&live_path).unwrap();
+    live.accept().unwrap();
+    fs::remove_dir_all(dir).unwrap();
+}
+
+/// Rounds of two instances started at the same instant, on the stale file
+/// of the round before: how many rounds had one winner, and how many had
+/// two (one of them orphaned: bound to a file the other removed).
+fn race(role: &str, path: &Path, rounds: usize, stagger: Duration) -> (usize, usize) {
+    let (mut single, mut orphaned) = (0, 0);
+    for round in 0..rounds {
+        let start =
+            SystemTime::now().duration_since(UNIX_EPOCH).unwrap() + Duration::from_millis(40);
+        let starts = [start, start + stagger];
+        let mut children: Vec<_> = starts
+            .iter()
+            .map(|at| spawn_child(role, path, Some(at.as_nanos())))
+            .collect();
+        let outcomes: Vec<String> = children.iter_mut().map(|(_, out)| said(out)).collect();
+        let winners: Vec<u32> = children
+            .iter()
+            .zip(&outcomes)
+            .filter(|(_, said)| *said == "won")
+            .map(|((child, _), _)| child.id())
+            .collect();
+        for said in outcomes.iter().filter(|said| *said != "won") {
+            assert!(said.starts_with("lost AddrInUse "), "round {round}: {said}");
+        }
+        // The one reached through the path answers with its pid.
+        let mut answered = None;
+        if !winners.is_empty() {
+            let mut stream = UnixStream::connect(path).unwrap();
+            stream.write_all(b"ping\n").unwrap();
+            let mut line = String::new();
+            BufReader::new(&stream).read_line(&mut line).unwrap();
+            answered = line.trim().parse::<u32>().ok();
+        }
+        match winners.len() {
+            1 => {
+                assert_eq!(
+                    answered,
+                    Some(winners[0]),
+                    "round {round}: the winner is not at the path"
+                );
+                single += 1;
+            }
+            2 => orphaned += 1,
+            _ => panic!("round {round}: nobody bound: {outcomes:?}"),
+        }
+        for (child, _) in &mut children {
+            let _ = child.kill();
+            child.wait().unwrap();
+        }
+    }
+    (single, orphaned)
+}
+
+#[test]
+fn of_two_instances_started_at_once_exactly_one_binds_and_none_is_orphaned() {
+    let dir = scratch("race");
+    let path = dir.join("app.sock");
+    drop(UnixListener::bind(&path).unwrap()); // a stale file to start with
+    let started = Instant::now();
+    let (single, orphaned) = race("race", &path, 200, Duration::ZERO);
+    println!(
+        "200 rounds in {:?}: {single} with one winner, {orphaned} with an orphan",
+        started.elapsed()
+    );
+    assert_eq!((single, orphaned), (200, 0));
+    fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn control_without_the_lock_two_instances_both_bind_and_one_is_orphaned() {
+    let dir = scratch("naive");
+    let path = dir.join("app.sock");
+    drop(UnixListener::bind(&path).unwrap());
+    let (single, orphaned) = race("naive", &path, 10, Duration::from_millis(5));
+    println!("naive: {single} rounds with one winner, {orphaned} with an orphan");
+    assert!(orphaned > 0, "the race did not show in 10 rounds");
+    fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn an_abstract_name_in_use_is_refused_and_nothing_is_on_disk() {
+    let name = format!("restartable-test-{}", std::process::id());
+    let first = abstract_listener(&name).unwrap();
+    let local = first.local_addr().unwrap();
+    assert!(local.as_pathname().is_none());
+    assert_eq!(local.as_abstract_name(), Some(name.as_bytes()));
+
+    let error = abstract_listener(&name).unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::AddrInUse, "{error}");
+    let message = error.to_string();
+    assert!(
+        message.starts_with(&format!("cannot bind @{name}: address in use")),
+        "{message}"
+    );
+    assert!(
+        message.contains(&format!(
+            "a listening socket of process {} (",
+            std::process::id()
+        )),
+        "{message}"
+    );
+    for file in [name.clone(), format!("{name}.lock")] {
+        assert!(fs::symlink_metadata(&file).is_err(), "{file} was made");
+    }
+    // The expansion snapshot, `abstract_name = "app"` with `inherit`.
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let socket = runtime.block_on(unix_abstract::listener()).unwrap();
+    assert_eq!(
+        socket.local_addr().unwrap().as_abstract_namespace(),
+        Some(&b"restartable-example"[..])
+    );
+}
+
+#[test]
+fn mode_is_set_exactly_whatever_the_umask() {
+    let dir = scratch("mode");
+    let path = dir.join("app.sock");
+    let _listener = group_only(&path).unwrap();
+    let mode = fs::symlink_metadata(&path).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o660, "{mode:o}");
+
+    // With umask 0 a plain bind makes the file 777 before any chmod could
+    // narrow it (the control); fchmod on the socket before bind, as the
+    // runtime does on Linux, makes it 600 from the start.
+    let (mut child, mut stdout) = spawn_child("umask-0", &dir.join("umask.sock"), None);
+    let said = said(&mut stdout);
+    child.wait().unwrap();
+    assert_eq!(said, "ready 777 600 660");
+    fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn a_path_over_the_limit_or_a_bad_variable_is_invalid_input_naming_it() {
+    let long = Path::new("/tmp").join("x".repeat(120));
+    let error = listener(&long).unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::InvalidInput, "{error}");
+    assert!(
+        error.to_string().contains(
+            "is 125 bytes long, and a Unix-domain socket's path is at most 107 bytes on this OS"
+        ),
+        "{error}"
+    );
+    // path_env: `@name` is an abstract name, a path is checked the same way.
+    let name = format!("restartable-env-{}", std::process::id());
+    env::set_var("RESTARTABLE_TEST_SOCKET", format!("@{name}"));
+    let listener = from_env().unwrap();
+    assert_eq!(
+        listener.local_addr().unwrap().as_abstract_name(),
+        Some(name.as_bytes())
+    );
+    env::set_var("RESTARTABLE_TEST_SOCKET", &long);
+    let error = from_env().unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::InvalidInput, "{error}");
+    assert!(
+        error
+            .to_string()
+            .starts_with("environment variable RESTARTABLE_TEST_SOCKET=\"/tmp/xxx"),
+        "{error}"
+    );
+    env::remove_var("RESTARTABLE_TEST_SOCKET");
+    let error = from_env().unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        "environment variable RESTARTABLE_TEST_SOCKET is not set and no fallback `path` was given"
+    );
+}
+
+#[test]
+fn retry_waits_for_a_live_socket_to_go() {
+    let dir = scratch("retry");
+    let path = dir.join("app.sock");
+    let held = UnixListener::bind(&path).unwrap();
+    let release = thread::spawn(move || {
+        thread::sleep(Duration::from_millis(300));
+        drop(held);
+    });
+    let started = Instant::now();
+    let _listener = patient(&path).unwrap();
+    assert!(
+        started.elapsed() >= Duration::from_millis(250),
+        "{:?}",
+        started.elapsed()
+    );
+    release.join().unwrap();
+    fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn tokio_takes_the_path_too() {
+    let dir = scratch("tokio");
+    let path = dir.join("app.sock");
+    drop(UnixListener::bind(&path).unwrap());
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_io()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let listener = tokio_listener(&path).await.unwrap();
+        let client = tokio::net::UnixStream::connect(&path).await.unwrap();
+        let (_served, _) = listener.accept().await.unwrap();
+        drop(client);
+    });
+    // Outside a runtime: an error, not tokio's panic.
+    let outside = thread::spawn(move || {
+        let path = dir.join("outside.sock");
+        let error = futures_lite_block_on(tokio_listener(&path)).unwrap_err();
+        fs::remove_dir_all(dir).unwrap();
+        error
+    })
+    .join()
+    .unwrap();
+    assert!(
+        outside.to_string().contains("inside a tokio runtime"),
+        "{outside}"
+    );
+}
+
+/// Polls a future on this thread, outside any runtime.
+fn futures_lite_block_on<F: std::future::Future>(future: F) -> F::Output {
+    use std::task::{Context, Poll, Wake, Waker};
+    struct Noop;
+    impl Wake for Noop {
+        fn wake(self: std::sync::Arc<Self>) {}
+    }
+    let waker = Waker::from(std::sync::Arc::new(Noop));
+    let mut future = Box::pin(future);
+    loop {
+        if let Poll::Ready(output) = future.as_mut().poll(&mut Context::from_waker(&waker)) {
+            return output;
+        }
+        thread::sleep(Duration::from_millis(1));
+    }
+}
