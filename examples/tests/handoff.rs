@@ -133,6 +133,27 @@ fn grandchild_sees() -> String {
         .join(" ")
 }
 
+/// `unix`: a Unix-domain socket passed at `SOCKET_PATH` is refused by a
+/// function on another path and taken by the one on its path.
+fn unix_scenario() {
+    let path = std::path::PathBuf::from(env::var("SOCKET_PATH").unwrap());
+    // Another path: the passed socket does not fit, and stays.
+    match unix_on(&path.with_extension("other")) {
+        Ok(_) => say("other path taken"),
+        Err(error) => say(format!("other path {:?} {error}", error.kind())),
+    }
+    match unix_on(&path) {
+        Ok(listener) => {
+            let local = listener.local_addr().unwrap();
+            say(format!("path {}", local.as_pathname().unwrap().display()));
+            let (mut stream, _) = listener.accept().unwrap();
+            stream.write_all(b"x").unwrap();
+            say("served the queued connection");
+        }
+        Err(error) => say(format!("path {:?} {error}", error.kind())),
+    }
+}
+
 /// The child side: runs the scenario named in `SCENARIO`.
 #[test]
 fn child() {
@@ -161,24 +182,7 @@ fn child() {
             say("served the queued connection");
             say(format!("second {}", outcome(&next(), tcp_port)));
         }
-        "unix" => {
-            let path = std::path::PathBuf::from(env::var("SOCKET_PATH").unwrap());
-            // Another path: the passed socket does not fit, and stays.
-            match unix_on(&path.with_extension("other")) {
-                Ok(_) => say("other path taken"),
-                Err(error) => say(format!("other path {:?} {error}", error.kind())),
-            }
-            match unix_on(&path) {
-                Ok(listener) => {
-                    let local = listener.local_addr().unwrap();
-                    say(format!("path {}", local.as_pathname().unwrap().display()));
-                    let (mut stream, _) = listener.accept().unwrap();
-                    stream.write_all(b"x").unwrap();
-                    say("served the queued connection");
-                }
-                Err(error) => say(format!("path {:?} {error}", error.kind())),
-            }
-        }
+        "unix" => unix_scenario(),
         "grandchild" => {
             let port: u16 = env::var("EXPECTED_PORT").unwrap().parse().unwrap();
             say(format!(
