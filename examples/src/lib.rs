@@ -5,6 +5,8 @@
 pub mod crash;
 #[cfg(target_os = "linux")]
 pub mod handoff;
+#[cfg(target_os = "linux")]
+pub mod unix_crash;
 
 use std::io;
 
