@@ -21,6 +21,8 @@ use restartable_examples::unix_crash::{self, UnixKind, UnixOutcome};
 
 /// One row of the side-by-side table: a cell from an outcome.
 type Cell = fn(&Outcome) -> String;
+/// The same for the Unix-domain socket's table.
+type UnixCell = fn(&UnixOutcome) -> String;
 
 fn server_command(listener: Listener, port: u16) -> Command {
     let mut command = Command::new(env::current_exe().expect("the example's own path"));
@@ -120,7 +122,7 @@ fn unix_table(clients: usize) -> io::Result<Vec<UnixOutcome>> {
         outcomes.push(outcome);
     }
     std::fs::remove_dir_all(&dir)?;
-    let rows: [(&str, fn(&UnixOutcome) -> String); 3] = [
+    let rows: [(&str, UnixCell); 3] = [
         ("socket file after kill", |o| {
             if o.file_left { "left behind" } else { "gone" }.to_owned()
         }),

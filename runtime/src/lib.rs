@@ -82,12 +82,37 @@
 //! socket2 UDP socket, return `std::net::UdpSocket` and convert it with
 //! `socket2::Socket::from`, which costs nothing.
 //!
+//! # Unix-domain sockets
+//!
+//! With `path = "/run/app/app.sock"` (or `path_env`, or `abstract_name` on
+//! Linux and Android) the function returns a Unix-domain socket, through
+//! [`BindableUnix`]: `std::os::unix::net::UnixListener` or `UnixDatagram`,
+//! [`socket2::Socket`], or tokio's with the `tokio` feature. The file a crash
+//! left behind is removed when, and only when, it is a socket nothing is
+//! bound to (a connect probe is refused), under an advisory lock on
+//! `<path>.lock` so that of two instances started at once one binds and the
+//! other gets `AddrInUse`; links, files and directories are never touched.
+//! `mode = 0o660` sets the file's permission bits exactly, with no moment at
+//! which the socket is reachable with wider ones. [`UnixBuilder`] does the
+//! same at run time. Not on Windows (a compile error there). The README's
+//! "Unix-domain sockets" has the details and what other libraries do.
+//!
+//! ```no_run
+//! # #[cfg(unix)] mod unix {
+//! use restartable::restartable_listener;
+//!
+//! #[restartable_listener(path = "/run/app/app.sock", mode = 0o660)]
+//! fn admin() -> std::io::Result<std::os::unix::net::UnixListener> {}
+//! # }
+//! # fn main() {}
+//! ```
+//!
 //! # Features
 //!
 //! - `macros` (default): the attribute. Needs Rust 1.71 on the build
 //!   machine (syn 3), the version the package states.
-//! - `tokio`: `tokio::net::TcpListener` and `tokio::net::UdpSocket` as
-//!   return types, from plain and `async` functions. The socket is made
+//! - `tokio`: `tokio::net::TcpListener` and `tokio::net::UdpSocket` (and on
+//!   unix `UnixListener` and `UnixDatagram`) as return types, from plain and `async` functions. The socket is made
 //!   nonblocking before it is handed to tokio; outside a tokio runtime the
 //!   function returns an error instead of tokio's panic. (A runtime built
 //!   without `enable_io` still makes tokio panic: that cannot be detected
@@ -262,6 +287,10 @@ pub use socket2;
 /// | `retry` | a duration 1ms to 1h, e.g. `"2s"`, `"500ms"`: while the address is in use, try again until then | no retry |
 /// | `configure` | a path to a `fn(&restartable::socket2::Socket) -> std::io::Result<()>`, or a closure, run after the policy and before bind | none |
 /// | `crate` | the path of this crate as a string, for crates that re-export it | `"::restartable"` |
+/// | `path` | a Unix-domain socket's path: a literal (checked: not empty, no NUL, at most 107 bytes, 103 on macOS, iOS and the BSDs) or an `AsRef<Path>` expression or parameter; not with `host`, `port`, `addr` or `port_env` | none |
+/// | `path_env` | the name of an environment variable whose value replaces `path` (`@name`: an abstract name) | none |
+/// | `abstract_name` | a name in the abstract namespace of Linux and Android (no file); a compile error elsewhere | none |
+/// | `mode` | the socket file's permission bits in octal, `0o000` to `0o777`, or a `u32` expression; with `path` | the umask's |
 ///
 /// ## `port`, `host`, `addr`
 ///
