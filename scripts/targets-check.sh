@@ -10,6 +10,13 @@
 #                      the expansion's own message (Windows has its own)
 #   only_v6 = false    builds everywhere but OpenBSD and DragonFly, which have
 #                      no dual-stack sockets; there it fails with its message
+#   path = "..."       a Unix-domain listener (the unix_path snapshot) builds
+#                      on every unix target; on Windows it fails with the
+#                      expansion's message
+#   abstract_name      builds on Linux and Android; fails on other unix
+#                      targets and on Windows with the expansion's messages
+#   a 105-byte path    builds on Linux, Android, illumos and Solaris; fails on
+#                      macOS, iOS and the BSDs (sun_path holds 104 there)
 # A target outside unix and windows (wasm32) must fail with the crate's one
 # error first, and no error from socket2 or tokio.
 #
@@ -40,13 +47,14 @@ export CARGO_TARGET_DIR=$cache/target
 # --- the crates that are checked ---
 work=$cache/work
 rm -rf "$work"
-mkdir -p "$work"/{all,reuse_port,dual_stack}/src
+unix_crates=(unix_path unix_abstract long_path)
+mkdir -p "$work"/{all,reuse_port,dual_stack,unix_path,unix_abstract,long_path}/src
 cat > "$work/Cargo.toml" <<'TOML'
 [workspace]
-members = ["all", "reuse_port", "dual_stack"]
+members = ["all", "reuse_port", "dual_stack", "unix_path", "unix_abstract", "long_path"]
 resolver = "2"
 TOML
-for crate in all reuse_port dual_stack; do
+for crate in all reuse_port dual_stack "${unix_crates[@]}"; do
     extra=""
     # tokio (mio) cannot build for wasm32 itself: like the runtime's own,
     # this dependency is for unix and windows only.
@@ -68,8 +76,13 @@ done
     echo '#![allow(dead_code)]'
     for snapshot in "$root"/tests/expand/*.expanded.rs; do
         name=$(basename "$snapshot" .expanded.rs)
-        case $name in reuse_port | link_local) continue ;; esac
-        echo "pub mod $name { include!(\"$snapshot\"); }"
+        case $name in
+            reuse_port | link_local | unix_path | unix_abstract) continue ;;
+            # Unix-domain listeners: a compile error on Windows by design
+            # (checked below).
+            unix_*) echo "#[cfg(unix)] pub mod $name { include!(\"$snapshot\"); }" ;;
+            *) echo "pub mod $name { include!(\"$snapshot\"); }" ;;
+        esac
     done
     cat <<'RUST'
 #[cfg(any(unix, windows))]
@@ -98,6 +111,17 @@ pub async fn tokio_listener() -> io::Result<tokio::net::TcpListener> {}
 #[restartable::restartable_listener(host = "::", port = 0)]
 pub fn tokio_udp() -> io::Result<tokio::net::UdpSocket> {}
 
+#[cfg(unix)]
+pub async fn unix_builder() -> io::Result<tokio::net::UnixListener> {
+    let _: fn() -> io::Result<std::os::unix::net::UnixDatagram> =
+        || restartable::Builder::unix("app.sock").mode(0o600).bind();
+    restartable::Builder::unix("app.sock").path_env("APP_SOCKET").bind_async().await
+}
+
+#[cfg(unix)]
+#[restartable::restartable_listener(path = "app.sock", mode = 0o660)]
+pub async fn tokio_unix() -> io::Result<tokio::net::UnixDatagram> {}
+
 pub fn os_error(error: &io::Error) -> Option<i32> {
     let _: fn() -> io::Result<UdpSocket> = || restartable::Builder::new((Ipv4Addr::LOCALHOST, 0)).bind();
     restartable::os_error(error)
@@ -107,6 +131,14 @@ RUST
 } > "$work/all/src/lib.rs"
 echo "include!(\"$root/tests/expand/reuse_port.expanded.rs\");" > "$work/reuse_port/src/lib.rs"
 echo "include!(\"$root/tests/expand/link_local.expanded.rs\");" > "$work/dual_stack/src/lib.rs"
+echo "include!(\"$root/tests/expand/unix_path.expanded.rs\");" > "$work/unix_path/src/lib.rs"
+echo "include!(\"$root/tests/expand/unix_abstract.expanded.rs\");" > "$work/unix_abstract/src/lib.rs"
+# 105 bytes: over the 103 that macOS, iOS and the BSDs take.
+long=/tmp/$(printf 'x%.0s' $(seq 1 96)).sock
+cat > "$work/long_path/src/lib.rs" <<RUST
+#[restartable::restartable_listener(path = "$long")]
+pub fn listener() -> std::io::Result<restartable::socket2::Socket> {}
+RUST
 
 reuse_port_message() {
     case $1 in
@@ -119,6 +151,21 @@ dual_stack_message() {
     case $1 in
         *-openbsd | *-dragonfly) echo '`only_v6 = false` is not possible on OpenBSD and DragonFly BSD' ;;
         *) echo "" ;;
+    esac
+}
+unix_only_message='Unix-domain listeners (`path`, `abstract_name`) are supported on unix targets only'
+abstract_message() {
+    case $1 in
+        *-linux-* | *-linux | *-android*) echo "" ;;
+        *-windows-*) echo "$unix_only_message" ;;
+        *) echo '`abstract_name` is supported on Linux and Android only' ;;
+    esac
+}
+long_path_message() {
+    case $1 in
+        *-linux-* | *-linux | *-android* | *-illumos | *-solaris) echo "" ;;
+        *-windows-*) echo "$unix_only_message" ;;
+        *) echo 'this `path` is too long for macOS, iOS and the BSDs' ;;
     esac
 }
 family_message='restartable supports the `unix` target family'
@@ -163,11 +210,19 @@ for target in "${targets[@]}"; do
         results+=("runtime+snapshots: $result")
     else
         result=$(check "$target" check-all "") || ok=0
-        results+=("runtime (all features), $(($(ls "$root"/tests/expand/*.expanded.rs | wc -l) - 2)) snapshots, Builder, tokio: $result")
+        results+=("runtime (all features), $(($(ls "$root"/tests/expand/*.expanded.rs | wc -l) - 4)) snapshots, Builder, tokio: $result")
         result=$(check "$target" check-reuse-port "$(reuse_port_message "$target")") || ok=0
         results+=("reuse_port: $result")
         result=$(check "$target" check-dual-stack "$(dual_stack_message "$target")") || ok=0
         results+=("only_v6 = false: $result")
+        unix_path=""
+        [[ $target == *-windows-* ]] && unix_path=$unix_only_message
+        result=$(check "$target" check-unix-path "$unix_path") || ok=0
+        results+=("path: $result")
+        result=$(check "$target" check-unix-abstract "$(abstract_message "$target")") || ok=0
+        results+=("abstract_name: $result")
+        result=$(check "$target" check-long-path "$(long_path_message "$target")") || ok=0
+        results+=("105-byte path: $result")
     fi
     [ "$ok" = 1 ] || failures=$((failures + 1))
     rows+=("$(printf '| %s | %s | %s | %ss |' "$target" "$(IFS=';'; echo "${results[*]}" | sed 's/;/; /g')" \
