@@ -627,3 +627,49 @@ fn futures_lite_block_on<F: std::future::Future>(future: F) -> F::Output {
         thread::sleep(Duration::from_millis(1));
     }
 }
+
+#[test]
+fn the_builder_does_the_same_at_run_time() {
+    let dir = scratch("builder");
+    let path = dir.join("app.sock");
+    drop(UnixListener::bind(&path).unwrap()); // stale
+    assert_eq!(
+        UnixListener::bind(&path).unwrap_err().kind(),
+        ErrorKind::AddrInUse,
+        "control"
+    );
+    let listener: UnixListener = restartable::Builder::unix(&path)
+        .mode(0o600)
+        .backlog(8)
+        .bind()
+        .unwrap();
+    let mode = fs::symlink_metadata(&path).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600, "{mode:o}");
+    UnixStream::connect(&path).unwrap();
+    listener.accept().unwrap();
+    let error = restartable::Builder::unix(&path)
+        .bind::<UnixDatagram>()
+        .unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::AddrInUse, "{error}");
+
+    let name = format!("restartable-builder-{}", std::process::id());
+    let named: UnixListener = restartable::UnixBuilder::abstract_name(name.clone())
+        .bind()
+        .unwrap();
+    assert_eq!(
+        named.local_addr().unwrap().as_abstract_name(),
+        Some(name.as_bytes())
+    );
+    let error = restartable::UnixBuilder::abstract_name(name)
+        .mode(0o600)
+        .bind::<UnixListener>()
+        .unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::InvalidInput, "{error}");
+    assert!(
+        error
+            .to_string()
+            .ends_with("an abstract name has no file, so no mode"),
+        "{error}"
+    );
+    fs::remove_dir_all(dir).unwrap();
+}
