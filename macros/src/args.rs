@@ -532,7 +532,7 @@ fn retry(value: &Expr, errors: &mut Errors) -> Option<Duration> {
 }
 
 /// `"500ms"`, `"2s"`, `"1m"`, `"1h"`: digits then a unit, nothing else.
-fn parse_duration(text: &str) -> Option<Duration> {
+pub(crate) fn parse_duration(text: &str) -> Option<Duration> {
     let split = text.find(|c: char| !c.is_ascii_digit())?;
     let (number, unit) = text.split_at(split);
     if number.is_empty() || number.len() > 7 {

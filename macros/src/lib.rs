@@ -15,8 +15,6 @@ mod item;
 mod valid;
 
 #[cfg(test)]
-mod properties;
-#[cfg(test)]
 mod snapshots;
 
 use proc_macro::TokenStream;

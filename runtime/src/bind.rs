@@ -113,7 +113,7 @@ impl Spec<'_> {
     }
 }
 
-fn parse_port(name: &str, value: &OsString) -> io::Result<u16> {
+pub(crate) fn parse_port(name: &str, value: &OsString) -> io::Result<u16> {
     value
         .to_str()
         .and_then(|v| v.parse().ok())

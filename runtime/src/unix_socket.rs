@@ -400,7 +400,7 @@ fn check_abstract(name: &[u8]) -> Result<(), (io::ErrorKind, String)> {
 }
 
 /// `APP_SOCKET=/run/app.sock` or `APP_SOCKET=@app`.
-fn place_from_variable(name: &str, value: &OsString) -> io::Result<Place> {
+pub(crate) fn place_from_variable(name: &str, value: &OsString) -> io::Result<Place> {
     let bytes = value.as_bytes();
     if let Some(abstract_name) = bytes.strip_prefix(b"@") {
         return check_abstract(abstract_name)
