@@ -10,7 +10,8 @@ use std::time::Duration;
 
 use socket2::Socket;
 
-use crate::bind::{listen, listen_async, Configure, Inherit, Spec};
+use crate::bind::{listen, listen_async};
+use crate::spec::{Configure, Inherit, Spec};
 use crate::sys::Policy;
 #[cfg(unix)]
 use crate::unix_socket::{listen_unix, listen_unix_async, UnixAddr, UnixSpec};

@@ -26,8 +26,9 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use socket2::{Domain, Socket, Type};
 
-use crate::bind::{Handoff, Inherit};
+use crate::attempts::Handoff;
 use crate::error::{bad_variable, Place};
+use crate::spec::Inherit;
 use crate::SocketKind;
 
 /// The first passed descriptor when `LISTEN_FDS_FIRST_FD` is unset

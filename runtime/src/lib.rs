@@ -167,6 +167,8 @@ compile_error!(
 // Everything below is for unix and windows only: on any other target the
 // error above is the only one (socket2 and tokio are not even built).
 #[cfg(any(unix, windows))]
+mod attempts;
+#[cfg(any(unix, windows))]
 mod bind;
 #[cfg(any(unix, windows))]
 mod bindable;
@@ -181,6 +183,8 @@ pub mod handoff;
 mod holder;
 #[cfg(any(unix, windows))]
 mod retry;
+#[cfg(any(unix, windows))]
+mod spec;
 #[cfg(all(feature = "tokio", any(unix, windows)))]
 mod tokio;
 
@@ -627,7 +631,7 @@ pub mod __fuzz {
 
     /// A `port_env` value, as `Spec` reads it.
     pub fn port_from_variable(name: &str, value: &OsStr) -> io::Result<u16> {
-        crate::bind::parse_port(name, &value.to_owned())
+        crate::spec::parse_port(name, &value.to_owned())
     }
 
     /// The `LISTEN_*` variables for process `own_pid`: the passed
@@ -663,7 +667,8 @@ pub mod __fuzz {
 #[cfg(any(unix, windows))]
 #[doc(hidden)]
 pub mod __private {
-    pub use crate::bind::{listen, listen_async, Configure, Inherit, Spec};
+    pub use crate::bind::{listen, listen_async};
+    pub use crate::spec::{Configure, Inherit, Spec};
     #[cfg(unix)]
     pub use crate::unix_socket::{listen_unix, listen_unix_async, UnixAddr, UnixSpec};
     pub use core::time::Duration;

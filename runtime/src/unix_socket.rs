@@ -23,8 +23,9 @@ use std::time::{Duration, Instant};
 
 use socket2::{Domain, SockAddr, Socket};
 
-use crate::bind::{run, run_async, Configure, Handoff, Inherit, Plan};
+use crate::attempts::{run, run_async, Handoff, Plan};
 use crate::error::{bad_variable, Failure, Place};
+use crate::spec::{Configure, Inherit};
 use crate::SocketKind;
 
 /// How long a bind waits for another instance to release `<path>.lock`.

@@ -1,0 +1,116 @@
+//! What a listener is asked to be, before any socket exists: the IP
+//! listener's specification (`Spec`, which the attribute's expansion writes
+//! as a struct literal), and the parts every kind of listener shares.
+
+use std::env;
+use std::ffi::OsString;
+use std::io;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use socket2::Socket;
+
+use crate::error::bad_variable;
+
+/// A function that sets more options on the socket before bind.
+/// `Sync`, so that the future of an `async fn` holding it can be sent.
+#[doc(hidden)]
+pub type Configure<'a> = &'a (dyn Fn(&Socket) -> io::Result<()> + Sync);
+
+/// Which passed socket to take (`inherit`).
+#[doc(hidden)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Inherit<'a> {
+    /// `inherit = true`: the first passed socket that fits.
+    Next,
+    /// `inherit = "name"`: the socket `LISTEN_FDNAMES` gives this name.
+    Named(&'a str),
+}
+
+/// Everything about a listener except the OS policy. The attribute's
+/// expansion builds one as a struct literal; the builder borrows its own
+/// fields into one.
+#[doc(hidden)]
+#[allow(missing_debug_implementations)]
+pub struct Spec<'a> {
+    /// The address to bind, whole: an IPv6 scope id and flow info are kept.
+    pub addr: SocketAddr,
+    /// An environment variable whose value, when it is set, replaces the
+    /// port of `addr`.
+    pub port_env: Option<&'a str>,
+    /// Whether the port of `addr` is used when `port_env` is unset; `false`
+    /// when `port_env` alone gives the port.
+    pub port_fallback: bool,
+    /// The length of the queue of connections not yet accepted (TCP only).
+    pub backlog: i32,
+    /// IPV6_V6ONLY; `None` is dual stack for an IPv6 address.
+    pub only_v6: Option<bool>,
+    /// Whether the socket is in nonblocking mode (set before bind; on a
+    /// passed socket, set either way).
+    pub nonblocking: bool,
+    /// Called after the policy and the options, before bind.
+    pub configure: Option<Configure<'a>>,
+    /// Take a socket passed by a supervisor instead of binding, when one
+    /// was passed.
+    pub inherit: Option<Inherit<'a>>,
+    /// How long to keep trying while the address is in use.
+    pub retry: Option<Duration>,
+}
+
+impl Spec<'_> {
+    /// The address to bind: `addr`, with the port from `port_env` when that
+    /// variable is set.
+    pub(crate) fn address(&self) -> io::Result<SocketAddr> {
+        let mut addr = self.addr;
+        let from_env = self
+            .port_env
+            .and_then(|name| env::var_os(name).map(|value| (name, value)));
+        match (from_env, self.port_env) {
+            (Some((name, value)), _) => addr.set_port(parse_port(name, &value)?),
+            (None, _) if self.port_fallback => {}
+            (None, Some(name)) => {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    format!(
+                        "environment variable {name} is not set and no fallback `port` was given"
+                    ),
+                ))
+            }
+            (None, None) => {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    "no port was given",
+                ))
+            }
+        }
+        Ok(addr)
+    }
+
+    /// [`Spec::address`], with the options checked against it.
+    pub(crate) fn checked_address(&self) -> io::Result<SocketAddr> {
+        let addr = self.address()?;
+        if self.backlog < 1 {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!(
+                    "cannot listen on {addr}: backlog must be at least 1, got {}",
+                    self.backlog
+                ),
+            ));
+        }
+        if addr.is_ipv4() && self.only_v6.is_some() {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("cannot bind {addr}: only_v6 applies to IPv6 addresses only"),
+            ));
+        }
+        Ok(addr)
+    }
+}
+
+pub(crate) fn parse_port(name: &str, value: &OsString) -> io::Result<u16> {
+    value
+        .to_str()
+        .and_then(|v| v.parse().ok())
+        .ok_or_else(|| bad_variable(name, value, "is not a port number (expected 0 to 65535)"))
+}
