@@ -107,7 +107,6 @@ impl fmt::Display for Place {
 
 /// What went wrong, on which address; the `io::Error` around it keeps the
 /// original kind, and the original error is its source.
-#[derive(Debug)]
 pub(crate) struct Failure {
     action: &'static str,
     place: Place,
@@ -231,6 +230,14 @@ impl fmt::Display for Failure {
             ),
             None => Ok(()),
         }
+    }
+}
+
+/// The message, quoted: what `fn main() -> io::Result<()>` prints inside
+/// `Custom { kind: .., error: .. }` reads as the error does, holder included.
+impl fmt::Debug for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&self.to_string(), f)
     }
 }
 

@@ -55,3 +55,28 @@ fn the_os_error_is_kept_as_the_source_and_by_os_error() {
         Some(13)
     );
 }
+
+#[test]
+fn the_debug_form_reads_as_the_message_does() {
+    // What `fn main() -> io::Result<()>` prints on an error.
+    let held = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
+    let port = held.local_addr().unwrap().port();
+    let error = tcp(port).unwrap_err();
+    let debug = format!("{error:?}");
+    assert_eq!(
+        debug,
+        format!(
+            "Custom {{ kind: AddrInUse, error: {:?} }}",
+            error.to_string()
+        ),
+    );
+    assert!(!debug.contains("Failure"), "{debug}");
+    #[cfg(target_os = "linux")]
+    assert!(
+        debug.contains(&format!(
+            "a listening socket of process {} (",
+            std::process::id()
+        )),
+        "the holder: {debug}"
+    );
+}
