@@ -121,6 +121,7 @@ fn generate(function: &ListenerFn, config: &Config) -> TokenStream {
     } else {
         quote!(#listen(&#spec, #policy))
     };
+    let call = into_result(sig, &private, &call);
 
     quote! {
         #(#attrs)*
@@ -200,6 +201,7 @@ fn generate_unix(
         let listen = quote_spanned!(socket_type.span()=> #private::listen_unix::<#socket_type>);
         quote!(#listen(&#spec))
     };
+    let call = into_result(sig, &private, &call);
     let not_unix = Literal::string(UNIX_ON_WINDOWS);
     quote! {
         #(#attrs)*
@@ -280,6 +282,41 @@ fn unix_addr(
         }
     };
     (addr, target_checks, given_binding)
+}
+
+/// `call`'s `io::Result<T>` as the function's own `Result<T, E>`, for any
+/// `E: From<io::Error>`; spanned on `E` (or the whole return type when it
+/// is an alias such as `io::Result<T>`), where a type without that
+/// conversion is reported.
+fn into_result(sig: &syn::Signature, private: &TokenStream, call: &TokenStream) -> TokenStream {
+    let span = match &sig.output {
+        syn::ReturnType::Type(_, ty) => error_type(ty).map_or_else(|| ty.span(), Spanned::span),
+        syn::ReturnType::Default => Span::call_site(),
+    };
+    // rustc reports an unmet bound on the whole path of the function called,
+    // and `#private` starts at the attribute (or the `crate` literal, where
+    // an unknown crate is reported): so the call is through a name of its
+    // own, which carries `E`'s span.
+    let convert = Ident::new("__restartable_into_result", span);
+    let converted = quote_spanned!(span=> #convert(#call));
+    quote! {{
+        use #private::into_result as #convert;
+        #converted
+    }}
+}
+
+/// `E` of a return type written `Result<T, E>`.
+fn error_type(ty: &syn::Type) -> Option<&syn::Type> {
+    let syn::Type::Path(path) = ty else {
+        return None;
+    };
+    let syn::PathArguments::AngleBracketed(args) = &path.path.segments.last()?.arguments else {
+        return None;
+    };
+    match args.args.iter().nth(1)? {
+        syn::GenericArgument::Type(error) => Some(error),
+        _ => None,
+    }
 }
 
 /// The fields that the IP and the Unix-domain spec share, as tokens.

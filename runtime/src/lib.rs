@@ -64,12 +64,19 @@
 //!     let policy = ::core::compile_error!(
 //!         "restartable supports the `unix` and `windows` target families only"
 //!     );
-//!     ::restartable::__private::listen::<std::net::TcpListener>(&spec, policy)
+//!     {
+//!         use ::restartable::__private::into_result as __restartable_into_result;
+//!         __restartable_into_result(
+//!             ::restartable::__private::listen::<std::net::TcpListener>(&spec, policy),
+//!         )
+//!     }
 //! }
 //! ```
 //!
-//! The `cfg` branches are the whole per-OS choice; the rest of the work
-//! (create, set options, bind, listen) is one function shared with
+//! The `cfg` branches are the whole per-OS choice; `into_result` turns the
+//! `io::Result` into the function's own result type (any error type that a
+//! `std::io::Error` converts into); the rest of the work (create, set
+//! options, bind, listen) is one function shared with
 //! [`Builder`], which makes the same listener from values known only at run
 //! time.
 //!
@@ -687,6 +694,29 @@ pub mod __private {
     }
 
     /// The policies of the `#[cfg(unix)]` branch.
+    /// An error type that the listener's `std::io::Error` converts into:
+    /// the annotated function may return `Result<T, E>` for any such `E`.
+    #[cfg_attr(
+        restartable_diagnostic_namespace,
+        diagnostic::on_unimplemented(
+            message = "`{Self}` cannot hold the listener's `std::io::Error`",
+            label = "no `From<std::io::Error>` for this error type",
+            note = "the function returns std::io::Result<T>, or Result<T, E> for an E \
+                    that implements From<std::io::Error>: anyhow::Error, \
+                    Box<dyn std::error::Error + Send + Sync>, or an enum of your own \
+                    with that impl"
+        )
+    )]
+    pub trait ErrorType: From<std::io::Error> {}
+
+    impl<E: From<std::io::Error>> ErrorType for E {}
+
+    /// The listener's result as the function's own result type.
+    #[inline]
+    pub fn into_result<T, E: ErrorType>(result: std::io::Result<T>) -> Result<T, E> {
+        result.map_err(E::from)
+    }
+
     /// A `path = expr` value as the path it names.
     #[cfg(unix)]
     #[inline]

@@ -27,7 +27,14 @@ pub fn listener() -> std::io::Result<restartable::socket2::Socket> {
     let policy = ::core::compile_error!(
         "restartable supports the `unix` and `windows` target families only"
     );
-    ::restartable::__private::listen::<restartable::socket2::Socket>(&spec, policy)
+    {
+        use ::restartable::__private::into_result as __restartable_into_result;
+        __restartable_into_result(
+            ::restartable::__private::listen::<
+                restartable::socket2::Socket,
+            >(&spec, policy),
+        )
+    }
 }
 pub fn keepalive(socket: &restartable::socket2::Socket) -> std::io::Result<()> {
     socket.set_keepalive(true)

@@ -28,5 +28,13 @@ pub async fn listener() -> std::io::Result<std::net::TcpListener> {
     let policy = ::core::compile_error!(
         "restartable supports the `unix` and `windows` target families only"
     );
-    ::restartable::__private::listen_async::<std::net::TcpListener>(&spec, policy).await
+    {
+        use ::restartable::__private::into_result as __restartable_into_result;
+        __restartable_into_result(
+            ::restartable::__private::listen_async::<
+                std::net::TcpListener,
+            >(&spec, policy)
+                .await,
+        )
+    }
 }

@@ -26,5 +26,10 @@ pub fn listener() -> std::io::Result<std::net::TcpListener> {
     let policy = ::core::compile_error!(
         "restartable supports the `unix` and `windows` target families only"
     );
-    ::restartable::__private::listen::<std::net::TcpListener>(&spec, policy)
+    {
+        use ::restartable::__private::into_result as __restartable_into_result;
+        __restartable_into_result(
+            ::restartable::__private::listen::<std::net::TcpListener>(&spec, policy),
+        )
+    }
 }

@@ -44,5 +44,10 @@ pub fn listener(ttl: u32) -> std::io::Result<std::net::TcpListener> {
     ::core::compile_error!(
         "`only_v6 = false` is not possible on OpenBSD and DragonFly BSD: they have no dual-stack sockets, an IPv6 socket is always IPv6-only there; bind an IPv4 socket as well, or leave out only_v6"
     );
-    ::restartable::__private::listen::<std::net::TcpListener>(&spec, policy)
+    {
+        use ::restartable::__private::into_result as __restartable_into_result;
+        __restartable_into_result(
+            ::restartable::__private::listen::<std::net::TcpListener>(&spec, policy),
+        )
+    }
 }

@@ -26,7 +26,12 @@ pub fn listener(port: u16) -> std::io::Result<std::net::TcpListener> {
     let policy = ::core::compile_error!(
         "restartable supports the `unix` and `windows` target families only"
     );
-    ::restartable::__private::listen::<std::net::TcpListener>(&spec, policy)
+    {
+        use ::restartable::__private::into_result as __restartable_into_result;
+        __restartable_into_result(
+            ::restartable::__private::listen::<std::net::TcpListener>(&spec, policy),
+        )
+    }
 }
 pub fn socket() -> std::io::Result<std::net::UdpSocket> {
     let spec = ::restartable::__private::Spec {
@@ -53,5 +58,10 @@ pub fn socket() -> std::io::Result<std::net::UdpSocket> {
     let policy = ::core::compile_error!(
         "restartable supports the `unix` and `windows` target families only"
     );
-    ::restartable::__private::listen::<std::net::UdpSocket>(&spec, policy)
+    {
+        use ::restartable::__private::into_result as __restartable_into_result;
+        __restartable_into_result(
+            ::restartable::__private::listen::<std::net::UdpSocket>(&spec, policy),
+        )
+    }
 }

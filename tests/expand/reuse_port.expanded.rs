@@ -39,5 +39,10 @@ pub fn listener(port: u16) -> std::io::Result<std::net::TcpListener> {
     let policy = ::core::compile_error!(
         "`reuse_port = true` is supported on Linux, Android and FreeBSD only: on this target SO_REUSEPORT does not balance connections between sockets"
     );
-    ::restartable::__private::listen::<std::net::TcpListener>(&spec, policy)
+    {
+        use ::restartable::__private::into_result as __restartable_into_result;
+        __restartable_into_result(
+            ::restartable::__private::listen::<std::net::TcpListener>(&spec, policy),
+        )
+    }
 }

@@ -22,10 +22,15 @@ pub async fn listener() -> std::io::Result<restartable::socket2::Socket> {
             ),
             retry: ::core::option::Option::None,
         };
-        ::restartable::__private::listen_unix_async::<
-            restartable::socket2::Socket,
-        >(&spec)
-            .await
+        {
+            use ::restartable::__private::into_result as __restartable_into_result;
+            __restartable_into_result(
+                ::restartable::__private::listen_unix_async::<
+                    restartable::socket2::Socket,
+                >(&spec)
+                    .await,
+            )
+        }
     };
     #[cfg(not(unix))]
     let result = ::core::compile_error!(

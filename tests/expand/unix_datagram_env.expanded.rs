@@ -23,7 +23,14 @@ pub fn socket(
                 ::restartable::__private::Duration::from_secs(2),
             ),
         };
-        ::restartable::__private::listen_unix::<std::os::unix::net::UnixDatagram>(&spec)
+        {
+            use ::restartable::__private::into_result as __restartable_into_result;
+            __restartable_into_result(
+                ::restartable::__private::listen_unix::<
+                    std::os::unix::net::UnixDatagram,
+                >(&spec),
+            )
+        }
     };
     #[cfg(not(unix))]
     let result = ::core::compile_error!(

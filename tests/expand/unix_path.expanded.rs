@@ -18,7 +18,14 @@ pub fn listener() -> std::io::Result<std::os::unix::net::UnixListener> {
             inherit: ::core::option::Option::None,
             retry: ::core::option::Option::None,
         };
-        ::restartable::__private::listen_unix::<std::os::unix::net::UnixListener>(&spec)
+        {
+            use ::restartable::__private::into_result as __restartable_into_result;
+            __restartable_into_result(
+                ::restartable::__private::listen_unix::<
+                    std::os::unix::net::UnixListener,
+                >(&spec),
+            )
+        }
     };
     #[cfg(not(unix))]
     let result = ::core::compile_error!(
