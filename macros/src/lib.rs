@@ -14,9 +14,6 @@ mod expand;
 mod item;
 mod valid;
 
-#[cfg(test)]
-mod snapshots;
-
 use proc_macro::TokenStream;
 
 /// Makes the annotated function create, configure, bind and return a

@@ -1,5 +1,5 @@
 // The expansion of addr_socket2.rs by #[restartable_listener].
-// Written by `RESTARTABLE_BLESS=1 cargo test -p restartable-macros`.
+// Written by `RESTARTABLE_BLESS=1 cargo test -p restartable-tests --test expansion_snapshots`.
 
 pub fn listener() -> std::io::Result<restartable::socket2::Socket> {
     let configure: ::restartable::__private::Configure<'_> = &keepalive;

@@ -1,5 +1,5 @@
 // The expansion of associated_fn.rs by #[restartable_listener].
-// Written by `RESTARTABLE_BLESS=1 cargo test -p restartable-macros`.
+// Written by `RESTARTABLE_BLESS=1 cargo test -p restartable-tests --test expansion_snapshots`.
 
 pub struct Server;
 const ADDR: ([u8; 4], u16) = ([127, 0, 0, 1], 0);

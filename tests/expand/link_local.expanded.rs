@@ -1,5 +1,5 @@
 // The expansion of link_local.rs by #[restartable_listener].
-// Written by `RESTARTABLE_BLESS=1 cargo test -p restartable-macros`.
+// Written by `RESTARTABLE_BLESS=1 cargo test -p restartable-tests --test expansion_snapshots`.
 
 pub fn listener(ttl: u32) -> std::io::Result<std::net::TcpListener> {
     let configure: ::restartable::__private::Configure<'_> = &move |

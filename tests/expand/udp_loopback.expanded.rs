@@ -1,5 +1,5 @@
 // The expansion of udp_loopback.rs by #[restartable_listener].
-// Written by `RESTARTABLE_BLESS=1 cargo test -p restartable-macros`.
+// Written by `RESTARTABLE_BLESS=1 cargo test -p restartable-tests --test expansion_snapshots`.
 
 pub fn socket() -> std::io::Result<std::net::UdpSocket> {
     let spec = ::restartable::__private::Spec {

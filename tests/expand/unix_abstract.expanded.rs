@@ -1,5 +1,5 @@
 // The expansion of unix_abstract.rs by #[restartable_listener].
-// Written by `RESTARTABLE_BLESS=1 cargo test -p restartable-macros`.
+// Written by `RESTARTABLE_BLESS=1 cargo test -p restartable-tests --test expansion_snapshots`.
 
 pub async fn listener() -> std::io::Result<restartable::socket2::Socket> {
     #[cfg(all(unix, not(any(target_os = "linux", target_os = "android"))))]

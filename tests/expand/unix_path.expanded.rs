@@ -1,5 +1,5 @@
 // The expansion of unix_path.rs by #[restartable_listener].
-// Written by `RESTARTABLE_BLESS=1 cargo test -p restartable-macros`.
+// Written by `RESTARTABLE_BLESS=1 cargo test -p restartable-tests --test expansion_snapshots`.
 
 pub fn listener() -> std::io::Result<std::os::unix::net::UnixListener> {
     #[cfg(unix)]

@@ -1,7 +1,26 @@
-//! Expansion snapshots: each `tests/expand/NAME.rs` expanded by this macro,
+//! Expansion snapshots: each `tests/expand/NAME.rs` expanded by the macro,
 //! pretty-printed, must equal `tests/expand/NAME.expanded.rs`. The test suite
 //! and the Windows check compile those files, so they are the generated code
 //! per target. `RESTARTABLE_BLESS=1` rewrites them.
+//!
+//! The macro's modules are compiled into this test from `macros/src/` (a
+//! proc-macro crate exports nothing but its macros), so the expansion is the
+//! macro's own code.
+
+// The macro's code is written for its rust-version, 1.71, which clippy goes
+// by there (Duration::from_hours is 1.91).
+#![allow(clippy::duration_suboptimal_units)]
+
+#[path = "../../macros/src/args.rs"]
+mod args;
+#[path = "../../macros/src/errors.rs"]
+mod errors;
+#[path = "../../macros/src/expand.rs"]
+mod expand;
+#[path = "../../macros/src/item.rs"]
+mod item;
+#[path = "../../macros/src/valid.rs"]
+mod valid;
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -26,7 +45,7 @@ fn take_attribute(attrs: &mut Vec<Attribute>) -> Option<TokenStream> {
 }
 
 fn expand(args: TokenStream, item: &impl ToTokens) -> TokenStream {
-    crate::expand::restartable_listener(args, item.to_token_stream())
+    expand::restartable_listener(args, item.to_token_stream())
 }
 
 fn expand_items(items: Vec<Item>) -> Vec<Item> {
@@ -73,7 +92,7 @@ fn inputs(dir: &Path) -> Vec<PathBuf> {
 
 #[test]
 fn expansions_match_their_snapshots() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/expand");
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("expand");
     let bless = std::env::var_os("RESTARTABLE_BLESS").is_some();
     let inputs = inputs(&dir);
     assert!(
@@ -89,7 +108,7 @@ fn expansions_match_their_snapshots() {
         let name = input.file_name().expect("a file name").to_string_lossy();
         let expanded = format!(
             "// The expansion of {name} by #[restartable_listener].\n\
-             // Written by `RESTARTABLE_BLESS=1 cargo test -p restartable-macros`.\n\n{}",
+             // Written by `RESTARTABLE_BLESS=1 cargo test -p restartable-tests --test expansion_snapshots`.\n\n{}",
             prettyplease::unparse(&file)
         );
         let snapshot = input.with_extension("expanded.rs");
