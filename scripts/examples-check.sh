@@ -6,7 +6,7 @@
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
-cargo build --quiet -p restartable-examples --examples
+cargo build --quiet -p restartable-frameworks --examples
 examples=target/debug/examples
 
 # A port on 127.0.0.1 that nothing answers on, below the ephemeral range:
