@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs each web framework example (axum, actix-web, hyper) on a free loopback
+# Runs each web framework example (axum, actix-web, hyper, smol) on a free loopback
 # port, sends it one HTTP request, checks the answer, and stops it.
 #
 # Usage: scripts/examples-check.sh
@@ -38,7 +38,7 @@ get() {
 }
 
 failed=0
-for example in axum actix hyper; do
+for example in axum actix hyper smol; do
     port=$(free_port)
     PORT=$port "$examples/$example" &
     server=$!

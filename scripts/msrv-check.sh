@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The Rust versions the packages state, checked where no compiler of that
 # version is at hand: a crate that depends on restartable with its default
-# features (the attribute), and one with `tokio`, are resolved as a user on
+# features (the attribute), one with `tokio` and one with `async-io`, are resolved as a user on
 # the stated version would resolve them (cargo's MSRV-aware fallback), and
 # every package in each graph must state a rust-version no newer than ours.
 # Rust 1.63 itself, for the runtime without `macros`, is built and tested by
@@ -58,4 +58,5 @@ check default "" "$stated"
 # tokio's own MSRV moves with its releases; "1.25" lets an older compiler
 # resolve an older tokio.
 check tokio ', features = ["tokio"]' "$stated"
+check async-io ', features = ["async-io"]' "$stated"
 echo "msrv check passed"

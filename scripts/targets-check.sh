@@ -4,7 +4,7 @@
 # target from Debian's rust-web-src. Per target: the runtime with every
 # feature, every expansion snapshot (tests/expand/*.expanded.rs, the macro's
 # real output: the code that runs there), the Builder (plain and async) and
-# the tokio return types. And per target, the two expansions whose cfg
+# the tokio and async-io return types. And per target, the two expansions whose cfg
 # branch is a compile error on some targets:
 #   reuse_port = true  builds on Linux, Android, FreeBSD; elsewhere fails with
 #                      the expansion's own message (Windows has its own)
@@ -58,7 +58,7 @@ for crate in all reuse_port dual_stack "${unix_crates[@]}"; do
     extra=""
     # tokio (mio) cannot build for wasm32 itself: like the runtime's own,
     # this dependency is for unix and windows only.
-    [ "$crate" = all ] && extra=$'[target.\'cfg(any(unix, windows))\'.dependencies]\ntokio = { version = "1.25", features = ["net", "rt"] }'
+    [ "$crate" = all ] && extra=$'[target.\'cfg(any(unix, windows))\'.dependencies]\ntokio = { version = "1.25", features = ["net", "rt"] }\nasync-io = "2.0"'
     cat > "$work/$crate/Cargo.toml" <<TOML
 [package]
 name = "check-${crate//_/-}"
@@ -67,7 +67,7 @@ edition = "2021"
 publish = false
 
 [dependencies]
-restartable = { path = "$root/runtime", features = ["tokio"] }
+restartable = { path = "$root/runtime", features = ["tokio", "async-io"] }
 $extra
 TOML
 done
@@ -110,6 +110,12 @@ pub async fn tokio_listener() -> io::Result<tokio::net::TcpListener> {}
 
 #[restartable::restartable_listener(host = "::", port = 0)]
 pub fn tokio_udp() -> io::Result<tokio::net::UdpSocket> {}
+
+#[restartable::restartable_listener(port = 0, retry = "1s")]
+pub async fn async_io_listener() -> io::Result<async_io::Async<TcpListener>> {}
+
+#[restartable::restartable_listener(host = "::", port = 0)]
+pub fn async_io_udp() -> io::Result<async_io::Async<UdpSocket>> {}
 
 #[cfg(unix)]
 pub async fn unix_builder() -> io::Result<tokio::net::UnixListener> {

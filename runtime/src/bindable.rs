@@ -26,31 +26,39 @@ impl SocketKind {
 /// produce: the return type of an annotated function decides which.
 ///
 /// Implemented for [`std::net::TcpListener`], [`std::net::UdpSocket`] and
-/// [`socket2::Socket`] (as a TCP listener), and with the `tokio` feature for
-/// `tokio::net::TcpListener` and `tokio::net::UdpSocket`. Implement it for a type of your
+/// [`socket2::Socket`] (as a TCP listener), with the `tokio` feature for
+/// `tokio::net::TcpListener` and `tokio::net::UdpSocket`, and with the
+/// `async-io` feature for `async_io::Async<TcpListener>` and
+/// `Async<UdpSocket>`. Implement it for a type of your
 /// own to have the attribute return that type directly.
+// One note per enabled feature: the error lists what this build allows.
 #[cfg_attr(
-    all(restartable_diagnostic_namespace, not(feature = "tokio")),
+    restartable_diagnostic_namespace,
     diagnostic::on_unimplemented(
         message = "`{Self}` is not a socket type that restartable can create",
         label = "unsupported return type",
         note = "supported: std::net::TcpListener, std::net::UdpSocket, \
                 restartable::socket2::Socket (a TCP listener), \
-                or a type that implements `restartable::Bindable`; \
-                the `tokio` feature adds tokio::net::TcpListener and UdpSocket; \
-                a Unix-domain socket type takes `path` or `abstract_name` instead of a port"
+                or a type that implements `restartable::Bindable`"
     )
 )]
 #[cfg_attr(
     all(restartable_diagnostic_namespace, feature = "tokio"),
     diagnostic::on_unimplemented(
-        message = "`{Self}` is not a socket type that restartable can create",
-        label = "unsupported return type",
-        note = "supported: std::net::TcpListener, std::net::UdpSocket, \
-                restartable::socket2::Socket (a TCP listener), \
-                tokio::net::TcpListener, tokio::net::UdpSocket, \
-                or a type that implements `restartable::Bindable`; \
-                a Unix-domain socket type takes `path` or `abstract_name` instead of a port"
+        note = "with the `tokio` feature: tokio::net::TcpListener, tokio::net::UdpSocket"
+    )
+)]
+#[cfg_attr(
+    all(restartable_diagnostic_namespace, feature = "async-io"),
+    diagnostic::on_unimplemented(
+        note = "with the `async-io` feature: async_io::Async<std::net::TcpListener>, \
+                async_io::Async<std::net::UdpSocket>"
+    )
+)]
+#[cfg_attr(
+    restartable_diagnostic_namespace,
+    diagnostic::on_unimplemented(
+        note = "a Unix-domain socket type takes `path` or `abstract_name` instead of a port"
     )
 )]
 pub trait Bindable: Sized {

@@ -125,6 +125,11 @@
 //!   without `enable_io` still makes tokio panic: that cannot be detected
 //!   from outside.) Needs the Rust version tokio needs.
 //!
+//! - `async-io`: `async_io::Async<T>` around the std socket types (and on
+//!   unix the Unix-domain ones) as return types, for smol, async-std and
+//!   anything else on async-io's reactor; nonblocking and registered by
+//!   `Async::new`.
+//!
 //! Without `macros`, the runtime and the code the attribute generates build
 //! with Rust 1.63 (with `--ignore-rust-version`, as the package states the
 //! attribute's 1.71).
@@ -173,6 +178,8 @@ compile_error!(
 
 // Everything below is for unix and windows only: on any other target the
 // error above is the only one (socket2 and tokio are not even built).
+#[cfg(all(feature = "async-io", any(unix, windows)))]
+mod async_io;
 #[cfg(any(unix, windows))]
 mod attempts;
 #[cfg(any(unix, windows))]

@@ -38,8 +38,10 @@ const LOCK_WAIT: Duration = Duration::from_secs(5);
 ///
 /// Implemented for [`std::os::unix::net::UnixListener`],
 /// [`std::os::unix::net::UnixDatagram`] and [`socket2::Socket`] (as a
-/// listening stream socket), and with the `tokio` feature for
-/// `tokio::net::UnixListener` and `tokio::net::UnixDatagram`.
+/// listening stream socket), with the `tokio` feature for
+/// `tokio::net::UnixListener` and `tokio::net::UnixDatagram`, and with the
+/// `async-io` feature for `async_io::Async<UnixListener>` and
+/// `Async<UnixDatagram>`.
 #[cfg_attr(
     restartable_diagnostic_namespace,
     diagnostic::on_unimplemented(
@@ -48,9 +50,26 @@ const LOCK_WAIT: Duration = Duration::from_secs(5);
         note = "with `path` or `abstract_name` the function returns \
                 std::os::unix::net::UnixListener, std::os::unix::net::UnixDatagram, \
                 restartable::socket2::Socket (a listening stream socket), \
-                with the `tokio` feature tokio::net::UnixListener or UnixDatagram, \
-                or a type that implements `restartable::BindableUnix`; \
-                a TCP or UDP socket takes `port`, `host` or `addr` instead"
+                or a type that implements `restartable::BindableUnix`"
+    )
+)]
+#[cfg_attr(
+    all(restartable_diagnostic_namespace, feature = "tokio"),
+    diagnostic::on_unimplemented(
+        note = "with the `tokio` feature: tokio::net::UnixListener, tokio::net::UnixDatagram"
+    )
+)]
+#[cfg_attr(
+    all(restartable_diagnostic_namespace, feature = "async-io"),
+    diagnostic::on_unimplemented(
+        note = "with the `async-io` feature: async_io::Async<UnixListener>, \
+                async_io::Async<UnixDatagram>"
+    )
+)]
+#[cfg_attr(
+    restartable_diagnostic_namespace,
+    diagnostic::on_unimplemented(
+        note = "a TCP or UDP socket takes `port`, `host` or `addr` instead"
     )
 )]
 pub trait BindableUnix: Sized {
