@@ -78,19 +78,25 @@ impl Args {
 
 struct RawArg {
     key: Ident,
+    /// The `=`, when written: an error about a missing value covers it too.
+    eq: Option<Token![=]>,
     value: Option<Expr>,
 }
 
 fn parse_raw(input: ParseStream) -> syn::Result<RawArg> {
     // `parse_any` so that the keyword `crate` is a key like the others.
     let key = input.call(Ident::parse_any)?;
-    let value = if input.peek(Token![=]) {
-        input.parse::<Token![=]>()?;
-        Some(input.parse()?)
-    } else {
-        None
-    };
-    Ok(RawArg { key, value })
+    let mut eq = None;
+    let mut value = None;
+    if input.peek(Token![=]) {
+        eq = Some(input.parse::<Token![=]>()?);
+        // `port =` with nothing after it: reported on `port =` below,
+        // not as the parser's "unexpected end of input" on the attribute.
+        if !input.is_empty() && !input.peek(Token![,]) {
+            value = Some(input.parse()?);
+        }
+    }
+    Ok(RawArg { key, eq, value })
 }
 
 /// Parses the attribute's arguments; every mistake is collected in
@@ -108,7 +114,7 @@ pub(crate) fn parse(tokens: TokenStream, errors: &mut Errors) -> Option<Args> {
             return None;
         }
     };
-    for RawArg { key, value } in raw {
+    for RawArg { key, eq, value } in raw {
         let name = key.unraw().to_string();
         if args.has(&name) {
             errors.at(&key, format!("duplicate argument `{name}`"));
@@ -118,7 +124,7 @@ pub(crate) fn parse(tokens: TokenStream, errors: &mut Errors) -> Option<Args> {
             args.given.push(name.clone());
         }
         let Some(value) = value else {
-            errors.at(&key, missing_value(&name));
+            errors.at(quote::quote!(#key #eq), missing_value(&name));
             continue;
         };
         match name.as_str() {
@@ -160,9 +166,21 @@ fn missing_value(name: &str) -> String {
             format!("expected `{name} = true` or `{name} = false`")
         }
         "port" => "expected `port = 8080` (a number, a constant or a parameter)".into(),
+        "port_env" => "expected `port_env = \"PORT\"`, the name of an environment variable".into(),
+        "host" => {
+            "expected `host = \"127.0.0.1\"` (an IP address) or an `IpAddr` expression".into()
+        }
+        "addr" => "expected `addr = \"127.0.0.1:8080\"` or a `SocketAddr` expression".into(),
+        "backlog" => "expected `backlog = 1024` (1 to 2147483647)".into(),
         "inherit" => "expected `inherit = true` or `inherit = \"name\"`".into(),
         "retry" => "expected a duration such as `retry = \"2s\"`".into(),
+        "configure" => "expected `configure = path::to::function`".into(),
+        "crate" => "expected `crate = \"path::to::restartable\"`".into(),
         "path" => "expected a socket path such as `path = \"/run/app/app.sock\"`".into(),
+        "path_env" => {
+            "expected `path_env = \"APP_SOCKET\"`, the name of an environment variable".into()
+        }
+        "abstract_name" => "expected a name such as `abstract_name = \"app\"`".into(),
         "mode" => "expected permission bits such as `mode = 0o660`".into(),
         _ => format!("expected `{name} = ...`"),
     }
