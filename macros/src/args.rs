@@ -13,7 +13,8 @@ use syn::{Expr, ExprLit, ExprUnary, Ident, Lit, LitBool, LitStr, Token, UnOp};
 
 use crate::errors::Errors;
 
-pub(crate) const KEYS: &str = "`port`, `port_env`, `host`, `addr`, `path`, `path_env`, \
+pub(crate) const KEYS: &str =
+    "`port`, `port_env`, `host`, `addr`, `addr_env`, `path`, `path_env`, \
                                `abstract_name`, `mode`, `backlog`, `only_v6`, `nonblocking`, \
                                `reuse_port`, `exclusive`, `inherit`, `retry`, `configure`, `crate`";
 
@@ -54,6 +55,7 @@ pub(crate) struct Args {
     pub(crate) addr: Option<Arg<Value<SocketAddr>>>,
     pub(crate) path: Option<Arg<Value<LitStr>>>,
     pub(crate) path_env: Option<Arg<LitStr>>,
+    pub(crate) addr_env: Option<Arg<LitStr>>,
     pub(crate) abstract_name: Option<Arg<Value<LitStr>>>,
     pub(crate) mode: Option<Arg<Value<u32>>>,
     pub(crate) backlog: Option<Arg<Value<i32>>>,
@@ -130,6 +132,9 @@ pub(crate) fn parse(tokens: TokenStream, errors: &mut Errors) -> Option<Args> {
         match name.as_str() {
             "port" => args.port = arg(key, port(value, errors)),
             "port_env" => args.port_env = arg(key, env_name(&value, "port_env", "PORT", errors)),
+            "addr_env" => {
+                args.addr_env = arg(key, env_name(&value, "addr_env", "LISTEN_ADDR", errors));
+            }
             "path" => args.path = arg(key, path(value, errors)),
             "path_env" => {
                 args.path_env = arg(key, env_name(&value, "path_env", "APP_SOCKET", errors));
@@ -167,6 +172,9 @@ fn missing_value(name: &str) -> String {
         }
         "port" => "expected `port = 8080` (a number, a constant or a parameter)".into(),
         "port_env" => "expected `port_env = \"PORT\"`, the name of an environment variable".into(),
+        "addr_env" => {
+            "expected `addr_env = \"LISTEN_ADDR\"`, the name of an environment variable".into()
+        }
         "host" => {
             "expected `host = \"127.0.0.1\"` (an IP address) or an `IpAddr` expression".into()
         }

@@ -60,35 +60,11 @@ fn generate(function: &ListenerFn, config: &Config) -> TokenStream {
     let some = quote!(::core::option::Option::Some);
     let none = quote!(::core::option::Option::None);
 
-    // The address stays whole from the attribute to `bind`: a `SocketAddr`
-    // literal keeps its scope id and flow info, an expression is not split.
-    let (addr, port_fallback) = match &config.address {
-        Address::HostPort { host, port } => {
-            let host = match host {
-                Value::Literal(ip) => ip_tokens(&private, *ip),
-                Value::Expr(expr) => {
-                    quote_spanned!(expr.span()=> #private::ip_addr(#expr))
-                }
-            };
-            let (port, fallback) = match port {
-                Some(Value::Literal(port)) => {
-                    (Literal::u16_unsuffixed(*port).into_token_stream(), true)
-                }
-                Some(Value::Expr(expr)) => (expr.into_token_stream(), true),
-                // `port_env` alone: the variable must give the port.
-                None => (quote!(0), false),
-            };
-            (quote!(#private::SocketAddr::new(#host, #port)), fallback)
-        }
-        Address::Addr(Value::Literal(socket_addr)) => {
-            (socket_addr_tokens(&private, *socket_addr), true)
-        }
-        Address::Addr(Value::Expr(expr)) => (
-            quote_spanned!(expr.span()=> #private::socket_addr(#expr)),
-            true,
-        ),
-        Address::Unix { .. } => unreachable!("Unix-domain listeners are generated above"),
-    };
+    let (addr, port_fallback) = ip_address(config, &private);
+    let addr_env = config
+        .addr_env
+        .as_ref()
+        .map_or_else(|| none.clone(), |name| quote!(#some(#name)));
     let port_env = config
         .port_env
         .as_ref()
@@ -131,6 +107,7 @@ fn generate(function: &ListenerFn, config: &Config) -> TokenStream {
                 addr: #addr,
                 port_env: #port_env,
                 port_fallback: #port_fallback,
+                addr_env: #addr_env,
                 backlog: #backlog,
                 only_v6: #only_v6,
                 nonblocking: #nonblocking,
@@ -282,6 +259,40 @@ fn unix_addr(
         }
     };
     (addr, target_checks, given_binding)
+}
+
+/// The `addr` field of the `Spec` literal, and whether its port is a
+/// fallback (`false` when `port_env` or `addr_env` alone gives the port).
+/// The address stays whole from the attribute to `bind`: a `SocketAddr`
+/// literal keeps its scope id and flow info, an expression is not split.
+fn ip_address(config: &Config, private: &TokenStream) -> (TokenStream, bool) {
+    match &config.address {
+        Address::HostPort { host, port } => {
+            let host = match host {
+                Value::Literal(ip) => ip_tokens(private, *ip),
+                Value::Expr(expr) => {
+                    quote_spanned!(expr.span()=> #private::ip_addr(#expr))
+                }
+            };
+            let (port, fallback) = match port {
+                Some(Value::Literal(port)) => {
+                    (Literal::u16_unsuffixed(*port).into_token_stream(), true)
+                }
+                Some(Value::Expr(expr)) => (expr.into_token_stream(), true),
+                // `port_env` alone: the variable must give the port.
+                None => (quote!(0), false),
+            };
+            (quote!(#private::SocketAddr::new(#host, #port)), fallback)
+        }
+        Address::Addr(Value::Literal(socket_addr)) => {
+            (socket_addr_tokens(private, *socket_addr), true)
+        }
+        Address::Addr(Value::Expr(expr)) => (
+            quote_spanned!(expr.span()=> #private::socket_addr(#expr)),
+            true,
+        ),
+        Address::Unix { .. } => unreachable!("Unix-domain listeners are generated above"),
+    }
 }
 
 /// `call`'s `io::Result<T>` as the function's own `Result<T, E>`, for any

@@ -40,11 +40,12 @@ pub(crate) enum UnixAddr {
 /// The keys that make a listener a Unix-domain one.
 const UNIX_KEYS: [&str; 3] = ["path", "path_env", "abstract_name"];
 /// The keys that only an IP listener takes.
-const IP_KEYS: [&str; 7] = [
+const IP_KEYS: [&str; 8] = [
     "host",
     "port",
     "addr",
     "port_env",
+    "addr_env",
     "only_v6",
     "reuse_port",
     "exclusive",
@@ -53,6 +54,7 @@ const IP_KEYS: [&str; 7] = [
 pub(crate) struct Config {
     pub(crate) address: Address,
     pub(crate) port_env: Option<LitStr>,
+    pub(crate) addr_env: Option<LitStr>,
     pub(crate) backlog: Value<i32>,
     pub(crate) only_v6: Option<LitBool>,
     pub(crate) nonblocking: bool,
@@ -104,6 +106,7 @@ pub(crate) fn check(args: Args, function: &ListenerFn, errors: &mut Errors) -> O
     let config = Config {
         address: address?,
         port_env: args.port_env.map(|arg| arg.value),
+        addr_env: args.addr_env.map(|arg| arg.value),
         backlog: args
             .backlog
             .map_or(Value::Literal(DEFAULT_BACKLOG), |arg| arg.value),
@@ -135,6 +138,7 @@ fn key_of<'a>(args: &'a Args, name: &str) -> Option<&'a Ident> {
         "port" => args.port.as_ref().map(|a| &a.key),
         "addr" => args.addr.as_ref().map(|a| &a.key),
         "port_env" => args.port_env.as_ref().map(|a| &a.key),
+        "addr_env" => args.addr_env.as_ref().map(|a| &a.key),
         "only_v6" => args.only_v6.as_ref().map(|a| &a.key),
         "reuse_port" => args.reuse_port.as_ref().map(|a| &a.key),
         "exclusive" => args.exclusive.as_ref().map(|a| &a.key),
@@ -153,7 +157,12 @@ fn unix_address(args: &Args, unix_key: &str, errors: &mut Errors) -> Option<Addr
         let Some(key) = key_of(args, name) else {
             continue;
         };
-        let message = if matches!(name, "host" | "port" | "addr" | "port_env") {
+        let message = if name == "addr_env" {
+            format!(
+                "`addr_env` gives an IP address and port; a Unix-domain socket's path comes \
+                 from `path_env` (`{unix_key}` is given)"
+            )
+        } else if matches!(name, "host" | "port" | "addr" | "port_env") {
             format!(
                 "`{name}` cannot be used with `{unix_key}`: a Unix-domain socket has a path, \
                  not a host or port; remove one of them"
@@ -206,6 +215,15 @@ fn address(args: &Args, errors: &mut Errors) -> Option<Address> {
              `path = \"/run/app/app.sock\"` too, or remove `mode`",
         );
     }
+    if let (Some(addr_env), Some(port_env)) = (&args.addr_env, &args.port_env) {
+        errors.at(
+            &port_env.key,
+            format!(
+                "`port_env` cannot be used with `{}`, whose variable gives host and port",
+                addr_env.key
+            ),
+        );
+    }
     if let Some(addr) = &args.addr {
         for other in [
             args.host.as_ref().map(|a| &a.key),
@@ -224,11 +242,12 @@ fn address(args: &Args, errors: &mut Errors) -> Option<Address> {
     if args.has("addr") {
         return None;
     }
-    if !args.has("port") && !args.has("port_env") {
+    if !args.has("port") && !args.has("port_env") && !args.has("addr_env") {
         errors.push(syn::Error::new(
             Span::call_site(),
             "missing `port`: write `#[restartable_listener(port = 8080)]`, \
-             or give `addr = \"127.0.0.1:8080\"` or `port_env = \"PORT\"`; \
+             or give `addr = \"127.0.0.1:8080\"`, `port_env = \"PORT\"` or \
+             `addr_env = \"LISTEN_ADDR\"`; \
              for a Unix-domain socket, `path = \"/run/app/app.sock\"`",
         ));
         return None;

@@ -153,6 +153,7 @@ macro_rules! common_setters {
 pub struct Builder {
     addr: SocketAddr,
     port_env: Option<String>,
+    addr_env: Option<String>,
     only_v6: Option<bool>,
     reuse_port: bool,
     exclusive: bool,
@@ -167,6 +168,7 @@ impl Builder {
         Builder {
             addr: addr.into(),
             port_env: None,
+            addr_env: None,
             only_v6: None,
             reuse_port: false,
             exclusive: true,
@@ -189,6 +191,19 @@ impl Builder {
     #[must_use]
     pub fn port_env(mut self, name: impl Into<String>) -> Builder {
         self.port_env = Some(name.into());
+        self
+    }
+
+    /// Takes the whole address from the environment variable `name` when it
+    /// is set (`127.0.0.1:8080`, `[::1]:8080`); the address given to
+    /// [`Builder::new`] is the fallback, with the port from
+    /// [`Builder::port_env`] if that is set too.
+    ///
+    /// A value that is not a socket address is an
+    /// [`io::ErrorKind::InvalidInput`] error that names the variable.
+    #[must_use]
+    pub fn addr_env(mut self, name: impl Into<String>) -> Builder {
+        self.addr_env = Some(name.into());
         self
     }
 
@@ -253,6 +268,7 @@ impl Builder {
             addr: self.addr,
             port_env: self.port_env.as_deref(),
             port_fallback: true,
+            addr_env: self.addr_env.as_deref(),
             backlog: self.common.backlog,
             only_v6: self.only_v6,
             nonblocking: self.common.nonblocking,
@@ -268,6 +284,7 @@ impl fmt::Debug for Builder {
         let mut f = f.debug_struct("Builder");
         f.field("addr", &self.addr)
             .field("port_env", &self.port_env)
+            .field("addr_env", &self.addr_env)
             .field("only_v6", &self.only_v6)
             .field("reuse_port", &self.reuse_port)
             .field("exclusive", &self.exclusive);

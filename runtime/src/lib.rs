@@ -49,6 +49,7 @@
 //!         ),
 //!         port_env: ::core::option::Option::None,
 //!         port_fallback: true,
+//!         addr_env: ::core::option::Option::None,
 //!         backlog: 1024,
 //!         only_v6: ::core::option::Option::None,
 //!         nonblocking: false,

@@ -39,8 +39,11 @@ pub struct Spec<'a> {
     /// port of `addr`.
     pub port_env: Option<&'a str>,
     /// Whether the port of `addr` is used when `port_env` is unset; `false`
-    /// when `port_env` alone gives the port.
+    /// when `port_env` or `addr_env` alone gives the port.
     pub port_fallback: bool,
+    /// An environment variable whose value, when it is set, replaces `addr`
+    /// whole: `127.0.0.1:8080`, `[::1]:8080`.
+    pub addr_env: Option<&'a str>,
     /// The length of the queue of connections not yet accepted (TCP only).
     pub backlog: i32,
     /// IPV6_V6ONLY; `None` is dual stack for an IPv6 address.
@@ -61,6 +64,20 @@ impl Spec<'_> {
     /// The address to bind: `addr`, with the port from `port_env` when that
     /// variable is set.
     pub(crate) fn address(&self) -> io::Result<SocketAddr> {
+        if let Some(name) = self.addr_env {
+            if let Some(value) = env::var_os(name) {
+                return parse_addr(name, &value);
+            }
+            if !self.port_fallback {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    format!(
+                        "environment variable {name} is not set and no fallback `addr` or \
+                         `port` was given"
+                    ),
+                ));
+            }
+        }
         let mut addr = self.addr;
         let from_env = self
             .port_env
@@ -106,6 +123,26 @@ impl Spec<'_> {
         }
         Ok(addr)
     }
+}
+
+/// An `addr_env` value: a whole socket address.
+pub(crate) fn parse_addr(name: &str, value: &OsString) -> io::Result<SocketAddr> {
+    if let Some(addr) = value.to_str().and_then(|v| v.parse().ok()) {
+        return Ok(addr);
+    }
+    let text = value.to_string_lossy();
+    let hint = if text.starts_with('/') || text.starts_with('@') || text.starts_with('.') {
+        "; a Unix-domain socket's path is given with `path_env`"
+    } else if text.parse::<std::net::IpAddr>().is_ok() {
+        "; it has no port"
+    } else {
+        " (host names are not resolved)"
+    };
+    Err(bad_variable(
+        name,
+        value,
+        &format!("is not a socket address such as 127.0.0.1:8080 or [::1]:8080{hint}"),
+    ))
 }
 
 pub(crate) fn parse_port(name: &str, value: &OsString) -> io::Result<u16> {

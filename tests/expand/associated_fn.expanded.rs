@@ -10,6 +10,7 @@ impl Server {
             addr: ::restartable::__private::socket_addr(ADDR),
             port_env: ::core::option::Option::None,
             port_fallback: true,
+            addr_env: ::core::option::Option::None,
             backlog: 1024,
             only_v6: ::core::option::Option::None,
             nonblocking: false,

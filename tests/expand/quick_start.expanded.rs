@@ -11,6 +11,7 @@ pub fn listener() -> std::io::Result<std::net::TcpListener> {
         ),
         port_env: ::core::option::Option::None,
         port_fallback: true,
+        addr_env: ::core::option::Option::None,
         backlog: 1024,
         only_v6: ::core::option::Option::None,
         nonblocking: false,

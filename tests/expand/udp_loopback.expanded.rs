@@ -11,6 +11,7 @@ pub fn socket() -> std::io::Result<std::net::UdpSocket> {
         ),
         port_env: ::core::option::Option::None,
         port_fallback: true,
+        addr_env: ::core::option::Option::None,
         backlog: 1024,
         only_v6: ::core::option::Option::None,
         nonblocking: false,

@@ -82,3 +82,76 @@ fn the_builder_reads_the_variable_the_same_way() {
         .to_string()
         .contains("RESTARTABLE_TEST_PORT_BUILDER=\"seventy\""));
 }
+
+#[restartable_listener(host = "127.0.0.1", port = 0, addr_env = "RESTARTABLE_TEST_ADDR")]
+fn from_addr_variable() -> std::io::Result<TcpListener> {}
+
+#[restartable_listener(addr_env = "RESTARTABLE_TEST_ADDR_ONLY")]
+fn addr_variable_only() -> std::io::Result<std::net::UdpSocket> {}
+
+#[test]
+fn addr_env_gives_the_whole_address_and_names_itself_when_bad() {
+    let port = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    // Unset: the fallback, 127.0.0.1 and any port.
+    let fallback = from_addr_variable().unwrap();
+    assert_eq!(fallback.local_addr().unwrap().ip(), Ipv4Addr::LOCALHOST);
+    drop(fallback);
+    set("RESTARTABLE_TEST_ADDR", &format!("127.0.0.1:{port}"));
+    let listener = from_addr_variable().unwrap();
+    assert_eq!(
+        listener.local_addr().unwrap(),
+        (Ipv4Addr::LOCALHOST, port).into()
+    );
+    for (value, hint) in [
+        ("localhost:80", "(host names are not resolved)"),
+        ("127.0.0.1", "; it has no port"),
+        (
+            "/run/app.sock",
+            "; a Unix-domain socket's path is given with `path_env`",
+        ),
+        ("", "(host names are not resolved)"),
+    ] {
+        set("RESTARTABLE_TEST_ADDR", value);
+        let error = from_addr_variable().unwrap_err();
+        assert_eq!(error.kind(), ErrorKind::InvalidInput, "{error}");
+        assert_eq!(
+            error.to_string(),
+            format!(
+                "environment variable RESTARTABLE_TEST_ADDR={value:?} is not a socket address \
+                 such as 127.0.0.1:8080 or [::1]:8080{}{hint}",
+                if hint.starts_with('(') { " " } else { "" }
+            )
+        );
+    }
+    // No fallback: unset is an error that says so.
+    let error = addr_variable_only().unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        "environment variable RESTARTABLE_TEST_ADDR_ONLY is not set and no fallback `addr` or \
+         `port` was given"
+    );
+    set("RESTARTABLE_TEST_ADDR_ONLY", "[::1]:0");
+    let socket = addr_variable_only().unwrap();
+    assert_eq!(
+        socket.local_addr().unwrap().ip(),
+        std::net::Ipv6Addr::LOCALHOST
+    );
+    // The builder: the same.
+    set(
+        "RESTARTABLE_TEST_ADDR_BUILDER",
+        &format!("127.0.0.1:{port}"),
+    );
+    drop(listener);
+    let built: TcpListener = Builder::new((Ipv4Addr::UNSPECIFIED, 1))
+        .addr_env("RESTARTABLE_TEST_ADDR_BUILDER")
+        .bind()
+        .unwrap();
+    assert_eq!(
+        built.local_addr().unwrap(),
+        (Ipv4Addr::LOCALHOST, port).into()
+    );
+}
