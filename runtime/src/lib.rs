@@ -126,6 +126,7 @@
 //!   without `enable_io` still makes tokio panic: that cannot be detected
 //!   from outside.) Needs the Rust version tokio needs.
 //!
+//! - `serde`: [`ListenAddr`] is read from and written as a string.
 //! - `async-io`: `async_io::Async<T>` around the std socket types (and on
 //!   unix the Unix-domain ones) as return types, for smol, async-std and
 //!   anything else on async-io's reactor; nonblocking and registered by
@@ -197,6 +198,8 @@ pub mod handoff;
 #[cfg(any(target_os = "linux", target_os = "android"))]
 mod holder;
 #[cfg(any(unix, windows))]
+mod listen_addr;
+#[cfg(any(unix, windows))]
 mod retry;
 #[cfg(any(unix, windows))]
 mod spec;
@@ -219,6 +222,8 @@ pub use crate::builder::Builder;
 pub use crate::builder::UnixBuilder;
 #[cfg(any(unix, windows))]
 pub use crate::error::os_error;
+#[cfg(any(unix, windows))]
+pub use crate::listen_addr::ListenAddr;
 #[cfg(unix)]
 #[cfg_attr(docsrs, doc(cfg(unix)))]
 pub use crate::unix_socket::BindableUnix;

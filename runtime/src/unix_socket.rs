@@ -377,7 +377,7 @@ pub(crate) fn sun_path_len() -> usize {
 }
 
 /// Whether `path` can be a socket's path here.
-fn check_path(path: &Path) -> Result<(), String> {
+pub(crate) fn check_path(path: &Path) -> Result<(), String> {
     let bytes = path.as_os_str().as_bytes();
     let max = sun_path_len() - 1;
     if bytes.is_empty() {
@@ -398,7 +398,7 @@ fn check_path(path: &Path) -> Result<(), String> {
 }
 
 /// Whether `name` can be an abstract name here.
-fn check_abstract(name: &[u8]) -> Result<(), (io::ErrorKind, String)> {
+pub(crate) fn check_abstract(name: &[u8]) -> Result<(), (io::ErrorKind, String)> {
     if !cfg!(any(target_os = "linux", target_os = "android")) {
         return Err((
             io::ErrorKind::Unsupported,

@@ -1,0 +1,79 @@
+//! `ListenAddr`: a whole listen address from text (a `--listen` argument, a
+//! configuration value), IP or Unix-domain; bad text is `InvalidInput`
+//! naming the value; with serde, read and written as a string.
+#![cfg(target_os = "linux")]
+
+use std::io::ErrorKind;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use restartable::ListenAddr;
+
+#[test]
+fn ip_addresses_paths_and_abstract_names_parse_and_print_back() {
+    let cases = [
+        (
+            "127.0.0.1:8080",
+            ListenAddr::Ip("127.0.0.1:8080".parse().unwrap()),
+        ),
+        ("[::1]:0", ListenAddr::Ip("[::1]:0".parse().unwrap())),
+        (
+            "[fe80::1%2]:80",
+            ListenAddr::Ip("[fe80::1%2]:80".parse().unwrap()),
+        ),
+        (
+            "/run/app/app.sock",
+            ListenAddr::Path(PathBuf::from("/run/app/app.sock")),
+        ),
+        ("./app.sock", ListenAddr::Path(PathBuf::from("./app.sock"))),
+        ("@app", ListenAddr::Abstract(b"app".to_vec())),
+    ];
+    for (text, expected) in cases {
+        let parsed: ListenAddr = text.parse().unwrap();
+        assert_eq!(parsed, expected, "{text}");
+        assert_eq!(parsed.to_string(), text);
+    }
+    if let ListenAddr::Ip(SocketAddr::V6(v6)) = "[fe80::1%2]:80".parse().unwrap() {
+        assert_eq!(v6.scope_id(), 2);
+    } else {
+        panic!("not an IPv6 address");
+    }
+}
+
+#[test]
+fn bad_text_is_invalid_input_naming_the_value() {
+    for (text, hint) in [
+        ("localhost:8080", "host names are not resolved"),
+        ("127.0.0.1", "it has no port"),
+        ("app.sock", "not an address"),
+        ("", "not an address"),
+    ] {
+        let error = text.parse::<ListenAddr>().unwrap_err();
+        assert_eq!(error.kind(), ErrorKind::InvalidInput, "{error}");
+        assert_eq!(
+            error.to_string(),
+            format!(
+                "invalid listen address {text:?}: expected host:port such as 127.0.0.1:8080 or \
+                 [::1]:8080, a socket path such as /run/app.sock, or @name; {hint}"
+            )
+        );
+    }
+    let long = format!("/tmp/{}", "x".repeat(120));
+    let error = long.parse::<ListenAddr>().unwrap_err();
+    assert!(error.to_string().contains("at most 107 bytes"), "{error}");
+}
+
+#[test]
+fn serde_reads_and_writes_the_text() {
+    let parsed: ListenAddr = serde_json::from_str("\"[::1]:8080\"").unwrap();
+    assert_eq!(parsed, ListenAddr::Ip("[::1]:8080".parse().unwrap()));
+    let error = serde_json::from_str::<ListenAddr>("\"nowhere\"").unwrap_err();
+    assert!(
+        error
+            .to_string()
+            .starts_with("invalid listen address \"nowhere\""),
+        "{error}"
+    );
+    let written = serde_json::to_string(&ListenAddr::Path(PathBuf::from("/run/app.sock"))).unwrap();
+    assert_eq!(written, "\"/run/app.sock\"");
+}
