@@ -367,8 +367,12 @@ fn shared(config: &Config, private: &TokenStream) -> Shared {
     });
 
     let backlog = match &config.backlog {
-        Value::Literal(backlog) => Literal::i32_unsuffixed(*backlog).into_token_stream(),
-        Value::Expr(expr) => expr.into_token_stream(),
+        Some(Value::Literal(backlog)) => Literal::i32_unsuffixed(*backlog).into_token_stream(),
+        Some(Value::Expr(expr)) => expr.into_token_stream(),
+        None => {
+            let krate = &config.krate;
+            quote!(#krate::DEFAULT_BACKLOG)
+        }
     };
     let (configure_binding, configure) = match &config.configure {
         // The annotated type lets a closure's parameter be inferred as

@@ -13,9 +13,6 @@ use crate::args::{Arg, Args, Inherit, Value};
 use crate::errors::Errors;
 use crate::item::ListenerFn;
 
-/// The backlog when none is given; `restartable::DEFAULT_BACKLOG`.
-const DEFAULT_BACKLOG: i32 = 1024;
-
 pub(crate) enum Address {
     /// `host` (default `0.0.0.0`) with `port`, or with `port_env` alone.
     HostPort {
@@ -55,7 +52,8 @@ pub(crate) struct Config {
     pub(crate) address: Address,
     pub(crate) port_env: Option<LitStr>,
     pub(crate) addr_env: Option<LitStr>,
-    pub(crate) backlog: Value<i32>,
+    /// `None`: the runtime's `DEFAULT_BACKLOG`, its one definition.
+    pub(crate) backlog: Option<Value<i32>>,
     pub(crate) only_v6: Option<LitBool>,
     pub(crate) nonblocking: bool,
     /// The `reuse_port = true` key, kept so that the per-target error in
@@ -107,9 +105,7 @@ pub(crate) fn check(args: Args, function: &ListenerFn, errors: &mut Errors) -> O
         address: address?,
         port_env: args.port_env.map(|arg| arg.value),
         addr_env: args.addr_env.map(|arg| arg.value),
-        backlog: args
-            .backlog
-            .map_or(Value::Literal(DEFAULT_BACKLOG), |arg| arg.value),
+        backlog: args.backlog.map(|arg| arg.value),
         only_v6: args.only_v6.map(|arg| arg.value),
         nonblocking: flag(args.nonblocking.as_ref(), false),
         reuse_port: args
