@@ -64,7 +64,7 @@ fi
 step "scratch workspace"
 rm -rf "$scratch/runtime" "$scratch/wintest" "$scratch/tests" "$scratch/reuse_port" "$scratch/vendor" "$scratch/.cargo"
 mkdir -p "$scratch/tests" "$scratch/reuse_port/src" "$scratch/.cargo"
-cp -r "$root/runtime" "$root/wintest" "$scratch/"
+cp -rL "$root/runtime" "$root/wintest" "$scratch/"
 cp -r "$root/tests/expand" "$scratch/tests/"
 # wintest builds the suite's Windows policy tests and the shared list of
 # snapshot modules from their own files.

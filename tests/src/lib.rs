@@ -39,8 +39,3 @@ where
         },
     })
 }
-
-/// The README's Rust examples, compiled as doctests.
-#[cfg(doctest)]
-#[doc = include_str!("../../README.md")]
-pub struct ReadmeExamples;
