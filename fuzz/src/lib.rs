@@ -195,9 +195,28 @@ pub fn check_listen_vars(data: &[u8]) {
     }
 }
 
-/// The same bytes as a `port_env` and a `path_env` value.
+/// The same bytes as a `port_env`, `addr_env` and `path_env` value, and as
+/// a `ListenAddr`.
 pub fn check_env_values(data: &[u8]) {
     let value = OsStr::from_bytes(data);
+    match restartable::__fuzz::addr_from_variable("LISTEN_ADDR", value) {
+        Ok(addr) => {
+            let text = std::str::from_utf8(data).expect("an address that is not UTF-8");
+            assert_eq!(text.parse::<std::net::SocketAddr>().ok(), Some(addr));
+        }
+        Err(error) => {
+            assert_eq!(error.kind(), io::ErrorKind::InvalidInput);
+            assert!(
+                error
+                    .to_string()
+                    .starts_with("environment variable LISTEN_ADDR="),
+                "{error}"
+            );
+        }
+    }
+    if let Ok(text) = std::str::from_utf8(data) {
+        check_listen_addr(text);
+    }
     match restartable::__fuzz::port_from_variable("PORT", value) {
         Ok(port) => {
             let text = std::str::from_utf8(data).expect("a port that is not UTF-8");
@@ -230,6 +249,45 @@ pub fn check_env_values(data: &[u8]) {
                 "{error}"
             );
             assert!(error.to_string().contains("APP_SOCKET"), "{error}");
+        }
+    }
+}
+
+/// `ListenAddr` from text: what it accepts prints back as text that parses
+/// to the same value; what it refuses names the text.
+fn check_listen_addr(text: &str) {
+    match text.parse::<restartable::ListenAddr>() {
+        Ok(addr) => {
+            match &addr {
+                restartable::ListenAddr::Ip(ip) => {
+                    assert_eq!(text.parse::<std::net::SocketAddr>().ok(), Some(*ip));
+                }
+                restartable::ListenAddr::Path(path) => {
+                    assert!(text.contains('/') && !text.starts_with('@'));
+                    assert_eq!(path.as_os_str(), text);
+                }
+                restartable::ListenAddr::Abstract(name) => {
+                    assert_eq!(text.strip_prefix('@').map(str::as_bytes), Some(&name[..]));
+                }
+                _ => panic!("another kind of address: {addr:?}"),
+            }
+            let again: restartable::ListenAddr = addr.to_string().parse().expect("printed back");
+            assert_eq!(again, addr, "{text:?}");
+        }
+        Err(error) => {
+            assert!(
+                matches!(
+                    error.kind(),
+                    io::ErrorKind::InvalidInput | io::ErrorKind::Unsupported
+                ),
+                "{error}"
+            );
+            assert!(
+                error
+                    .to_string()
+                    .starts_with(&format!("invalid listen address {text:?}")),
+                "{error}"
+            );
         }
     }
 }

@@ -478,6 +478,11 @@ pub mod __fuzz {
         crate::spec::parse_port(name, &value.to_owned())
     }
 
+    /// An `addr_env` value, as `Spec` reads it.
+    pub fn addr_from_variable(name: &str, value: &OsStr) -> io::Result<std::net::SocketAddr> {
+        crate::spec::parse_addr(name, &value.to_owned())
+    }
+
     /// The `LISTEN_*` variables for process `own_pid`: the passed
     /// descriptors and their names when they are for it, `None` when not.
     #[cfg(unix)]
