@@ -2,7 +2,10 @@
 //! socket if asked, else bind, again while the address is in use if asked,
 //! pausing the thread or the task in between.
 
+use std::future::Future;
 use std::io;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 use std::thread;
 use std::time::Duration;
 
@@ -13,8 +16,9 @@ use crate::retry::{Delay, Retry};
 use crate::SocketKind;
 
 /// How one listener is made, whatever its address: the steps that
-/// [`Attempts`] takes in turn.
-pub(crate) trait Plan: Sync {
+/// [`Attempts`] takes in turn. (`pub` in a private module: unnameable
+/// outside the crate, and allowed in the future type below.)
+pub trait Plan: Sync {
     /// How long to keep trying while the address is in use.
     fn retry(&self) -> Option<Duration>;
     /// A passed socket that fits, when `inherit` asks for one.
@@ -23,9 +27,23 @@ pub(crate) trait Plan: Sync {
     fn bind(&self, kind: SocketKind) -> io::Result<Socket>;
 }
 
+impl<P: Plan + ?Sized> Plan for &P {
+    fn retry(&self) -> Option<Duration> {
+        (**self).retry()
+    }
+
+    fn inherited(&self, kind: SocketKind) -> io::Result<Handoff> {
+        (**self).inherited(kind)
+    }
+
+    fn bind(&self, kind: SocketKind) -> io::Result<Socket> {
+        (**self).bind(kind)
+    }
+}
+
 /// The socket `plan` describes, pausing the thread between attempts.
-pub(crate) fn run(
-    plan: &dyn Plan,
+pub(crate) fn run<P: Plan>(
+    plan: P,
     kind: SocketKind,
     check_context: fn() -> io::Result<()>,
 ) -> io::Result<Socket> {
@@ -38,25 +56,61 @@ pub(crate) fn run(
     }
 }
 
-/// The socket `plan` describes, awaiting the pauses between attempts.
-pub(crate) async fn run_async(
-    plan: &dyn Plan,
-    kind: SocketKind,
-    check_context: fn() -> io::Result<()>,
-) -> io::Result<Socket> {
-    let mut attempts = Attempts::new(plan, kind, check_context);
-    loop {
-        match attempts.next() {
-            Next::Done(result) => return result,
-            Next::Pause(pause) => Delay::new(pause).await,
+/// The future of the `async fn` listeners: the attempts, the pause in
+/// progress, and the conversion to `T`. Nothing in it asks for `T` to be a
+/// socket type: only the function that makes it does, so that an
+/// unsupported return type is one error, not one per `.await` obligation.
+#[must_use = "a future does nothing unless awaited"]
+pub struct Listening<P, T> {
+    attempts: Attempts<P>,
+    pause: Option<Delay>,
+    convert: fn(Socket) -> io::Result<T>,
+}
+
+impl<P: Plan, T> Listening<P, T> {
+    pub(crate) fn new(
+        plan: P,
+        kind: SocketKind,
+        check_context: fn() -> io::Result<()>,
+        convert: fn(Socket) -> io::Result<T>,
+    ) -> Self {
+        Listening {
+            attempts: Attempts::new(plan, kind, check_context),
+            pause: None,
+            convert,
         }
     }
 }
 
-/// The steps of [`run`] and [`run_async`], which differ only in how they
+impl<P: Plan + Unpin, T> Future for Listening<P, T> {
+    type Output = io::Result<T>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<T>> {
+        loop {
+            if let Some(pause) = &mut self.pause {
+                match Pin::new(pause).poll(cx) {
+                    Poll::Ready(()) => self.pause = None,
+                    Poll::Pending => return Poll::Pending,
+                }
+            }
+            match self.attempts.next() {
+                Next::Done(result) => return Poll::Ready(result.and_then(self.convert)),
+                Next::Pause(pause) => self.pause = Some(Delay::new(pause)),
+            }
+        }
+    }
+}
+
+impl<P, T> std::fmt::Debug for Listening<P, T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Listening").finish_non_exhaustive()
+    }
+}
+
+/// The steps of [`run`] and [`Listening`], which differ only in how they
 /// pause.
-struct Attempts<'p> {
-    plan: &'p dyn Plan,
+struct Attempts<P> {
+    plan: P,
     kind: SocketKind,
     check_context: fn() -> io::Result<()>,
     started: bool,
@@ -71,8 +125,8 @@ enum Next {
     Pause(Duration),
 }
 
-impl<'p> Attempts<'p> {
-    fn new(plan: &'p dyn Plan, kind: SocketKind, check_context: fn() -> io::Result<()>) -> Self {
+impl<P: Plan> Attempts<P> {
+    fn new(plan: P, kind: SocketKind, check_context: fn() -> io::Result<()>) -> Self {
         Attempts {
             plan,
             kind,
@@ -114,7 +168,8 @@ impl<'p> Attempts<'p> {
 }
 
 /// What `inherit` found.
-pub(crate) enum Handoff {
+#[allow(missing_debug_implementations)]
+pub enum Handoff {
     /// A passed socket that fits, checked and prepared.
     // Windows has no socket activation.
     #[cfg_attr(windows, allow(dead_code))]

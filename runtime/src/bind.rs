@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use socket2::{Domain, Socket};
 
-use crate::attempts::{run, run_async, Handoff, Plan};
+use crate::attempts::{run, Handoff, Listening, Plan};
 use crate::error::Failure;
 use crate::spec::Spec;
 use crate::sys::{self, Policy};
@@ -19,21 +19,31 @@ use crate::{Bindable, SocketKind};
 /// listening. Every error keeps its kind and names the address.
 #[doc(hidden)]
 pub fn listen<T: Bindable>(spec: &Spec<'_>, policy: Policy) -> io::Result<T> {
-    run(&IpPlan { spec, policy }, T::KIND, T::check_context).and_then(T::from_socket)
+    run(IpPlan { spec, policy }, T::KIND, T::check_context).and_then(T::from_socket)
 }
 
 /// [`listen`] for an `async fn`: the same, except that the pauses between
 /// attempts let the executor run other tasks. Independent of the async
 /// runtime: a pause is a short-lived thread that wakes the task.
 #[doc(hidden)]
-pub async fn listen_async<T: Bindable>(spec: &Spec<'_>, policy: Policy) -> io::Result<T> {
-    run_async(&IpPlan { spec, policy }, T::KIND, T::check_context)
-        .await
-        .and_then(T::from_socket)
+pub fn listen_async<'s, 'a, T: Bindable>(
+    spec: &'s Spec<'a>,
+    policy: Policy,
+) -> Listening<IpPlan<'s, 'a>, T> {
+    Listening::new(
+        IpPlan { spec, policy },
+        T::KIND,
+        T::check_context,
+        T::from_socket,
+    )
 }
 
-/// An IP listener: the spec and the OS policy.
-struct IpPlan<'s, 'a> {
+/// An IP listener: the spec and the OS policy. (`pub` in a private module,
+/// for the future type of `listen_async`.)
+#[doc(hidden)]
+#[derive(Clone, Copy)]
+#[allow(missing_debug_implementations)]
+pub struct IpPlan<'s, 'a> {
     spec: &'s Spec<'a>,
     policy: Policy,
 }

@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 
 use socket2::{Domain, SockAddr, Socket};
 
-use crate::attempts::{run, run_async, Handoff, Plan};
+use crate::attempts::{run, Handoff, Listening, Plan};
 use crate::error::{bad_variable, Failure, Place};
 use crate::spec::{Configure, Inherit};
 use crate::SocketKind;
@@ -166,10 +166,10 @@ pub fn listen_unix<T: BindableUnix>(spec: &UnixSpec<'_>) -> io::Result<T> {
 
 /// [`listen_unix`] for an `async fn`: the pauses of `retry` are awaited.
 #[doc(hidden)]
-pub async fn listen_unix_async<T: BindableUnix>(spec: &UnixSpec<'_>) -> io::Result<T> {
-    run_async(spec, T::KIND, T::check_context)
-        .await
-        .and_then(T::from_socket)
+pub fn listen_unix_async<'s, 'a, T: BindableUnix>(
+    spec: &'s UnixSpec<'a>,
+) -> Listening<&'s UnixSpec<'a>, T> {
+    Listening::new(spec, T::KIND, T::check_context, T::from_socket)
 }
 
 impl UnixSpec<'_> {
