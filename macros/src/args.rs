@@ -345,19 +345,36 @@ fn addr(value: Expr, errors: &mut Errors) -> Option<Value<SocketAddr>> {
     }
 }
 
-fn path(value: Expr, errors: &mut Errors) -> Option<Value<LitStr>> {
-    const EXPECTED: &str = "expected a socket path such as \"/run/app/app.sock\", \
-                            or an expression that is `AsRef<Path>`";
+/// A string literal, checked by `problem`, or an expression left to rustc.
+fn string_or_expr(
+    value: Expr,
+    expected: &str,
+    problem: fn(&str) -> Option<String>,
+    errors: &mut Errors,
+) -> Option<Value<LitStr>> {
     let text = match literal(&value) {
         None => return Some(Value::Expr(value)),
         Some(Lit::Str(text)) => text,
         Some(other) => {
-            errors.at(other, EXPECTED);
+            errors.at(other, expected);
             return None;
         }
     };
-    let path = text.value();
-    let problem = if path.is_empty() {
+    if let Some(problem) = problem(&text.value()) {
+        errors.at(text, format!("{expected}; {problem}"));
+        return None;
+    }
+    Some(Value::Literal(text.clone()))
+}
+
+fn path(value: Expr, errors: &mut Errors) -> Option<Value<LitStr>> {
+    const EXPECTED: &str = "expected a socket path such as \"/run/app/app.sock\", \
+                            or an expression that is `AsRef<Path>`";
+    string_or_expr(value, EXPECTED, path_problem, errors)
+}
+
+fn path_problem(path: &str) -> Option<String> {
+    if path.is_empty() {
         Some("the path is empty".to_owned())
     } else if path.contains('\0') {
         Some("the path contains a NUL byte, which ends a socket path".to_owned())
@@ -372,41 +389,26 @@ fn path(value: Expr, errors: &mut Errors) -> Option<Value<LitStr>> {
         Some("a name in the abstract namespace is given with `abstract_name`".to_owned())
     } else {
         None
-    };
-    if let Some(problem) = problem {
-        errors.at(text, format!("{EXPECTED}; {problem}"));
-        return None;
     }
-    Some(Value::Literal(text.clone()))
 }
 
 fn abstract_name(value: Expr, errors: &mut Errors) -> Option<Value<LitStr>> {
     const EXPECTED: &str = "expected a name such as `abstract_name = \"app\"`, or an \
                             expression that is `AsRef<[u8]>`";
-    let text = match literal(&value) {
-        None => return Some(Value::Expr(value)),
-        Some(Lit::Str(text)) => text,
-        Some(other) => {
-            errors.at(other, EXPECTED);
-            return None;
-        }
-    };
-    let name = text.value();
+    string_or_expr(value, EXPECTED, abstract_name_problem, errors)
+}
+
+fn abstract_name_problem(name: &str) -> Option<String> {
     if name.is_empty() {
-        errors.at(text, format!("{EXPECTED}; the name is empty"));
-        None
+        Some("the name is empty".to_owned())
     } else if name.len() > MAX_PATH {
-        errors.at(
-            text,
-            format!(
-                "{EXPECTED}; the name is {} bytes long, over the {MAX_PATH} that sun_path \
-                 holds after the leading NUL",
-                name.len()
-            ),
-        );
-        None
+        Some(format!(
+            "the name is {} bytes long, over the {MAX_PATH} that sun_path holds after the \
+             leading NUL",
+            name.len()
+        ))
     } else {
-        Some(Value::Literal(text.clone()))
+        None
     }
 }
 
