@@ -57,22 +57,11 @@ fn generate(function: &ListenerFn, config: &Config) -> TokenStream {
     // Hygienic names: the user's parameters can be called anything.
     let spec = Ident::new("spec", Span::mixed_site());
     let policy = Ident::new("policy", Span::mixed_site());
-    let some = quote!(::core::option::Option::Some);
-    let none = quote!(::core::option::Option::None);
 
     let (addr, port_fallback) = ip_address(config, &private);
-    let addr_env = config
-        .addr_env
-        .as_ref()
-        .map_or_else(|| none.clone(), |name| quote!(#some(#name)));
-    let port_env = config
-        .port_env
-        .as_ref()
-        .map_or_else(|| none.clone(), |name| quote!(#some(#name)));
-    let only_v6 = config
-        .only_v6
-        .as_ref()
-        .map_or_else(|| none.clone(), |flag| quote!(#some(#flag)));
+    let addr_env = option(config.addr_env.as_ref());
+    let port_env = option(config.port_env.as_ref());
+    let only_v6 = option(config.only_v6.as_ref());
     let Shared {
         backlog,
         nonblocking,
@@ -148,19 +137,16 @@ fn generate_unix(
     let private = quote!(#krate::__private);
     let spec = Ident::new("spec", Span::mixed_site());
     let result = Ident::new("result", Span::mixed_site());
-    let some = quote!(::core::option::Option::Some);
-    let none = quote!(::core::option::Option::None);
     let (addr, target_checks, given_binding) = unix_addr(&private, addr);
-    let path_env = path_env.map_or_else(|| none.clone(), |name| quote!(#some(#name)));
-    let mode = match mode {
-        None => none.clone(),
-        Some(Value::Literal(mode)) => {
-            let mode = Literal::from_str(&format!("{mode:#o}"))
-                .unwrap_or_else(|_| Literal::u32_unsuffixed(*mode));
-            quote!(#some(#mode))
-        }
-        Some(Value::Expr(expr)) => quote!(#some(#expr)),
-    };
+    let path_env = option(path_env);
+    // In octal, as the attribute takes it.
+    let mode = mode.map(|mode| match mode {
+        Value::Literal(mode) => Literal::from_str(&format!("{mode:#o}"))
+            .unwrap_or_else(|_| Literal::u32_unsuffixed(*mode))
+            .into_token_stream(),
+        Value::Expr(expr) => expr.into_token_stream(),
+    });
+    let mode = option(mode.as_ref());
     let Shared {
         backlog,
         nonblocking,
@@ -205,6 +191,14 @@ fn generate_unix(
             #result
         }
     }
+}
+
+/// `Some(value)` or `None`, as the expression that builds it.
+fn option(value: Option<&impl ToTokens>) -> TokenStream {
+    value.map_or_else(
+        || quote!(::core::option::Option::None),
+        |value| quote!(::core::option::Option::Some(#value)),
+    )
 }
 
 /// The `addr` field of the `UnixSpec` literal; the per-target errors that a
