@@ -599,7 +599,7 @@ fn tokio_takes_the_path_too() {
     // Outside a runtime: an error, not tokio's panic.
     let outside = thread::spawn(move || {
         let path = dir.join("outside.sock");
-        let error = futures_lite_block_on(tokio_listener(&path)).unwrap_err();
+        let error = async_io::block_on(tokio_listener(&path)).unwrap_err();
         fs::remove_dir_all(dir).unwrap();
         error
     })
@@ -609,23 +609,6 @@ fn tokio_takes_the_path_too() {
         outside.to_string().contains("inside a tokio runtime"),
         "{outside}"
     );
-}
-
-/// Polls a future on this thread, outside any runtime.
-fn futures_lite_block_on<F: std::future::Future>(future: F) -> F::Output {
-    use std::task::{Context, Poll, Wake, Waker};
-    struct Noop;
-    impl Wake for Noop {
-        fn wake(self: std::sync::Arc<Self>) {}
-    }
-    let waker = Waker::from(std::sync::Arc::new(Noop));
-    let mut future = Box::pin(future);
-    loop {
-        if let Poll::Ready(output) = future.as_mut().poll(&mut Context::from_waker(&waker)) {
-            return output;
-        }
-        thread::sleep(Duration::from_millis(1));
-    }
 }
 
 #[test]
