@@ -8,15 +8,68 @@ use std::time::Duration;
 use proc_macro2::TokenStream;
 use syn::ext::IdentExt;
 use syn::parse::{ParseStream, Parser};
-use syn::punctuated::Punctuated;
-use syn::{Expr, ExprLit, ExprUnary, Ident, Lit, LitBool, LitStr, Token, UnOp};
+use syn::{Expr, ExprLit, ExprUnary, Ident, Lit, LitBool, LitInt, LitStr, Token, UnOp};
 
 use crate::errors::Errors;
 
-pub(crate) const KEYS: &str =
-    "`port`, `port_env`, `host`, `addr`, `addr_env`, `path`, `path_env`, \
-                               `abstract_name`, `mode`, `backlog`, `only_v6`, `nonblocking`, \
-                               `reuse_port`, `exclusive`, `inherit`, `retry`, `configure`, `crate`";
+/// Every key, in the order the docs give them, with what its value looks
+/// like: the message when the value is missing.
+const KEYS: [(&str, &str); 18] = [
+    (
+        "port",
+        "expected `port = 8080` (a number, a constant or a parameter)",
+    ),
+    (
+        "port_env",
+        "expected `port_env = \"PORT\"`, the name of an environment variable",
+    ),
+    (
+        "host",
+        "expected `host = \"127.0.0.1\"` (an IP address) or an `IpAddr` expression",
+    ),
+    (
+        "addr",
+        "expected `addr = \"127.0.0.1:8080\"` or a `SocketAddr` expression",
+    ),
+    (
+        "addr_env",
+        "expected `addr_env = \"LISTEN_ADDR\"`, the name of an environment variable",
+    ),
+    (
+        "path",
+        "expected a socket path such as `path = \"/run/app/app.sock\"`",
+    ),
+    (
+        "path_env",
+        "expected `path_env = \"APP_SOCKET\"`, the name of an environment variable",
+    ),
+    (
+        "abstract_name",
+        "expected a name such as `abstract_name = \"app\"`",
+    ),
+    ("mode", "expected permission bits such as `mode = 0o660`"),
+    ("backlog", "expected `backlog = 1024` (1 to 2147483647)"),
+    ("only_v6", "expected `only_v6 = true` or `only_v6 = false`"),
+    (
+        "nonblocking",
+        "expected `nonblocking = true` or `nonblocking = false`",
+    ),
+    (
+        "reuse_port",
+        "expected `reuse_port = true` or `reuse_port = false`",
+    ),
+    (
+        "exclusive",
+        "expected `exclusive = true` or `exclusive = false`",
+    ),
+    (
+        "inherit",
+        "expected `inherit = true` or `inherit = \"name\"`",
+    ),
+    ("retry", "expected a duration such as `retry = \"2s\"`"),
+    ("configure", "expected `configure = path::to::function`"),
+    ("crate", "expected `crate = \"path::to::restartable\"`"),
+];
 
 /// The longest socket path any unix target takes: `sun_path` is 108 bytes
 /// on Linux, Android, illumos and Solaris, with room for the NUL.
@@ -27,11 +80,11 @@ pub(crate) const MAX_PATH_BSD: usize = 103;
 /// The longest `retry`: a restart that waits longer is not a restart.
 const MAX_RETRY: Duration = Duration::from_secs(3600);
 
-/// One option as written: the key, for errors about the option as a whole,
-/// and its interpreted value.
-pub(crate) struct Arg<T> {
-    pub(crate) key: Ident,
-    pub(crate) value: T,
+/// A key as written, and whether its value was valid.
+struct Given {
+    name: String,
+    key: Ident,
+    valid: bool,
 }
 
 /// `inherit = true`, `inherit = false` or `inherit = "name"`.
@@ -41,40 +94,53 @@ pub(crate) enum Inherit {
 }
 
 /// A value that is either checked at expansion or left to the compiler.
-#[derive(Clone)]
 pub(crate) enum Value<T> {
     Literal(T),
     Expr(Expr),
 }
 
+/// The options' values; the keys are kept apart, for errors that point at
+/// an option as a whole.
 #[derive(Default)]
 pub(crate) struct Args {
-    pub(crate) port: Option<Arg<Value<u16>>>,
-    pub(crate) port_env: Option<Arg<LitStr>>,
-    pub(crate) host: Option<Arg<Value<IpAddr>>>,
-    pub(crate) addr: Option<Arg<Value<SocketAddr>>>,
-    pub(crate) path: Option<Arg<Value<LitStr>>>,
-    pub(crate) path_env: Option<Arg<LitStr>>,
-    pub(crate) addr_env: Option<Arg<LitStr>>,
-    pub(crate) abstract_name: Option<Arg<Value<LitStr>>>,
-    pub(crate) mode: Option<Arg<Value<u32>>>,
-    pub(crate) backlog: Option<Arg<Value<i32>>>,
-    pub(crate) only_v6: Option<Arg<LitBool>>,
-    pub(crate) nonblocking: Option<Arg<LitBool>>,
-    pub(crate) reuse_port: Option<Arg<LitBool>>,
-    pub(crate) exclusive: Option<Arg<LitBool>>,
-    pub(crate) inherit: Option<Arg<Inherit>>,
-    pub(crate) retry: Option<Arg<Duration>>,
-    pub(crate) configure: Option<Arg<Expr>>,
-    pub(crate) krate: Option<Arg<syn::Path>>,
+    pub(crate) port: Option<Value<u64>>,
+    pub(crate) port_env: Option<LitStr>,
+    pub(crate) host: Option<Value<IpAddr>>,
+    pub(crate) addr: Option<Value<SocketAddr>>,
+    pub(crate) path: Option<Value<LitStr>>,
+    pub(crate) path_env: Option<LitStr>,
+    pub(crate) addr_env: Option<LitStr>,
+    pub(crate) abstract_name: Option<Value<LitStr>>,
+    pub(crate) mode: Option<Value<u64>>,
+    pub(crate) backlog: Option<Value<u64>>,
+    pub(crate) only_v6: Option<LitBool>,
+    pub(crate) nonblocking: Option<LitBool>,
+    pub(crate) reuse_port: Option<LitBool>,
+    pub(crate) exclusive: Option<LitBool>,
+    pub(crate) inherit: Option<Inherit>,
+    pub(crate) retry: Option<Duration>,
+    pub(crate) configure: Option<Expr>,
+    pub(crate) krate: Option<syn::Path>,
     /// Every key written, valid value or not.
-    given: Vec<String>,
+    given: Vec<Given>,
 }
 
 impl Args {
     /// Whether the key was written, even with a value that was rejected.
-    pub(crate) fn has(&self, key: &str) -> bool {
-        self.given.iter().any(|given| given == key)
+    pub(crate) fn has(&self, name: &str) -> bool {
+        self.given(name).is_some()
+    }
+
+    /// The key as written, when its value is valid.
+    pub(crate) fn key(&self, name: &str) -> Option<&Ident> {
+        match self.given(name) {
+            Some(given) if given.valid => Some(&given.key),
+            _ => None,
+        }
+    }
+
+    fn given(&self, name: &str) -> Option<&Given> {
+        self.given.iter().find(|given| given.name == name)
     }
 }
 
@@ -107,7 +173,14 @@ fn parse_raw(input: ParseStream) -> syn::Result<RawArg> {
 pub(crate) fn parse(tokens: TokenStream, errors: &mut Errors) -> Option<Args> {
     let mut args = Args::default();
     let parser = |input: ParseStream| {
-        Punctuated::<RawArg, Token![,]>::parse_terminated_with(input, parse_raw)
+        let mut raw = Vec::new();
+        while !input.is_empty() {
+            raw.push(parse_raw(input)?);
+            if !input.is_empty() {
+                input.parse::<Token![,]>()?;
+            }
+        }
+        Ok(raw)
     };
     let raw = match parser.parse2(tokens) {
         Ok(raw) => raw,
@@ -122,76 +195,56 @@ pub(crate) fn parse(tokens: TokenStream, errors: &mut Errors) -> Option<Args> {
             errors.at(&key, format!("duplicate argument `{name}`"));
             continue;
         }
-        if KEYS.contains(&format!("`{name}`")) {
-            args.given.push(name.clone());
-        }
-        let Some(value) = value else {
-            errors.at(quote::quote!(#key #eq), missing_value(&name));
+        let Some((_, missing_value)) = KEYS.iter().find(|(known, _)| *known == name) else {
+            let mut message = format!("unknown argument `{name}`; expected one of ");
+            for (i, (key, _)) in KEYS.iter().enumerate() {
+                message.push_str(if i == 0 { "`" } else { ", `" });
+                message.push_str(key);
+                message.push('`');
+            }
+            errors.at(&key, message);
             continue;
         };
+        let Some(value) = value else {
+            errors.at(&quote::quote!(#key #eq), *missing_value);
+            args.given.push(Given {
+                name,
+                key,
+                valid: false,
+            });
+            continue;
+        };
+        // Each parser reports what is wrong with the value, and then
+        // returns `None`.
+        let errors_before = errors.len();
         match name.as_str() {
-            "port" => args.port = arg(key, port(value, errors)),
-            "port_env" => args.port_env = arg(key, env_name(&value, "port_env", "PORT", errors)),
-            "addr_env" => {
-                args.addr_env = arg(key, env_name(&value, "addr_env", "LISTEN_ADDR", errors));
-            }
-            "path" => args.path = arg(key, path(value, errors)),
-            "path_env" => {
-                args.path_env = arg(key, env_name(&value, "path_env", "APP_SOCKET", errors));
-            }
-            "abstract_name" => args.abstract_name = arg(key, abstract_name(value, errors)),
-            "mode" => args.mode = arg(key, mode(value, errors)),
-            "host" => args.host = arg(key, host(value, errors)),
-            "addr" => args.addr = arg(key, addr(value, errors)),
-            "backlog" => args.backlog = arg(key, backlog(value, errors)),
-            "only_v6" => args.only_v6 = arg(key, flag(&value, errors)),
-            "nonblocking" => args.nonblocking = arg(key, flag(&value, errors)),
-            "reuse_port" => args.reuse_port = arg(key, flag(&value, errors)),
-            "exclusive" => args.exclusive = arg(key, flag(&value, errors)),
-            "inherit" => args.inherit = arg(key, inherit(&value, errors)),
-            "retry" => args.retry = arg(key, retry(&value, errors)),
-            "configure" => args.configure = arg(key, configure(value, errors)),
-            "crate" => args.krate = arg(key, krate(&value, errors)),
-            _ => errors.at(
-                &key,
-                format!("unknown argument `{name}`; expected one of {KEYS}"),
-            ),
+            "port" => args.port = integer(value, &PORT, errors),
+            "port_env" => args.port_env = env_name(&value, "port_env", "PORT", errors),
+            "addr_env" => args.addr_env = env_name(&value, "addr_env", "LISTEN_ADDR", errors),
+            "path" => args.path = path(value, errors),
+            "path_env" => args.path_env = env_name(&value, "path_env", "APP_SOCKET", errors),
+            "abstract_name" => args.abstract_name = abstract_name(value, errors),
+            "mode" => args.mode = integer(value, &MODE, errors),
+            "host" => args.host = host(value, errors),
+            "addr" => args.addr = addr(value, errors),
+            "backlog" => args.backlog = integer(value, &BACKLOG, errors),
+            "only_v6" => args.only_v6 = flag(&value, errors),
+            "nonblocking" => args.nonblocking = flag(&value, errors),
+            "reuse_port" => args.reuse_port = flag(&value, errors),
+            "exclusive" => args.exclusive = flag(&value, errors),
+            "inherit" => args.inherit = inherit(&value, errors),
+            "retry" => args.retry = retry(&value, errors),
+            "configure" => args.configure = configure(value, errors),
+            "crate" => args.krate = krate(&value, errors),
+            _ => {}
         }
+        args.given.push(Given {
+            name,
+            key,
+            valid: errors.len() == errors_before,
+        });
     }
     Some(args)
-}
-
-fn arg<T>(key: Ident, value: Option<T>) -> Option<Arg<T>> {
-    value.map(|value| Arg { key, value })
-}
-
-fn missing_value(name: &str) -> String {
-    match name {
-        "only_v6" | "nonblocking" | "reuse_port" | "exclusive" => {
-            format!("expected `{name} = true` or `{name} = false`")
-        }
-        "port" => "expected `port = 8080` (a number, a constant or a parameter)".into(),
-        "port_env" => "expected `port_env = \"PORT\"`, the name of an environment variable".into(),
-        "addr_env" => {
-            "expected `addr_env = \"LISTEN_ADDR\"`, the name of an environment variable".into()
-        }
-        "host" => {
-            "expected `host = \"127.0.0.1\"` (an IP address) or an `IpAddr` expression".into()
-        }
-        "addr" => "expected `addr = \"127.0.0.1:8080\"` or a `SocketAddr` expression".into(),
-        "backlog" => "expected `backlog = 1024` (1 to 2147483647)".into(),
-        "inherit" => "expected `inherit = true` or `inherit = \"name\"`".into(),
-        "retry" => "expected a duration such as `retry = \"2s\"`".into(),
-        "configure" => "expected `configure = path::to::function`".into(),
-        "crate" => "expected `crate = \"path::to::restartable\"`".into(),
-        "path" => "expected a socket path such as `path = \"/run/app/app.sock\"`".into(),
-        "path_env" => {
-            "expected `path_env = \"APP_SOCKET\"`, the name of an environment variable".into()
-        }
-        "abstract_name" => "expected a name such as `abstract_name = \"app\"`".into(),
-        "mode" => "expected permission bits such as `mode = 0o660`".into(),
-        _ => format!("expected `{name} = ...`"),
-    }
 }
 
 /// The literal inside an expression, looking through the invisible groups
@@ -202,6 +255,12 @@ fn literal(expr: &Expr) -> Option<&Lit> {
         Expr::Group(group) => literal(&group.expr),
         _ => None,
     }
+}
+
+/// An integer literal's value; `None` past `u64::MAX`. One parser for
+/// every width, which is then narrowed with `try_from`.
+fn int_value(int: &LitInt) -> Option<u64> {
+    int.base10_digits().parse().ok()
 }
 
 /// `-1`, `-0.5`: a negated literal, which no unsigned option accepts.
@@ -217,45 +276,103 @@ fn is_negative_literal(expr: &Expr) -> bool {
     }
 }
 
-fn port(value: Expr, errors: &mut Errors) -> Option<Value<u16>> {
-    const EXPECTED: &str = "expected a port number from 0 to 65535";
-    if is_negative_literal(&value) {
-        errors.at(&value, format!("{EXPECTED}; a port cannot be negative"));
-        return None;
-    }
-    match literal(&value) {
-        None => Some(Value::Expr(value)),
-        Some(Lit::Int(int)) => {
-            if !matches!(int.suffix(), "" | "u16") {
-                errors.at(
-                    int,
-                    format!("{EXPECTED}, unsuffixed or `u16`; found `{}`", int.suffix()),
-                );
-                return None;
-            }
-            if let Ok(port) = int.base10_parse::<u16>() {
-                Some(Value::Literal(port))
-            } else {
-                errors.at(int, format!("{EXPECTED}; {int} is out of range"));
-                None
-            }
+/// What an integer option takes.
+struct Integer {
+    expected: &'static str,
+    /// The one suffix a literal may have, besides none.
+    suffix: &'static str,
+    min: u64,
+    max: u64,
+    /// Permission bits, which are only ever meant in octal.
+    octal: bool,
+    /// The key, for a hint when the number is written in quotes.
+    unquoted: Option<&'static str>,
+}
+
+const PORT: Integer = Integer {
+    expected: "expected a port number from 0 to 65535",
+    suffix: "u16",
+    min: 0,
+    max: 65535,
+    octal: false,
+    unquoted: Some("port"),
+};
+
+const BACKLOG: Integer = Integer {
+    expected: "expected a backlog from 1 to 2147483647",
+    suffix: "i32",
+    min: 1,
+    max: 2_147_483_647,
+    octal: false,
+    unquoted: None,
+};
+
+const MODE: Integer = Integer {
+    expected: "expected permission bits from 0o000 to 0o777, such as `mode = 0o660`",
+    suffix: "u32",
+    min: 0,
+    max: 0o777,
+    octal: true,
+    unquoted: None,
+};
+
+/// An integer literal in the option's range, or an expression left to
+/// rustc (a constant, a parameter).
+fn integer(value: Expr, option: &Integer, errors: &mut Errors) -> Option<Value<u64>> {
+    let expected = option.expected;
+    let int = match literal(&value) {
+        None if is_negative_literal(&value) => {
+            errors.at(&value, format!("{expected}; found a negative number"));
+            return None;
         }
-        Some(Lit::Str(text)) => {
-            errors.at(
-                text,
-                format!(
-                    "{EXPECTED}, found a string; write `port = {}` without quotes, \
-                     or `port_env = \"PORT\"` to read the port at run time",
+        None => return Some(Value::Expr(value)),
+        Some(Lit::Int(int)) => int,
+        Some(other) => {
+            let message = match (other, option.unquoted) {
+                (Lit::Str(text), Some(key)) => format!(
+                    "{expected}, found a string; write `{key} = {}` without quotes, \
+                     or `{key}_env = \"PORT\"` to read it at run time",
                     text.value()
                 ),
-            );
-            None
+                _ => format!(
+                    "{expected}: an integer (unsuffixed or `{}`), a constant or a parameter",
+                    option.suffix
+                ),
+            };
+            errors.at(other, message);
+            return None;
         }
-        Some(other) => {
-            errors.at(
-                other,
-                format!("{EXPECTED}, a constant or a `u16` parameter"),
-            );
+    };
+    if !int.suffix().is_empty() && int.suffix() != option.suffix {
+        errors.at(
+            int,
+            format!(
+                "{expected}, unsuffixed or `{}`; found `{}`",
+                option.suffix,
+                int.suffix()
+            ),
+        );
+        return None;
+    }
+    let written = int.to_string();
+    let number = int_value(int);
+    if option.octal && !written.starts_with("0o") && number != Some(0) {
+        let digits = int.base10_digits();
+        let hint = if digits.bytes().all(|b| (b'0'..=b'7').contains(&b)) {
+            format!(": `mode = 0o{digits}` may be what was meant")
+        } else {
+            String::new()
+        };
+        errors.at(
+            int,
+            format!("{expected}; write the bits in octal, found {written}{hint}"),
+        );
+        return None;
+    }
+    match number {
+        Some(number) if (option.min..=option.max).contains(&number) => Some(Value::Literal(number)),
+        _ => {
+            errors.at(int, format!("{expected}; found {written}"));
             None
         }
     }
@@ -409,69 +526,6 @@ fn abstract_name_problem(name: &str) -> Option<String> {
         ))
     } else {
         None
-    }
-}
-
-fn mode(value: Expr, errors: &mut Errors) -> Option<Value<u32>> {
-    const EXPECTED: &str = "expected permission bits from 0o000 to 0o777, such as `mode = 0o660`";
-    if is_negative_literal(&value) {
-        errors.at(&value, EXPECTED);
-        return None;
-    }
-    match literal(&value) {
-        None => Some(Value::Expr(value)),
-        Some(Lit::Int(int)) if matches!(int.suffix(), "" | "u32") => {
-            let written = int.to_string();
-            let mode = int.base10_parse::<u32>().ok();
-            if !written.starts_with("0o") && mode != Some(0) {
-                let digits = int.base10_digits();
-                let hint = if digits.bytes().all(|b| (b'0'..=b'7').contains(&b)) {
-                    format!(": `mode = 0o{digits}` may be what was meant")
-                } else {
-                    String::new()
-                };
-                errors.at(
-                    int,
-                    format!("{EXPECTED}; write the bits in octal, found {written}{hint}"),
-                );
-                return None;
-            }
-            match mode {
-                Some(mode) if mode <= 0o777 => Some(Value::Literal(mode)),
-                _ => {
-                    errors.at(int, format!("{EXPECTED}; found {written}"));
-                    None
-                }
-            }
-        }
-        Some(other) => {
-            errors.at(other, format!("{EXPECTED}, unsuffixed or `u32`"));
-            None
-        }
-    }
-}
-
-fn backlog(value: Expr, errors: &mut Errors) -> Option<Value<i32>> {
-    const EXPECTED: &str = "expected a backlog from 1 to 2147483647";
-    if is_negative_literal(&value) {
-        errors.at(&value, EXPECTED);
-        return None;
-    }
-    match literal(&value) {
-        None => Some(Value::Expr(value)),
-        Some(Lit::Int(int)) if matches!(int.suffix(), "" | "i32") => {
-            match int.base10_parse::<i32>() {
-                Ok(backlog) if backlog >= 1 => Some(Value::Literal(backlog)),
-                _ => {
-                    errors.at(int, format!("{EXPECTED}; found {int}"));
-                    None
-                }
-            }
-        }
-        Some(other) => {
-            errors.at(other, format!("{EXPECTED}, unsuffixed or `i32`"));
-            None
-        }
     }
 }
 

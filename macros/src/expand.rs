@@ -5,12 +5,13 @@ use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 use std::str::FromStr;
 
 use proc_macro2::{Ident, Literal, Span, TokenStream};
-use quote::{quote, quote_spanned, ToTokens};
+use quote::ToTokens;
 use syn::spanned::Spanned;
 
 use crate::args::{self, Inherit, Value};
 use crate::errors::Errors;
 use crate::item::{self, ListenerFn};
+use crate::template::{fill, fill_at};
 use crate::valid::{self, Address, Config, UnixAddr};
 
 /// The attribute: arguments and item in, the function (and any errors) out.
@@ -19,96 +20,198 @@ pub(crate) fn restartable_listener(args: TokenStream, item: TokenStream) -> Toke
     let args = args::parse(args, &mut errors);
     let function = match item::parse(item, &mut errors) {
         Ok(function) => function,
-        Err(item) => {
-            let errors = errors.into_compile_errors();
-            return quote!(#item #errors);
+        Err(mut item) => {
+            item.extend(errors.into_compile_errors());
+            return item;
         }
     };
     let config = args.and_then(|args| valid::check(args, &function, &mut errors));
-    if let Some(config) = config {
-        generate(&function, &config)
-    } else {
-        let placeholder = function.placeholder();
-        let errors = errors.into_compile_errors();
-        quote!(#placeholder #errors)
-    }
+    let mut expanded = match config {
+        Some(config) => generate(&function, &config),
+        None => placeholder(&function),
+    };
+    expanded.extend(errors.into_compile_errors());
+    expanded
 }
 
+/// The function as the user wrote it but with a body that type-checks,
+/// emitted next to errors so that the rest of the crate still compiles
+/// against it.
+fn placeholder(function: &ListenerFn) -> TokenStream {
+    // A `const fn` has been reported already; the placeholder's panic
+    // would add a second, unrelated error.
+    let mut sig = function.sig.clone();
+    sig.constness = None;
+    let body = fill(
+        r##"::core::unimplemented!("#[restartable_listener] failed to expand")"##,
+        &[],
+    );
+    let allow = fill("#[allow(unused_variables, clippy::unimplemented)]", &[]);
+    with_body(function, Some(&allow), &sig, &body)
+}
+
+/// The function as written, with `body`.
+fn with_body(
+    function: &ListenerFn,
+    extra_attr: Option<&TokenStream>,
+    sig: &syn::Signature,
+    body: &TokenStream,
+) -> TokenStream {
+    let mut attrs = TokenStream::new();
+    for attr in &function.attrs {
+        attr.to_tokens(&mut attrs);
+    }
+    fill(
+        "$attrs $extra_attr $vis $sig { $body }",
+        &[
+            ("attrs", &attrs),
+            ("extra_attr", &extra_attr),
+            ("vis", &function.vis),
+            ("sig", sig),
+            ("body", body),
+        ],
+    )
+}
+
+/// The body: a `Spec` (or `UnixSpec`) literal, the policy per target, and
+/// one call into the runtime.
 fn generate(function: &ListenerFn, config: &Config) -> TokenStream {
-    if let Address::Unix {
+    let private = fill("$krate::__private", &[("krate", &krate(config))]);
+    // Hygienic names: the user's parameters can be called anything.
+    let spec = Ident::new("spec", Span::mixed_site());
+    let body = if let Address::Unix {
         addr,
         path_env,
         mode,
     } = &config.address
     {
-        return generate_unix(
+        let call = listen_call(
             function,
             config,
+            &private,
+            "listen_unix",
+            &fill("&$spec", &[("spec", &spec)]),
+        );
+        unix_body(
+            config,
+            &private,
+            &spec,
+            &call,
             addr.as_ref(),
             path_env.as_ref(),
             mode.as_ref(),
+        )
+    } else {
+        let policy = Ident::new("policy", Span::mixed_site());
+        let call = listen_call(
+            function,
+            config,
+            &private,
+            "listen",
+            &fill("&$spec, $policy", &[("spec", &spec), ("policy", &policy)]),
         );
-    }
-    let ListenerFn {
-        attrs, vis, sig, ..
-    } = function;
-    let krate = &config.krate;
-    let private = quote!(#krate::__private);
-    // Hygienic names: the user's parameters can be called anything.
-    let spec = Ident::new("spec", Span::mixed_site());
-    let policy = Ident::new("policy", Span::mixed_site());
+        ip_body(config, &private, &spec, &policy, &call)
+    };
+    with_body(function, None, &function.sig, &body)
+}
 
-    let (addr, port_fallback) = ip_address(config, &private);
-    let addr_env = option(config.addr_env.as_ref());
-    let port_env = option(config.port_env.as_ref());
-    let only_v6 = option(config.only_v6.as_ref());
-    let Shared {
-        backlog,
-        nonblocking,
-        configure_binding,
-        configure,
-        inherit,
-        retry,
-    } = shared(config, &private);
-    let policies = policies(config, &private, &policy);
-    let no_dual_stack = no_dual_stack(config);
-    let socket_type = &config.socket_type;
+/// The path of the runtime crate.
+fn krate(config: &Config) -> TokenStream {
+    match &config.krate {
+        Some(path) => path.to_token_stream(),
+        None => fill("::restartable", &[]),
+    }
+}
+
+/// `listen::<T>(args)` (`listen_async` and `.await` in an `async fn`,
+/// which awaits the pauses of `retry` instead of blocking), as the
+/// function's own `Result`.
+fn listen_call(
+    function: &ListenerFn,
+    config: &Config,
+    private: &TokenStream,
+    listen: &str,
+    args: &TokenStream,
+) -> TokenStream {
+    let asyncness = function.sig.asyncness.is_some();
+    let listen = Ident::new(
+        &if asyncness {
+            format!("{listen}_async")
+        } else {
+            listen.to_owned()
+        },
+        Span::call_site(),
+    );
     // The call carries the return type's span, so that an unsupported type
     // is reported on the type.
-    // An `async fn` awaits the pauses of `retry` instead of blocking.
-    let listen = if sig.asyncness.is_some() {
-        quote_spanned!(socket_type.span()=> #private::listen_async::<#socket_type>)
-    } else {
-        quote_spanned!(socket_type.span()=> #private::listen::<#socket_type>)
-    };
-    let call = if sig.asyncness.is_some() {
-        quote!(#listen(&#spec, #policy).await)
-    } else {
-        quote!(#listen(&#spec, #policy))
-    };
-    let call = into_result(sig, &private, &call);
+    let socket_type = &config.socket_type;
+    let listen = fill_at(
+        socket_type.span(),
+        "$private::$listen::<$socket_type>",
+        &[
+            ("private", private),
+            ("listen", &listen),
+            ("socket_type", socket_type),
+        ],
+    );
+    let call = fill(
+        if asyncness {
+            "$listen($args).await"
+        } else {
+            "$listen($args)"
+        },
+        &[("listen", &listen), ("args", args)],
+    );
+    into_result(&function.sig, private, &call)
+}
 
-    quote! {
-        #(#attrs)*
-        #vis #sig {
-            #configure_binding
-            let #spec = #private::Spec {
-                addr: #addr,
-                port_env: #port_env,
-                port_fallback: #port_fallback,
-                addr_env: #addr_env,
-                backlog: #backlog,
-                only_v6: #only_v6,
-                nonblocking: #nonblocking,
-                configure: #configure,
-                inherit: #inherit,
-                retry: #retry,
-            };
-            #policies
-            #no_dual_stack
-            #call
-        }
-    }
+fn ip_body(
+    config: &Config,
+    private: &TokenStream,
+    spec: &Ident,
+    policy: &Ident,
+    call: &TokenStream,
+) -> TokenStream {
+    let (addr, port_fallback) = ip_address(config, private);
+    let shared = Shared::new(config, private);
+    fill(
+        "
+        $configure_binding
+        let $spec = $private::Spec {
+            addr: $addr,
+            port_env: $port_env,
+            port_fallback: $port_fallback,
+            addr_env: $addr_env,
+            backlog: $backlog,
+            only_v6: $only_v6,
+            nonblocking: $nonblocking,
+            configure: $configure,
+            inherit: $inherit,
+            retry: $retry,
+        };
+        $policies
+        $no_dual_stack
+        $call
+        ",
+        &[
+            ("configure_binding", &shared.configure_binding),
+            ("spec", spec),
+            ("private", private),
+            ("addr", &addr),
+            ("port_env", &option(config.port_env.as_ref())),
+            ("port_fallback", &port_fallback),
+            ("addr_env", &option(config.addr_env.as_ref())),
+            ("backlog", &shared.backlog),
+            ("only_v6", &option(config.only_v6.as_ref())),
+            ("nonblocking", &config.nonblocking),
+            ("configure", &shared.configure),
+            ("inherit", &shared.inherit),
+            ("retry", &shared.retry),
+            ("policies", &policies(config, private, policy)),
+            ("no_dual_stack", &no_dual_stack(config)),
+            ("call", call),
+        ],
+    )
 }
 
 const UNIX_ON_WINDOWS: &str = "Unix-domain listeners (`path`, `abstract_name`) are supported on \
@@ -123,136 +226,165 @@ const PATH_TOO_LONG_BSD: &str = "this `path` is too long for macOS, iOS and the 
 /// The body for `path`, `path_env` or `abstract_name`: a `UnixSpec`
 /// literal and one call, under `#[cfg(unix)]`; other targets get an error
 /// that says why.
-fn generate_unix(
-    function: &ListenerFn,
+fn unix_body(
     config: &Config,
+    private: &TokenStream,
+    spec: &Ident,
+    call: &TokenStream,
     addr: Option<&UnixAddr>,
     path_env: Option<&syn::LitStr>,
-    mode: Option<&Value<u32>>,
+    mode: Option<&Value<u64>>,
 ) -> TokenStream {
-    let ListenerFn {
-        attrs, vis, sig, ..
-    } = function;
-    let krate = &config.krate;
-    let private = quote!(#krate::__private);
-    let spec = Ident::new("spec", Span::mixed_site());
-    let result = Ident::new("result", Span::mixed_site());
-    let (addr, target_checks, given_binding) = unix_addr(&private, addr);
-    let path_env = option(path_env);
+    let unix = unix_addr(private, addr);
     // In octal, as the attribute takes it.
     let mode = mode.map(|mode| match mode {
         Value::Literal(mode) => Literal::from_str(&format!("{mode:#o}"))
-            .unwrap_or_else(|_| Literal::u32_unsuffixed(*mode))
+            .unwrap_or_else(|_| Literal::u64_unsuffixed(*mode))
             .into_token_stream(),
         Value::Expr(expr) => expr.into_token_stream(),
     });
-    let mode = option(mode.as_ref());
-    let Shared {
-        backlog,
-        nonblocking,
-        configure_binding,
-        configure,
-        inherit,
-        retry,
-    } = shared(config, &private);
-    let socket_type = &config.socket_type;
-    let call = if sig.asyncness.is_some() {
-        let listen =
-            quote_spanned!(socket_type.span()=> #private::listen_unix_async::<#socket_type>);
-        quote!(#listen(&#spec).await)
-    } else {
-        let listen = quote_spanned!(socket_type.span()=> #private::listen_unix::<#socket_type>);
-        quote!(#listen(&#spec))
-    };
-    let call = into_result(sig, &private, &call);
-    let not_unix = Literal::string(UNIX_ON_WINDOWS);
-    quote! {
-        #(#attrs)*
-        #vis #sig {
-            #target_checks
-            #[cfg(unix)]
-            let #result = {
-                #given_binding
-                #configure_binding
-                let #spec = #private::UnixSpec {
-                    addr: #addr,
-                    path_env: #path_env,
-                    mode: #mode,
-                    backlog: #backlog,
-                    nonblocking: #nonblocking,
-                    configure: #configure,
-                    inherit: #inherit,
-                    retry: #retry,
-                };
-                #call
+    let shared = Shared::new(config, private);
+    fill(
+        "
+        $target_checks
+        #[cfg(unix)]
+        let $result = {
+            $given_binding
+            $configure_binding
+            let $spec = $private::UnixSpec {
+                addr: $addr,
+                path_env: $path_env,
+                mode: $mode,
+                backlog: $backlog,
+                nonblocking: $nonblocking,
+                configure: $configure,
+                inherit: $inherit,
+                retry: $retry,
             };
-            #[cfg(not(unix))]
-            let #result = ::core::compile_error!(#not_unix);
-            #result
-        }
-    }
-}
-
-/// `Some(value)` or `None`, as the expression that builds it.
-fn option(value: Option<&impl ToTokens>) -> TokenStream {
-    value.map_or_else(
-        || quote!(::core::option::Option::None),
-        |value| quote!(::core::option::Option::Some(#value)),
+            $call
+        };
+        #[cfg(not(unix))]
+        let $result = ::core::compile_error!($not_unix);
+        $result
+        ",
+        &[
+            ("target_checks", &unix.target_checks),
+            ("result", &Ident::new("result", Span::mixed_site())),
+            ("given_binding", &unix.given_binding),
+            ("configure_binding", &shared.configure_binding),
+            ("spec", spec),
+            ("private", private),
+            ("addr", &unix.addr),
+            ("path_env", &option(path_env)),
+            ("mode", &option(mode.as_ref())),
+            ("backlog", &shared.backlog),
+            ("nonblocking", &config.nonblocking),
+            ("configure", &shared.configure),
+            ("inherit", &shared.inherit),
+            ("retry", &shared.retry),
+            ("call", call),
+            ("not_unix", &Literal::string(UNIX_ON_WINDOWS)),
+        ],
     )
 }
 
-/// The `addr` field of the `UnixSpec` literal; the per-target errors that a
-/// literal calls for; and the `let` of an expression, so that a temporary
-/// (`format!(..)`) lives to the end of the body.
-fn unix_addr(
-    private: &TokenStream,
-    addr: Option<&UnixAddr>,
-) -> (TokenStream, TokenStream, Option<TokenStream>) {
-    let some = quote!(::core::option::Option::Some);
+/// `Some(value)` or `None`, as the expression that builds it.
+fn option<T: ToTokens>(value: Option<&T>) -> TokenStream {
+    match value.map(|value| value as &dyn ToTokens) {
+        Some(value) => fill("::core::option::Option::Some($value)", &[("value", value)]),
+        None => fill("::core::option::Option::None", &[]),
+    }
+}
+
+/// A Unix-domain address as the `UnixSpec` wants it.
+struct UnixTokens {
+    /// The `addr` field.
+    addr: TokenStream,
+    /// The per-target errors that a literal calls for.
+    target_checks: TokenStream,
+    /// The `let` of an expression, so that a temporary (`format!(..)`)
+    /// lives to the end of the body.
+    given_binding: Option<TokenStream>,
+}
+
+fn unix_addr(private: &TokenStream, addr: Option<&UnixAddr>) -> UnixTokens {
     let mut target_checks = TokenStream::new();
     let given = Ident::new("given", Span::mixed_site());
     let mut given_binding = None;
+    let mut bind_given = |expr: &syn::Expr| {
+        given_binding = Some(fill_at(
+            expr.span(),
+            "let $given = &$expr;",
+            &[("given", &given), ("expr", expr)],
+        ));
+    };
     let addr = match addr {
-        None => quote!(::core::option::Option::None),
+        None => None,
         Some(UnixAddr::Path(path)) => {
             let path = match path {
                 Value::Literal(path) => {
                     if path.value().len() > args::MAX_PATH_BSD {
-                        let message = Literal::string(PATH_TOO_LONG_BSD);
-                        target_checks.extend(quote_spanned! {path.span()=>
+                        target_checks.extend(fill_at(
+                            path.span(),
+                            r#"
                             #[cfg(any(target_vendor = "apple", target_os = "freebsd", target_os = "netbsd", target_os = "openbsd", target_os = "dragonfly"))]
-                            ::core::compile_error!(#message);
-                        });
+                            ::core::compile_error!($message);
+                            "#,
+                            &[("message", &Literal::string(PATH_TOO_LONG_BSD))],
+                        ));
                     }
-                    quote!(#private::unix_path(#path))
+                    fill(
+                        "$private::unix_path($path)",
+                        &[("private", private), ("path", path)],
+                    )
                 }
                 Value::Expr(expr) => {
-                    given_binding = Some(quote_spanned!(expr.span()=> let #given = &#expr;));
-                    quote_spanned!(expr.span()=> #private::unix_path(#given))
+                    bind_given(expr);
+                    fill_at(
+                        expr.span(),
+                        "$private::unix_path($given)",
+                        &[("private", private), ("given", &given)],
+                    )
                 }
             };
-            quote!(#some(#private::UnixAddr::Path(#path)))
+            Some(fill(
+                "$private::UnixAddr::Path($path)",
+                &[("private", private), ("path", &path)],
+            ))
         }
         Some(UnixAddr::Abstract(name)) => {
-            let message = Literal::string(ABSTRACT_ELSEWHERE);
             let name = match name {
                 Value::Literal(name) => {
-                    target_checks.extend(quote_spanned! {name.span()=>
+                    target_checks.extend(fill_at(
+                        name.span(),
+                        r#"
                         #[cfg(all(unix, not(any(target_os = "linux", target_os = "android"))))]
-                        ::core::compile_error!(#message);
-                    });
-                    let bytes = syn::LitByteStr::new(name.value().as_bytes(), name.span());
-                    quote!(#bytes)
+                        ::core::compile_error!($message);
+                        "#,
+                        &[("message", &Literal::string(ABSTRACT_ELSEWHERE))],
+                    ));
+                    syn::LitByteStr::new(name.value().as_bytes(), name.span()).into_token_stream()
                 }
                 Value::Expr(expr) => {
-                    given_binding = Some(quote_spanned!(expr.span()=> let #given = &#expr;));
-                    quote_spanned!(expr.span()=> #private::abstract_name(#given))
+                    bind_given(expr);
+                    fill_at(
+                        expr.span(),
+                        "$private::abstract_name($given)",
+                        &[("private", private), ("given", &given)],
+                    )
                 }
             };
-            quote!(#some(#private::UnixAddr::Abstract(#name)))
+            Some(fill(
+                "$private::UnixAddr::Abstract($name)",
+                &[("private", private), ("name", &name)],
+            ))
         }
     };
-    (addr, target_checks, given_binding)
+    UnixTokens {
+        addr: option(addr.as_ref()),
+        target_checks,
+        given_binding,
+    }
 }
 
 /// The `addr` field of the `Spec` literal, and whether its port is a
@@ -264,25 +396,35 @@ fn ip_address(config: &Config, private: &TokenStream) -> (TokenStream, bool) {
         Address::HostPort { host, port } => {
             let host = match host {
                 Value::Literal(ip) => ip_tokens(private, *ip),
-                Value::Expr(expr) => {
-                    quote_spanned!(expr.span()=> #private::ip_addr(#expr))
-                }
+                Value::Expr(expr) => fill_at(
+                    expr.span(),
+                    "$private::ip_addr($expr)",
+                    &[("private", private), ("expr", expr)],
+                ),
             };
             let (port, fallback) = match port {
                 Some(Value::Literal(port)) => {
-                    (Literal::u16_unsuffixed(*port).into_token_stream(), true)
+                    (Literal::u64_unsuffixed(*port).into_token_stream(), true)
                 }
                 Some(Value::Expr(expr)) => (expr.into_token_stream(), true),
                 // `port_env` alone: the variable must give the port.
-                None => (quote!(0), false),
+                None => (Literal::u16_unsuffixed(0).into_token_stream(), false),
             };
-            (quote!(#private::SocketAddr::new(#host, #port)), fallback)
+            let addr = fill(
+                "$private::SocketAddr::new($host, $port)",
+                &[("private", private), ("host", &host), ("port", &port)],
+            );
+            (addr, fallback)
         }
         Address::Addr(Value::Literal(socket_addr)) => {
             (socket_addr_tokens(private, *socket_addr), true)
         }
         Address::Addr(Value::Expr(expr)) => (
-            quote_spanned!(expr.span()=> #private::socket_addr(#expr)),
+            fill_at(
+                expr.span(),
+                "$private::socket_addr($expr)",
+                &[("private", private), ("expr", expr)],
+            ),
             true,
         ),
         Address::Unix { .. } => unreachable!("Unix-domain listeners are generated above"),
@@ -299,15 +441,26 @@ fn into_result(sig: &syn::Signature, private: &TokenStream, call: &TokenStream) 
         syn::ReturnType::Default => Span::call_site(),
     };
     // rustc reports an unmet bound on the whole path of the function called,
-    // and `#private` starts at the attribute (or the `crate` literal, where
+    // and `$private` starts at the attribute (or the `crate` literal, where
     // an unknown crate is reported): so the call is through a name of its
     // own, which carries `E`'s span.
     let convert = Ident::new("__restartable_into_result", span);
-    let converted = quote_spanned!(span=> #convert(#call));
-    quote! {{
-        use #private::into_result as #convert;
-        #converted
-    }}
+    let converted = fill_at(
+        span,
+        "$convert($call)",
+        &[("convert", &convert), ("call", call)],
+    );
+    fill(
+        "{
+            use $private::into_result as $convert;
+            $converted
+        }",
+        &[
+            ("private", private),
+            ("convert", &convert),
+            ("converted", &converted),
+        ],
+    )
 }
 
 /// `E` of a return type written `Result<T, E>`.
@@ -327,7 +480,6 @@ fn error_type(ty: &syn::Type) -> Option<&syn::Type> {
 /// The fields that the IP and the Unix-domain spec share, as tokens.
 struct Shared {
     backlog: TokenStream,
-    nonblocking: bool,
     /// `configure` gets its own `let`, so that a closure lives to the end of
     /// the body without relying on temporary lifetime extension through
     /// `Some(..)` (Rust 1.79).
@@ -337,55 +489,57 @@ struct Shared {
     retry: TokenStream,
 }
 
-fn shared(config: &Config, private: &TokenStream) -> Shared {
-    let configure_fn = Ident::new("configure", Span::mixed_site());
-    let some = quote!(::core::option::Option::Some);
-    let none = quote!(::core::option::Option::None);
-    let inherit = match &config.inherit {
-        None => none.clone(),
-        Some(Inherit::Flag(_)) => quote!(#some(#private::Inherit::Next)),
-        Some(Inherit::Named(name)) => quote!(#some(#private::Inherit::Named(#name))),
-    };
-    // In the largest unit Rust 1.63 has that keeps it exact: "2s" reads
-    // `from_secs(2)`, "500ms" `from_millis(500)`.
-    let retry = config.retry.map_or(none, |retry| {
-        let duration = if retry.subsec_nanos() == 0 {
-            let secs = Literal::u64_unsuffixed(retry.as_secs());
-            quote!(#private::Duration::from_secs(#secs))
-        } else {
-            let millis = u64::try_from(retry.as_millis()).unwrap_or(u64::MAX);
-            let millis = Literal::u64_unsuffixed(millis);
-            quote!(#private::Duration::from_millis(#millis))
+impl Shared {
+    fn new(config: &Config, private: &TokenStream) -> Shared {
+        let inherit = match &config.inherit {
+            None => None,
+            Some(Inherit::Flag(_)) => {
+                Some(fill("$private::Inherit::Next", &[("private", private)]))
+            }
+            Some(Inherit::Named(name)) => Some(fill(
+                "$private::Inherit::Named($name)",
+                &[("private", private), ("name", name)],
+            )),
         };
-        quote!(#some(#duration))
-    });
-
-    let backlog = match &config.backlog {
-        Some(Value::Literal(backlog)) => Literal::i32_unsuffixed(*backlog).into_token_stream(),
-        Some(Value::Expr(expr)) => expr.into_token_stream(),
-        None => {
-            let krate = &config.krate;
-            quote!(#krate::DEFAULT_BACKLOG)
-        }
-    };
-    let (configure_binding, configure) = match &config.configure {
+        // In the largest unit Rust 1.63 has that keeps it exact: "2s" reads
+        // `from_secs(2)`, "500ms" `from_millis(500)`.
+        let retry = config.retry.map(|retry| {
+            let (source, amount) = if retry.subsec_nanos() == 0 {
+                ("$private::Duration::from_secs($amount)", retry.as_secs())
+            } else {
+                let millis = u64::try_from(retry.as_millis()).unwrap_or(u64::MAX);
+                ("$private::Duration::from_millis($amount)", millis)
+            };
+            let amount = Literal::u64_unsuffixed(amount);
+            fill(source, &[("private", private), ("amount", &amount)])
+        });
+        let backlog = match &config.backlog {
+            Some(Value::Literal(backlog)) => Literal::u64_unsuffixed(*backlog).into_token_stream(),
+            Some(Value::Expr(expr)) => expr.into_token_stream(),
+            None => fill("$krate::DEFAULT_BACKLOG", &[("krate", &krate(config))]),
+        };
         // The annotated type lets a closure's parameter be inferred as
         // `&Socket` for any lifetime.
-        Some(path) => (
-            Some(
-                quote_spanned!(path.span()=> let #configure_fn: #private::Configure<'_> = &#path;),
-            ),
-            quote!(#some(#configure_fn)),
-        ),
-        None => (None, quote!(::core::option::Option::None)),
-    };
-    Shared {
-        backlog,
-        nonblocking: config.nonblocking,
-        configure_binding,
-        configure,
-        inherit,
-        retry,
+        let configure_fn = Ident::new("configure", Span::mixed_site());
+        let configure_binding = config.configure.as_ref().map(|path| {
+            fill_at(
+                path.span(),
+                "let $configure: $private::Configure<'_> = &$path;",
+                &[
+                    ("configure", &configure_fn),
+                    ("private", private),
+                    ("path", path),
+                ],
+            )
+        });
+        let configure = option(configure_binding.as_ref().map(|_| &configure_fn));
+        Shared {
+            backlog,
+            configure_binding,
+            configure,
+            inherit: option(inherit.as_ref()),
+            retry: option(retry.as_ref()),
+        }
     }
 }
 
@@ -399,50 +553,66 @@ const REUSE_PORT_ELSEWHERE: &str = "`reuse_port = true` is supported on Linux, A
 /// One `let policy = ...;` per target, each under its `#[cfg]`: the whole
 /// per-OS choice, readable in the expansion.
 fn policies(config: &Config, private: &TokenStream, policy: &Ident) -> TokenStream {
-    let unsupported_family = Literal::string(UNSUPPORTED_FAMILY);
-    let unsupported_family = quote! {
-        #[cfg(not(any(unix, windows)))]
-        let #policy = ::core::compile_error!(#unsupported_family);
-    };
     if let Some(key) = &config.reuse_port {
-        let on_windows = Literal::string(REUSE_PORT_ON_WINDOWS);
-        let elsewhere = Literal::string(REUSE_PORT_ELSEWHERE);
-        return quote_spanned! {key.span()=>
+        return fill_at(
+            key.span(),
+            r#"
             #[cfg(any(target_os = "linux", target_os = "android"))]
-            let #policy = #private::unix::Policy::REUSE_PORT;
+            let $policy = $private::unix::Policy::REUSE_PORT;
             #[cfg(target_os = "freebsd")]
-            let #policy = #private::unix::Policy::REUSE_PORT_LB;
+            let $policy = $private::unix::Policy::REUSE_PORT_LB;
             #[cfg(windows)]
-            let #policy = ::core::compile_error!(#on_windows);
+            let $policy = ::core::compile_error!($on_windows);
             #[cfg(not(any(target_os = "linux", target_os = "android", target_os = "freebsd", windows)))]
-            let #policy = ::core::compile_error!(#elsewhere);
-        };
+            let $policy = ::core::compile_error!($elsewhere);
+            "#,
+            &[
+                ("policy", policy),
+                ("private", private),
+                ("on_windows", &Literal::string(REUSE_PORT_ON_WINDOWS)),
+                ("elsewhere", &Literal::string(REUSE_PORT_ELSEWHERE)),
+            ],
+        );
     }
-    let windows = if config.exclusive {
-        quote!(EXCLUSIVE_ADDRESS_USE)
-    } else {
-        quote!(OS_DEFAULT)
-    };
-    quote! {
+    let windows = Ident::new(
+        if config.exclusive {
+            "EXCLUSIVE_ADDRESS_USE"
+        } else {
+            "OS_DEFAULT"
+        },
+        Span::call_site(),
+    );
+    fill(
+        "
         #[cfg(unix)]
-        let #policy = #private::unix::Policy::REUSE_ADDRESS;
+        let $policy = $private::unix::Policy::REUSE_ADDRESS;
         #[cfg(windows)]
-        let #policy = #private::windows::Policy::#windows;
-        #unsupported_family
-    }
+        let $policy = $private::windows::Policy::$windows;
+        #[cfg(not(any(unix, windows)))]
+        let $policy = ::core::compile_error!($unsupported_family);
+        ",
+        &[
+            ("policy", policy),
+            ("private", private),
+            ("windows", &windows),
+            ("unsupported_family", &Literal::string(UNSUPPORTED_FAMILY)),
+        ],
+    )
 }
 
 /// `only_v6 = false` on OpenBSD and DragonFly BSD, which have no dual-stack
-/// sockets: the
-/// target's own branch says so (the runtime says the same when the value is
-/// not known at compile time).
+/// sockets: the target's own branch says so (the runtime says the same
+/// when the value is not known at compile time).
 fn no_dual_stack(config: &Config) -> Option<TokenStream> {
     let flag = config.only_v6.as_ref().filter(|flag| !flag.value)?;
-    let message = Literal::string(NO_DUAL_STACK);
-    Some(quote_spanned! {flag.span()=>
+    Some(fill_at(
+        flag.span(),
+        r#"
         #[cfg(any(target_os = "openbsd", target_os = "dragonfly"))]
-        ::core::compile_error!(#message);
-    })
+        ::core::compile_error!($message);
+        "#,
+        &[("message", &Literal::string(NO_DUAL_STACK))],
+    ))
 }
 
 const NO_DUAL_STACK: &str = "`only_v6 = false` is not possible on OpenBSD and DragonFly BSD: \
@@ -452,54 +622,57 @@ const NO_DUAL_STACK: &str = "`only_v6 = false` is not possible on OpenBSD and Dr
 /// A socket address as the expression that builds it; an IPv6 address
 /// with a scope id or flow info keeps them.
 fn socket_addr_tokens(private: &TokenStream, addr: SocketAddr) -> TokenStream {
-    let ip = ip_tokens(private, addr.ip());
-    let port = Literal::u16_unsuffixed(addr.port());
-    match addr {
-        SocketAddr::V6(v6) if v6.scope_id() != 0 || v6.flowinfo() != 0 => {
-            let ip = match addr.ip() {
-                IpAddr::V6(ip) => ipv6_tokens(private, ip),
-                IpAddr::V4(_) => ip,
-            };
-            let flowinfo = Literal::u32_unsuffixed(v6.flowinfo());
-            let scope_id = Literal::u32_unsuffixed(v6.scope_id());
-            quote!(#private::SocketAddr::V6(#private::SocketAddrV6::new(#ip, #port, #flowinfo, #scope_id)))
-        }
-        _ => quote!(#private::SocketAddr::new(#ip, #port)),
-    }
+    let port = addr.port();
+    let source = match addr {
+        SocketAddr::V6(v6) if v6.scope_id() != 0 || v6.flowinfo() != 0 => format!(
+            "$private::SocketAddr::V6($private::SocketAddrV6::new({}, {port}, {}, {}))",
+            ipv6_source(*v6.ip()),
+            v6.flowinfo(),
+            v6.scope_id()
+        ),
+        _ => format!(
+            "$private::SocketAddr::new({}, {port})",
+            ip_source(addr.ip())
+        ),
+    };
+    fill(&source, &[("private", private)])
 }
 
-/// An IP address as the expression that builds it, with the std constants
-/// where one fits so that the expansion reads like the source.
+/// An IP address as the expression that builds it.
 fn ip_tokens(private: &TokenStream, ip: IpAddr) -> TokenStream {
+    fill(&ip_source(ip), &[("private", private)])
+}
+
+/// An IP address as source text, with the std constants where one fits so
+/// that the expansion reads like the attribute.
+fn ip_source(ip: IpAddr) -> String {
     match ip {
         IpAddr::V4(v4) => {
             let value = if v4.is_unspecified() {
-                quote!(#private::Ipv4Addr::UNSPECIFIED)
+                "$private::Ipv4Addr::UNSPECIFIED".to_owned()
             } else if v4 == std::net::Ipv4Addr::LOCALHOST {
-                quote!(#private::Ipv4Addr::LOCALHOST)
+                "$private::Ipv4Addr::LOCALHOST".to_owned()
             } else {
-                let octets = v4.octets().map(Literal::u8_unsuffixed);
-                quote!(#private::Ipv4Addr::new(#(#octets),*))
+                let [a, b, c, d] = v4.octets();
+                format!("$private::Ipv4Addr::new({a}, {b}, {c}, {d})")
             };
-            quote!(#private::IpAddr::V4(#value))
+            format!("$private::IpAddr::V4({value})")
         }
-        IpAddr::V6(v6) => {
-            let value = ipv6_tokens(private, v6);
-            quote!(#private::IpAddr::V6(#value))
-        }
+        IpAddr::V6(v6) => format!("$private::IpAddr::V6({})", ipv6_source(v6)),
     }
 }
 
-fn ipv6_tokens(private: &TokenStream, v6: Ipv6Addr) -> TokenStream {
+fn ipv6_source(v6: Ipv6Addr) -> String {
     if v6.is_unspecified() {
-        quote!(#private::Ipv6Addr::UNSPECIFIED)
+        "$private::Ipv6Addr::UNSPECIFIED".to_owned()
     } else if v6.is_loopback() {
-        quote!(#private::Ipv6Addr::LOCALHOST)
+        "$private::Ipv6Addr::LOCALHOST".to_owned()
     } else {
-        let segments = v6.segments().map(|segment| {
-            Literal::from_str(&format!("{segment:#x}"))
-                .unwrap_or_else(|_| Literal::u16_unsuffixed(segment))
-        });
-        quote!(#private::Ipv6Addr::new(#(#segments),*))
+        // In hex, as IPv6 addresses are written.
+        let s = v6.segments();
+        format!(
+            "$private::Ipv6Addr::new({:#x}, {:#x}, {:#x}, {:#x}, {:#x}, {:#x}, {:#x}, {:#x})",
+            s[0], s[1], s[2], s[3], s[4], s[5], s[6], s[7]
+        )
     }
 }

@@ -1,11 +1,11 @@
 //! Parses the annotated item: a function without a receiver, not generic,
 //! not `const`, with an empty body, returning `io::Result<T>`.
 
-use proc_macro2::TokenStream;
-use quote::{quote, ToTokens};
+use proc_macro2::{TokenStream, TokenTree};
+use quote::quote;
 use syn::parse::{ParseStream, Parser};
 use syn::{
-    Attribute, Block, GenericArgument, Item, PathArguments, ReturnType, Signature, Token, Type,
+    Attribute, Block, GenericArgument, PathArguments, ReturnType, Signature, Token, Type,
     Visibility,
 };
 
@@ -20,28 +20,6 @@ pub(crate) struct ListenerFn {
     pub(crate) sig: Signature,
     /// `T` of `io::Result<T>`, when the return type has that shape.
     pub(crate) socket_type: Option<Type>,
-}
-
-impl ListenerFn {
-    /// The function as the user wrote it but with a body that type-checks,
-    /// emitted next to errors so that the rest of the crate still compiles
-    /// against it.
-    pub(crate) fn placeholder(&self) -> TokenStream {
-        let ListenerFn {
-            attrs, vis, sig, ..
-        } = self;
-        // A `const fn` has been reported already; the placeholder's panic
-        // would add a second, unrelated error.
-        let mut sig = sig.clone();
-        sig.constness = None;
-        quote! {
-            #(#attrs)*
-            #[allow(unused_variables, clippy::unimplemented)]
-            #vis #sig {
-                ::core::unimplemented!("#[restartable_listener] failed to expand")
-            }
-        }
-    }
 }
 
 enum Body {
@@ -79,7 +57,7 @@ pub(crate) fn parse(tokens: TokenStream, errors: &mut Errors) -> Result<Listener
         let generics = &sig.generics;
         let where_clause = &generics.where_clause;
         errors.at(
-            quote!(#generics #where_clause),
+            &quote!(#generics #where_clause),
             "a generic function is not supported: the attribute writes one concrete listener",
         );
     }
@@ -97,7 +75,7 @@ pub(crate) fn parse(tokens: TokenStream, errors: &mut Errors) -> Result<Listener
         if !block.stmts.is_empty() {
             let stmts = &block.stmts;
             errors.at(
-                quote!(#(#stmts)*),
+                &quote!(#(#stmts)*),
                 "the body is written by #[restartable_listener]: leave it empty (`{}`); to set \
                  more socket options, use `configure = path::to::fn`",
             );
@@ -148,22 +126,17 @@ fn socket_type(sig: &Signature, errors: &mut Errors) -> Option<Type> {
 fn not_a_function(tokens: &TokenStream, errors: &mut Errors) {
     const EXPECTED: &str = "#[restartable_listener] goes on a function such as \
                             `fn listener() -> std::io::Result<std::net::TcpListener> {}`";
-    let Ok(item) = syn::parse2::<Item>(tokens.clone()) else {
-        errors.at(tokens, EXPECTED);
-        return;
-    };
-    let (keyword, what): (&dyn ToTokens, &str) = match &item {
-        Item::Struct(item) => (&item.struct_token, "a struct"),
-        Item::Enum(item) => (&item.enum_token, "an enum"),
-        Item::Union(item) => (&item.union_token, "a union"),
-        Item::Impl(item) => (&item.impl_token, "an impl block"),
-        Item::Trait(item) => (&item.trait_token, "a trait"),
-        Item::Const(item) => (&item.const_token, "a const"),
-        Item::Static(item) => (&item.static_token, "a static"),
-        Item::Mod(item) => (&item.mod_token, "a module"),
-        Item::Type(item) => (&item.type_token, "a type alias"),
-        Item::Use(item) => (&item.use_token, "a use declaration"),
-        _ => (tokens, "another item"),
-    };
-    errors.at(keyword, format!("{EXPECTED}, found {what}"));
+    // The item's keyword (`struct`, `impl`, ...), after any attributes and
+    // visibility: enough to point at without parsing the whole item.
+    for token in tokens.clone() {
+        match token {
+            TokenTree::Ident(word) if word == "pub" || word == "unsafe" => {}
+            TokenTree::Ident(keyword) => {
+                errors.at(&keyword, format!("{EXPECTED}, found `{keyword}`"));
+                return;
+            }
+            _ => {}
+        }
+    }
+    errors.at(tokens, EXPECTED);
 }

@@ -12,6 +12,7 @@ mod args;
 mod errors;
 mod expand;
 mod item;
+mod template;
 mod valid;
 
 use proc_macro::TokenStream;

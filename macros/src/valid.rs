@@ -9,7 +9,7 @@ use syn::{Expr, Ident, LitBool, LitStr, Type};
 
 use std::time::Duration;
 
-use crate::args::{Arg, Args, Inherit, Value};
+use crate::args::{Args, Inherit, Value};
 use crate::errors::Errors;
 use crate::item::ListenerFn;
 
@@ -17,7 +17,7 @@ pub(crate) enum Address {
     /// `host` (default `0.0.0.0`) with `port`, or with `port_env` alone.
     HostPort {
         host: Value<IpAddr>,
-        port: Option<Value<u16>>,
+        port: Option<Value<u64>>,
     },
     /// `addr`: host and port together.
     Addr(Value<SocketAddr>),
@@ -25,7 +25,7 @@ pub(crate) enum Address {
     Unix {
         addr: Option<UnixAddr>,
         path_env: Option<LitStr>,
-        mode: Option<Value<u32>>,
+        mode: Option<Value<u64>>,
     },
 }
 
@@ -53,7 +53,7 @@ pub(crate) struct Config {
     pub(crate) port_env: Option<LitStr>,
     pub(crate) addr_env: Option<LitStr>,
     /// `None`: the runtime's `DEFAULT_BACKLOG`, its one definition.
-    pub(crate) backlog: Option<Value<i32>>,
+    pub(crate) backlog: Option<Value<u64>>,
     pub(crate) only_v6: Option<LitBool>,
     pub(crate) nonblocking: bool,
     /// The `reuse_port = true` key, kept so that the per-target error in
@@ -65,24 +65,21 @@ pub(crate) struct Config {
     pub(crate) inherit: Option<Inherit>,
     pub(crate) retry: Option<Duration>,
     pub(crate) configure: Option<Expr>,
-    pub(crate) krate: syn::Path,
+    /// `crate = "..."`; `None`: `::restartable`.
+    pub(crate) krate: Option<syn::Path>,
     pub(crate) socket_type: Type,
-}
-
-fn flag(arg: Option<&Arg<LitBool>>, default: bool) -> bool {
-    arg.map_or(default, |arg| arg.value.value)
 }
 
 /// Checks `args` against each other and `function`; `None` when something
 /// is wrong (and then `errors` says what).
-pub(crate) fn check(args: Args, function: &ListenerFn, errors: &mut Errors) -> Option<Config> {
-    let address = address(&args, errors);
-    if let (Some(only_v6), Some(ip)) = (&args.only_v6, literal_ip(&args)) {
+pub(crate) fn check(mut args: Args, function: &ListenerFn, errors: &mut Errors) -> Option<Config> {
+    let literal_ip = literal_ip(&args);
+    let address = address(&mut args, errors);
+    if let (Some(only_v6), Some(ip)) = (&args.only_v6, literal_ip) {
         if ip.is_ipv4() {
-            let key = &only_v6.key;
-            let value = &only_v6.value;
+            let key = args.key("only_v6");
             errors.at(
-                quote!(#key = #value),
+                &quote!(#key = #only_v6),
                 format!(
                     "`only_v6` applies to IPv6 addresses, and {ip} is IPv4: remove `only_v6`, \
                      or use an IPv6 host such as \"::\""
@@ -90,67 +87,49 @@ pub(crate) fn check(args: Args, function: &ListenerFn, errors: &mut Errors) -> O
             );
         }
     }
-    if let (Some(exclusive), Some(reuse_port)) = (&args.exclusive, &args.reuse_port) {
-        if !exclusive.value.value && reuse_port.value.value {
-            let key = &exclusive.key;
-            let value = &exclusive.value;
+    let reuse_port = matches!(&args.reuse_port, Some(flag) if flag.value);
+    if let (Some(exclusive), true) = (&args.exclusive, reuse_port) {
+        if !exclusive.value {
+            let key = args.key("exclusive");
             errors.at(
-                quote!(#key = #value),
+                &quote!(#key = #exclusive),
                 "`exclusive = false` has no effect with `reuse_port = true`: `exclusive` \
                  concerns Windows only, where `reuse_port` is refused; remove one of them",
             );
         }
     }
+    let reuse_port = if reuse_port {
+        args.key("reuse_port").cloned()
+    } else {
+        None
+    };
+    let inherit = match args.inherit {
+        Some(Inherit::Flag(flag)) if !flag.value => None,
+        inherit => inherit,
+    };
     let config = Config {
         address: address?,
-        port_env: args.port_env.map(|arg| arg.value),
-        addr_env: args.addr_env.map(|arg| arg.value),
-        backlog: args.backlog.map(|arg| arg.value),
-        only_v6: args.only_v6.map(|arg| arg.value),
-        nonblocking: flag(args.nonblocking.as_ref(), false),
-        reuse_port: args
-            .reuse_port
-            .filter(|arg| arg.value.value)
-            .map(|arg| arg.key),
-        exclusive: flag(args.exclusive.as_ref(), true),
-        inherit: args.inherit.and_then(|arg| match arg.value {
-            Inherit::Flag(flag) if !flag.value => None,
-            inherit => Some(inherit),
-        }),
-        retry: args.retry.map(|arg| arg.value),
-        configure: args.configure.map(|arg| arg.value),
-        krate: args
-            .krate
-            .map_or_else(|| syn::parse_quote!(::restartable), |arg| arg.value),
+        reuse_port,
+        port_env: args.port_env,
+        addr_env: args.addr_env,
+        backlog: args.backlog,
+        only_v6: args.only_v6,
+        nonblocking: matches!(&args.nonblocking, Some(flag) if flag.value),
+        exclusive: !matches!(&args.exclusive, Some(flag) if !flag.value),
+        inherit,
+        retry: args.retry,
+        configure: args.configure,
+        krate: args.krate,
         socket_type: function.socket_type.clone()?,
     };
     errors.is_empty().then_some(config)
 }
 
-/// The key of an option, when it was written with a valid value.
-fn key_of<'a>(args: &'a Args, name: &str) -> Option<&'a Ident> {
-    match name {
-        "host" => args.host.as_ref().map(|a| &a.key),
-        "port" => args.port.as_ref().map(|a| &a.key),
-        "addr" => args.addr.as_ref().map(|a| &a.key),
-        "port_env" => args.port_env.as_ref().map(|a| &a.key),
-        "addr_env" => args.addr_env.as_ref().map(|a| &a.key),
-        "only_v6" => args.only_v6.as_ref().map(|a| &a.key),
-        "reuse_port" => args.reuse_port.as_ref().map(|a| &a.key),
-        "exclusive" => args.exclusive.as_ref().map(|a| &a.key),
-        "path" => args.path.as_ref().map(|a| &a.key),
-        "path_env" => args.path_env.as_ref().map(|a| &a.key),
-        "abstract_name" => args.abstract_name.as_ref().map(|a| &a.key),
-        "mode" => args.mode.as_ref().map(|a| &a.key),
-        _ => None,
-    }
-}
-
 /// `path`, `path_env`, `abstract_name`: checked against the IP keys and
 /// each other.
-fn unix_address(args: &Args, unix_key: &str, errors: &mut Errors) -> Option<Address> {
-    for name in IP_KEYS {
-        let Some(key) = key_of(args, name) else {
+fn unix_address(args: &mut Args, unix_key: &str, errors: &mut Errors) -> Option<Address> {
+    for &name in &IP_KEYS {
+        let Some(key) = args.key(name) else {
             continue;
         };
         let message = if name == "addr_env" {
@@ -168,72 +147,68 @@ fn unix_address(args: &Args, unix_key: &str, errors: &mut Errors) -> Option<Addr
         };
         errors.at(key, message);
     }
-    if let (Some(_), Some(name)) = (&args.path, &args.abstract_name) {
+    if let (Some(_), Some(key)) = (&args.path, args.key("abstract_name")) {
         errors.at(
-            &name.key,
+            key,
             "`abstract_name` cannot be used with `path`: a socket has a file path or an \
              abstract name; give one",
         );
     }
-    if let (None, Some(_), Some(mode)) = (&args.path, &args.abstract_name, &args.mode) {
+    if let (None, Some(_), Some(key)) = (&args.path, &args.abstract_name, args.key("mode")) {
         errors.at(
-            &mode.key,
+            key,
             "`mode` sets the permission bits of a socket's file, and an abstract name has no \
              file; remove `mode`",
         );
     }
-    if UNIX_KEYS
-        .iter()
-        .any(|name| args.has(name) && key_of(args, name).is_none())
-    {
-        return None;
+    for &name in &UNIX_KEYS {
+        if args.has(name) && args.key(name).is_none() {
+            return None;
+        }
     }
-    let addr = match (&args.path, &args.abstract_name) {
-        (Some(path), _) => Some(UnixAddr::Path(path.value.clone())),
-        (None, Some(name)) => Some(UnixAddr::Abstract(name.value.clone())),
+    let addr = match (args.path.take(), args.abstract_name.take()) {
+        (Some(path), _) => Some(UnixAddr::Path(path)),
+        (None, Some(name)) => Some(UnixAddr::Abstract(name)),
         (None, None) => None,
     };
     Some(Address::Unix {
         addr,
-        path_env: args.path_env.as_ref().map(|arg| arg.value.clone()),
-        mode: args.mode.as_ref().map(|arg| arg.value.clone()),
+        path_env: args.path_env.take(),
+        mode: args.mode.take(),
     })
 }
 
-fn address(args: &Args, errors: &mut Errors) -> Option<Address> {
-    if let Some(unix_key) = UNIX_KEYS.into_iter().find(|name| args.has(name)) {
-        return unix_address(args, unix_key, errors);
+fn address(args: &mut Args, errors: &mut Errors) -> Option<Address> {
+    for &unix_key in &UNIX_KEYS {
+        if args.has(unix_key) {
+            return unix_address(args, unix_key, errors);
+        }
     }
-    if let Some(mode) = &args.mode {
+    if let Some(key) = args.key("mode") {
         errors.at(
-            &mode.key,
+            key,
             "`mode` sets the permission bits of a Unix-domain socket's file: give \
              `path = \"/run/app/app.sock\"` too, or remove `mode`",
         );
     }
-    if let (Some(addr_env), Some(port_env)) = (&args.addr_env, &args.port_env) {
+    if let (Some(addr_env), Some(port_env)) = (args.key("addr_env"), args.key("port_env")) {
         errors.at(
-            &port_env.key,
+            port_env,
             format!(
-                "`port_env` cannot be used with `{}`, whose variable gives host and port",
-                addr_env.key
+                "`port_env` cannot be used with `{addr_env}`, whose variable gives host and port"
             ),
         );
     }
-    if let Some(addr) = &args.addr {
-        for other in [
-            args.host.as_ref().map(|a| &a.key),
-            args.port.as_ref().map(|a| &a.key),
-        ]
-        .into_iter()
-        .flatten()
-        {
-            errors.at(
-                other,
-                format!("`{other}` cannot be used with `addr`, which gives both host and port"),
-            );
+    if let Some(addr) = args.addr.take() {
+        for name in &["host", "port"] {
+            if let Some(key) = args.key(name) {
+                errors.at(
+                    key,
+                    format!("`{key}` cannot be used with `addr`, which gives both host and port"),
+                );
+            }
         }
-        return Some(Address::Addr(addr.value.clone()));
+        return Some(Address::Addr(addr));
     }
     if args.has("addr") {
         return None;
@@ -251,31 +226,17 @@ fn address(args: &Args, errors: &mut Errors) -> Option<Address> {
     Some(Address::HostPort {
         host: args
             .host
-            .as_ref()
-            .map_or(Value::Literal(IpAddr::V4(Ipv4Addr::UNSPECIFIED)), |arg| {
-                arg.value.clone()
-            }),
-        port: args.port.as_ref().map(|arg| arg.value.clone()),
+            .take()
+            .unwrap_or(Value::Literal(IpAddr::V4(Ipv4Addr::UNSPECIFIED))),
+        port: args.port.take(),
     })
 }
 
 /// The IP address when a literal gives it, for checks that depend on it.
 fn literal_ip(args: &Args) -> Option<IpAddr> {
     match (&args.host, &args.addr) {
-        (
-            _,
-            Some(Arg {
-                value: Value::Literal(addr),
-                ..
-            }),
-        ) => Some(addr.ip()),
-        (
-            Some(Arg {
-                value: Value::Literal(ip),
-                ..
-            }),
-            None,
-        ) => Some(*ip),
+        (_, Some(Value::Literal(addr))) => Some(addr.ip()),
+        (Some(Value::Literal(ip)), None) => Some(*ip),
         _ => None,
     }
 }
