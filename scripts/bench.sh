@@ -9,15 +9,19 @@
 #  3. crash to ready with 1,000 server-side TIME_WAIT connections
 #  4. build cost: clean build of the runtime and the macro, and `cargo check`
 #     of a crate with 100 annotated functions versus the same written by hand
+#  5. the macro crate's own build next to tokio-macros 2.7.2's (the closest
+#     attribute macro), paired clean rebuilds of just that crate, as each is
+#     built when it comes from crates.io; the full run adds instruction counts
+#     (valgrind; installed if missing), which this noisy machine cannot blur
 #
 # Usage: scripts/bench.sh [--quick]   (--quick: fewer rounds, for CI)
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
-rounds=31 per_round=2000 clients=1000 checks=5
+rounds=31 per_round=2000 clients=1000 checks=5 pairs=11 count_instructions=1
 if [ "${1:-}" = "--quick" ]; then
-    rounds=5 per_round=200 clients=200 checks=1
+    rounds=5 per_round=200 clients=200 checks=1 pairs=3 count_instructions=0
 fi
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
@@ -123,3 +127,83 @@ hand=$(median_check hand)
 macro=$(median_check macro)
 printf 'cargo check of 100 listener functions (median of %s): by hand %.3f s, annotated %.3f s, delta %+.3f s\n' \
     "$checks" "$hand" "$macro" "$(echo "$macro - $hand" | bc)"
+
+echo
+echo "== 5. the macro crate's build next to tokio-macros 2.7.2's"
+# One scratch crate depending on both, so that syn, quote and proc-macro2 are
+# built once and shared; each round cleans and rebuilds one of the two. As a
+# crates.io dependency is built: not incremental, lints capped.
+mkdir -p "$work/pair/src"
+cat > "$work/pair/Cargo.toml" <<TOML
+[package]
+name = "macro-build-pair"
+version = "0.0.0"
+edition = "2021"
+publish = false
+
+[dependencies]
+restartable-macros = { path = "$root/macros" }
+tokio-macros = "=2.7.2"
+
+[workspace]
+TOML
+touch "$work/pair/src/lib.rs"
+# rustc's own time for the two macro crates, from a wrapper around it.
+cat > "$work/timed-rustc" <<'SH'
+#!/usr/bin/env bash
+name=
+for arg in "$@"; do [ "${prev:-}" = --crate-name ] && name=$arg; prev=$arg; done
+case $name in
+restartable_macros | tokio_macros)
+    start=$(date +%s%N)
+    if [ -n "${COUNT_INSTRUCTIONS:-}" ]; then
+        valgrind --tool=cachegrind --cache-sim=no --cachegrind-out-file=/dev/null \
+            --log-file="$PAIR_LOG.$name.vg" "$@"
+    else
+        "$@"
+    fi
+    status=$?
+    echo "$name $(( ($(date +%s%N) - start) / 1000000 ))" >> "$PAIR_LOG"
+    exit $status ;;
+*) exec "$@" ;;
+esac
+SH
+chmod +x "$work/timed-rustc"
+pair_build() {
+    (cd "$work/pair" && CARGO_TARGET_DIR=$work/pair-target CARGO_INCREMENTAL=0 \
+        RUSTFLAGS="--cap-lints allow" RUSTC_WRAPPER=$work/timed-rustc PAIR_LOG=$work/pair.log \
+        COUNT_INSTRUCTIONS="${COUNT_INSTRUCTIONS:-}" \
+        cargo build -q "$@")
+}
+pair_build
+: > "$work/pair.log"
+for _ in $(seq 1 "$pairs"); do
+    for krate in restartable-macros tokio-macros; do
+        (cd "$work/pair" && CARGO_TARGET_DIR=$work/pair-target cargo clean -q -p "$krate")
+        pair_build
+    done
+done
+median_ms() {
+    grep "^$1 " "$work/pair.log" | awk '{print $2}' | sort -n | sed -n "$(( (pairs + 1) / 2 ))p"
+}
+ours=$(median_ms restartable_macros)
+theirs=$(median_ms tokio_macros)
+printf 'rustc time, median of %s paired clean rebuilds: restartable-macros %s ms, tokio-macros %s ms, ratio %.2f\n' \
+    "$pairs" "$ours" "$theirs" "$(echo "scale=4; $ours / $theirs" | bc)"
+if [ "$count_instructions" = 1 ]; then
+    if ! command -v valgrind >/dev/null 2>&1; then
+        apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends valgrind >/dev/null
+    fi
+    for krate in restartable-macros tokio-macros; do
+        (cd "$work/pair" && CARGO_TARGET_DIR=$work/pair-target cargo clean -q -p "$krate")
+        COUNT_INSTRUCTIONS=1 pair_build
+    done
+    instructions() {
+        grep 'I *refs' "$work/pair.log.$1.vg" | awk '{print $NF}' | tr -d ,
+    }
+    ours=$(instructions restartable_macros)
+    theirs=$(instructions tokio_macros)
+    printf 'instructions rustc executed (valgrind): restartable-macros %s, tokio-macros %s, ratio %.3f\n' \
+        "$ours" "$theirs" "$(echo "scale=4; $ours / $theirs" | bc)"
+fi

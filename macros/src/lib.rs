@@ -3,7 +3,8 @@
 //!
 //! The pipeline: `args` parses the attribute's arguments, `item` the
 //! function, `valid` checks them against each other, `expand` writes the
-//! code. Every mistake becomes a `syn::Error` on the token that caused it.
+//! code from the Rust source in `template`s. Every mistake becomes a
+//! `syn::Error` on the token that caused it.
 
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
