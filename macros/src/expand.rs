@@ -11,6 +11,7 @@ use syn::spanned::Spanned;
 use crate::args::{self, Inherit, Value};
 use crate::errors::Errors;
 use crate::item::{self, ListenerFn};
+use crate::messages::{NO_DUAL_STACK, REUSE_PORT_ELSEWHERE, REUSE_PORT_ON_WINDOWS};
 use crate::template::{fill, fill_at};
 use crate::valid::{self, Address, Config, UnixAddr};
 
@@ -545,10 +546,6 @@ impl Shared {
 
 const UNSUPPORTED_FAMILY: &str =
     "restartable supports the `unix` and `windows` target families only";
-const REUSE_PORT_ON_WINDOWS: &str = "`reuse_port = true` is not supported on Windows: sharing a \
-     port there takes SO_REUSEADDR, which lets any process bind the port and take its traffic";
-const REUSE_PORT_ELSEWHERE: &str = "`reuse_port = true` is supported on Linux, Android and \
-     FreeBSD only: on this target SO_REUSEPORT does not balance connections between sockets";
 
 /// One `let policy = ...;` per target, each under its `#[cfg]`: the whole
 /// per-OS choice, readable in the expansion.
@@ -614,10 +611,6 @@ fn no_dual_stack(config: &Config) -> Option<TokenStream> {
         &[("message", &Literal::string(NO_DUAL_STACK))],
     ))
 }
-
-const NO_DUAL_STACK: &str = "`only_v6 = false` is not possible on OpenBSD and DragonFly BSD: \
-     they have no dual-stack sockets, an IPv6 socket is always IPv6-only there; bind an IPv4 \
-     socket as well, or leave out only_v6";
 
 /// A socket address as the expression that builds it; an IPv6 address
 /// with a scope id or flow info keeps them.

@@ -13,6 +13,7 @@ mod args;
 mod errors;
 mod expand;
 mod item;
+mod messages;
 mod template;
 mod valid;
 

@@ -41,6 +41,8 @@ mod holder;
 #[cfg(any(unix, windows))]
 mod listen_addr;
 #[cfg(any(unix, windows))]
+mod messages;
+#[cfg(any(unix, windows))]
 mod retry;
 #[cfg(any(unix, windows))]
 mod spec;
@@ -446,22 +448,6 @@ pub use restartable_macros::restartable_listener;
 
 /// The backlog of a TCP listener when none is given.
 pub const DEFAULT_BACKLOG: i32 = 1024;
-
-#[cfg(all(
-    any(unix, windows),
-    not(any(target_os = "linux", target_os = "android", target_os = "freebsd"))
-))]
-const REUSE_PORT_UNSUPPORTED: &str =
-    "reuse_port is supported on Linux, Android and FreeBSD only: elsewhere SO_REUSEPORT does not \
-     balance load, and on Windows sharing a port takes SO_REUSEADDR, which lets any process take it";
-
-/// `only_v6 = false` on OpenBSD or DragonFly BSD (the expansion's compile
-/// error says the same).
-#[cfg(any(target_os = "openbsd", target_os = "dragonfly"))]
-const NO_DUAL_STACK: &str =
-    "only_v6 = false is not possible on OpenBSD and DragonFly BSD: they have no dual-stack \
-     sockets, an IPv6 socket is always IPv6-only there; bind an IPv4 socket as well, or leave \
-     out only_v6";
 
 /// What the attribute's expansion calls. Not a public API: it may change in
 /// any release.

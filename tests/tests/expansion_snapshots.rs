@@ -19,6 +19,8 @@ mod errors;
 mod expand;
 #[path = "../../macros/src/item.rs"]
 mod item;
+#[path = "../../macros/src/messages.rs"]
+mod messages;
 #[path = "../../macros/src/template.rs"]
 mod template;
 #[path = "../../macros/src/valid.rs"]

@@ -218,6 +218,13 @@ fn builder_refuses_reuse_port_on_windows() {
         .bind::<TcpListener>()
         .unwrap_err();
     assert_eq!(error.kind(), io::ErrorKind::Unsupported);
+    // The text the attribute's Windows branch gives as a compile error.
+    assert!(
+        error
+            .to_string()
+            .starts_with("`reuse_port = true` is not supported on Windows"),
+        "{error}"
+    );
     let exclusive: TcpListener = restartable::Builder::new(loopback(0)).bind().unwrap();
     assert_eq!(policy_of(&exclusive), (1, 0));
 }

@@ -67,7 +67,7 @@ impl Policy {
         #[cfg(not(any(target_os = "linux", target_os = "android", target_os = "freebsd")))]
         return Err(io::Error::new(
             io::ErrorKind::Unsupported,
-            crate::REUSE_PORT_UNSUPPORTED,
+            crate::messages::REUSE_PORT_ELSEWHERE,
         ));
     }
 }
@@ -115,7 +115,7 @@ pub(crate) fn set_only_v6(_socket: &Socket, only_v6: Option<bool>) -> io::Result
     match only_v6 {
         Some(false) => Err(io::Error::new(
             io::ErrorKind::Unsupported,
-            crate::NO_DUAL_STACK,
+            crate::messages::NO_DUAL_STACK,
         )),
         Some(true) | None => Ok(()),
     }

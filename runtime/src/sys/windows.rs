@@ -47,7 +47,7 @@ impl Policy {
         if reuse_port {
             return Err(io::Error::new(
                 io::ErrorKind::Unsupported,
-                crate::REUSE_PORT_UNSUPPORTED,
+                crate::messages::REUSE_PORT_ON_WINDOWS,
             ));
         }
         Ok(if exclusive {
