@@ -312,12 +312,19 @@ fn unix_addr(private: &TokenStream, addr: Option<&UnixAddr>) -> UnixTokens {
     let mut target_checks = TokenStream::new();
     let given = Ident::new("given", Span::mixed_site());
     let mut given_binding = None;
-    let mut bind_given = |expr: &syn::Expr| {
+    // An expression gets its own `let`, and the conversion is spanned on
+    // it, where a type that does not convert is reported.
+    let mut given_expr = |expr: &syn::Expr, wrapper: &str| {
         given_binding = Some(fill_at(
             expr.span(),
             "let $given = &$expr;",
             &[("given", &given), ("expr", expr)],
         ));
+        fill_at(
+            expr.span(),
+            &format!("$private::{wrapper}($given)"),
+            &[("private", private), ("given", &given)],
+        )
     };
     let addr = match addr {
         None => None,
@@ -339,14 +346,7 @@ fn unix_addr(private: &TokenStream, addr: Option<&UnixAddr>) -> UnixTokens {
                         &[("private", private), ("path", path)],
                     )
                 }
-                Value::Expr(expr) => {
-                    bind_given(expr);
-                    fill_at(
-                        expr.span(),
-                        "$private::unix_path($given)",
-                        &[("private", private), ("given", &given)],
-                    )
-                }
+                Value::Expr(expr) => given_expr(expr, "unix_path"),
             };
             Some(fill(
                 "$private::UnixAddr::Path($path)",
@@ -366,14 +366,7 @@ fn unix_addr(private: &TokenStream, addr: Option<&UnixAddr>) -> UnixTokens {
                     ));
                     syn::LitByteStr::new(name.value().as_bytes(), name.span()).into_token_stream()
                 }
-                Value::Expr(expr) => {
-                    bind_given(expr);
-                    fill_at(
-                        expr.span(),
-                        "$private::abstract_name($given)",
-                        &[("private", private), ("given", &given)],
-                    )
-                }
+                Value::Expr(expr) => given_expr(expr, "abstract_name"),
             };
             Some(fill(
                 "$private::UnixAddr::Abstract($name)",
