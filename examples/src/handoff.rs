@@ -158,7 +158,9 @@ impl Passing {
 }
 
 impl Passing {
-    /// Runs it to the end and returns what it printed on stdout.
+    /// Runs it to the end and returns what it printed on stdout. A child
+    /// still running after 30 s is killed (and what it printed so far is
+    /// returned), so that a scenario that hangs fails instead of hanging.
     ///
     /// # Errors
     ///
@@ -170,8 +172,24 @@ impl Passing {
             drop(self.inheritable);
             child?
         };
-        let output = child.wait_with_output()?;
-        Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+        let pid = child.id();
+        let done = Arc::new(AtomicBool::new(false));
+        let watchdog = {
+            let done = Arc::clone(&done);
+            thread::spawn(move || {
+                let deadline = Instant::now() + Duration::from_secs(30);
+                while !done.load(Ordering::Acquire) && Instant::now() < deadline {
+                    thread::sleep(Duration::from_millis(20));
+                }
+                if !done.load(Ordering::Acquire) {
+                    let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
+                }
+            })
+        };
+        let output = child.wait_with_output();
+        done.store(true, Ordering::Release);
+        let _ = watchdog.join();
+        Ok(String::from_utf8_lossy(&output?.stdout).into_owned())
     }
 }
 

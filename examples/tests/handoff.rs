@@ -55,6 +55,25 @@ fn unix_on(path: &std::path::Path) -> io::Result<UnixListener> {}
 #[restartable_listener(host = "127.0.0.1", port = port, inherit = true, reuse_port = true)]
 fn shared_on(port: u16) -> io::Result<TcpListener> {}
 
+/// Another host than the passed sockets' 127.0.0.1.
+#[restartable_listener(host = "127.0.0.2", port = port, inherit = true)]
+fn second_host_on(port: u16) -> io::Result<TcpListener> {}
+
+/// The README's example: the socket the unit names "http", wherever the
+/// unit binds it; 0.0.0.0:8080 only when none is passed.
+#[restartable_listener(port = 8080, inherit = "http")]
+fn readme_http() -> io::Result<TcpListener> {}
+
+/// Only the passed socket: no address to bind when none is passed.
+#[restartable_listener(inherit = "http")]
+fn only_passed() -> io::Result<TcpListener> {}
+
+#[restartable_listener(host = "::", port = port, inherit = true)]
+fn dual_stack_on(port: u16) -> io::Result<TcpListener> {}
+
+#[restartable_listener(host = "127.0.0.1", port = port, inherit = true, backlog = 64)]
+fn backlog_64_on(port: u16) -> io::Result<TcpListener> {}
+
 fn say(line: impl AsRef<str>) {
     println!("result {}", line.as_ref());
     let _ = io::stdout().flush();
@@ -137,9 +156,18 @@ fn grandchild_sees() -> String {
 /// function on another path and taken by the one on its path.
 fn unix_scenario() {
     let path = std::path::PathBuf::from(env::var("SOCKET_PATH").unwrap());
-    // Another path: the passed socket does not fit, and stays.
+    // Another path: the passed socket is left for a function on its path,
+    // and this one binds its own.
     match unix_on(&path.with_extension("other")) {
-        Ok(_) => say("other path taken"),
+        Ok(listener) => say(format!(
+            "other path bound {}",
+            listener
+                .local_addr()
+                .unwrap()
+                .as_pathname()
+                .unwrap()
+                .display()
+        )),
         Err(error) => say(format!("other path {:?} {error}", error.kind())),
     }
     match unix_on(&path) {
@@ -151,6 +179,26 @@ fn unix_scenario() {
             say("served the queued connection");
         }
         Err(error) => say(format!("path {:?} {error}", error.kind())),
+    }
+}
+
+/// Descriptor 3 as a socket value, for a scenario that changes its flags
+/// the way another consumer of `LISTEN_FDS` would; the caller forgets it.
+fn unsafe_fd3() -> Socket {
+    use std::os::unix::io::FromRawFd;
+    #[allow(unsafe_code)]
+    // SAFETY: the supervisor passed fd 3 to this process, and the caller
+    // forgets the value instead of closing it, so it never owns it.
+    unsafe {
+        Socket::from_raw_fd(3)
+    }
+}
+
+fn fd3_state() -> &'static str {
+    if fs::metadata("/proc/self/fd/3").is_ok() {
+        "open"
+    } else {
+        "closed"
     }
 }
 
@@ -235,9 +283,9 @@ fn child() {
         "errors" => {
             let before = open_fds();
             for _ in 0..100 {
-                let _ = next();
+                let _ = http();
             }
-            say(format!("next {}", outcome(&next(), tcp_port)));
+            say(format!("next {}", outcome(&http(), tcp_port)));
             say(format!("fds before {before} after {}", open_fds()));
             say(format!(
                 "fd3 {}",
@@ -287,6 +335,58 @@ fn policy_scenario(scenario: &str) {
             say(format!("plain {}", outcome(&next_on(port), tcp_port)));
             let shared = shared_on(port);
             say(format!("shared {}", outcome(&shared, tcp_port)));
+            say(format!("backlog after {}", backlog(port)));
+        }
+        other => rule_scenario(other),
+    }
+}
+
+/// The scenarios about which passed socket a function takes.
+fn rule_scenario(scenario: &str) {
+    match scenario {
+        "order" => {
+            let passed: u16 = env::var("EXPECTED_PORT").unwrap().parse().unwrap();
+            let other: u16 = env::var("OTHER_PORT").unwrap().parse().unwrap();
+            let order = env::var("ORDER").unwrap();
+            for which in order.chars() {
+                match which {
+                    'a' => say(format!("a {}", outcome(&next_on(passed), tcp_port))),
+                    _ => say(format!("b {}", outcome(&second_host_on(other), tcp_port))),
+                }
+            }
+        }
+        "readme" => {
+            let listener = readme_http();
+            say(format!("readme {}", outcome(&listener, tcp_port)));
+            say(format!("only passed {}", outcome(&only_passed(), tcp_port)));
+        }
+        "only-passed" => say(format!("only passed {}", outcome(&only_passed(), tcp_port))),
+        "cloexec" => {
+            let port: u16 = env::var("EXPECTED_PORT").unwrap().parse().unwrap();
+            // As libsystemd's sd_listen_fds(0) leaves a descriptor it took.
+            let fd3 = unsafe_fd3();
+            fd3.set_cloexec(true).unwrap();
+            say(format!("first {}", outcome(&next_on(port), tcp_port)));
+            say(format!("fd3 {}", fd3_state()));
+            std::mem::forget(fd3);
+        }
+        "file" => {
+            say(format!("http {}", outcome(&http(), tcp_port)));
+            say(format!("only passed {}", outcome(&only_passed(), tcp_port)));
+            say(format!("fd3 {}", fd3_state()));
+        }
+        "dual-stack" => {
+            let port: u16 = env::var("EXPECTED_PORT").unwrap().parse().unwrap();
+            say(format!("dual {}", outcome(&dual_stack_on(port), tcp_port)));
+        }
+        "backlog" => {
+            let port: u16 = env::var("EXPECTED_PORT").unwrap().parse().unwrap();
+            let listener = if env::var("BACKLOG").is_ok() {
+                backlog_64_on(port)
+            } else {
+                next_on(port)
+            };
+            say(format!("taken {}", outcome(&listener, tcp_port)));
             say(format!("backlog after {}", backlog(port)));
         }
         other => panic!("no scenario {other}"),
@@ -469,15 +569,18 @@ fn run_on_port(scenario: &str, socket: BorrowedFd<'_>, port: u16) -> Vec<String>
     )
 }
 
-/// Runs the `errors` scenario with one passed socket and returns its lines.
+/// Runs the `errors` scenario with one socket passed under the name `http`
+/// and returns its lines.
 fn rejected(socket: BorrowedFd<'_>) -> Vec<String> {
-    run("errors", &[socket], None, &ListenPid::Own, &[])
+    run("errors", &[socket], Some("http"), &ListenPid::Own, &[])
 }
 
 fn assert_rejected_without_leak(lines: &[String], message: &str) {
     let next = line(lines, "next");
     assert!(
-        next.starts_with("error InvalidInput the socket passed as fd 3 (LISTEN_FDS) is "),
+        next.starts_with(
+            "error InvalidInput the socket passed as fd 3 (LISTEN_FDNAMES \"http\") is "
+        ),
         "{next}"
     );
     assert!(next.contains(message), "{next} ∌ {message}");
@@ -493,7 +596,8 @@ fn a_udp_socket_for_a_tcp_listener_is_refused_naming_the_fd() {
     let udp = UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
     assert_rejected_without_leak(
         &rejected(udp.as_fd()),
-        "a datagram (UDP) socket; expected a listening TCP socket on 127.0.0.1",
+        "a datagram (UDP) socket; expected a listening TCP socket (on any address: \
+         inherit = \"http\" takes the socket of that name wherever the supervisor bound it)",
     );
 }
 
@@ -507,13 +611,7 @@ fn a_tcp_socket_that_does_not_listen_is_refused() {
 }
 
 #[test]
-fn an_ipv6_listener_for_an_ipv4_function_is_refused() {
-    let listener = TcpListener::bind((Ipv6Addr::LOCALHOST, 0)).unwrap();
-    assert_rejected_without_leak(&rejected(listener.as_fd()), "bound to [::1]:");
-}
-
-#[test]
-fn a_unix_socket_is_refused() {
+fn a_unix_socket_is_refused_by_name_for_an_ip_function() {
     let path = env::temp_dir().join(format!("restartable-handoff-{}.sock", std::process::id()));
     let _ = fs::remove_file(&path);
     let listener = UnixListener::bind(&path).unwrap();
@@ -525,24 +623,212 @@ fn a_unix_socket_is_refused() {
     );
 }
 
+/// `inherit = "name"`: the unit places the socket, so a named socket is
+/// taken whatever its address, the README's `port = 8080` included; the
+/// port is the fallback only when nothing is passed.
 #[test]
-fn a_listener_on_another_port_is_refused() {
+fn a_named_socket_is_taken_wherever_the_supervisor_bound_it() {
     let (listener, port) = loopback_listener();
-    let other = port.wrapping_add(1).max(1);
     let lines = run(
-        "take",
+        "readme",
         &[listener.as_fd()],
-        None,
+        Some("http"),
         &ListenPid::Own,
-        &[("EXPECTED_PORT", other.to_string())],
+        &[],
     );
+    // Before: `error InvalidInput the socket passed as fd 3 (LISTEN_FDNAMES
+    // "http") is bound to 127.0.0.1:PORT, another port; expected a listening
+    // TCP socket on 0.0.0.0:8080`.
+    assert_eq!(line(&lines, "readme"), format!("port {port}"));
+    let (v6, v6_port) = {
+        let listener = TcpListener::bind((Ipv6Addr::LOCALHOST, 0)).unwrap();
+        let port = listener.local_addr().unwrap().port();
+        (listener, port)
+    };
+    let lines = run(
+        "only-passed",
+        &[v6.as_fd()],
+        Some("http"),
+        &ListenPid::Own,
+        &[],
+    );
+    assert_eq!(line(&lines, "only passed"), format!("port {v6_port}"));
+}
+
+/// Without an address the function binds nothing: nothing passed is an
+/// error saying so, never a default address.
+#[test]
+fn a_function_without_an_address_binds_nothing_when_nothing_is_passed() {
+    let mut command = child_command("only-passed");
+    for name in [
+        "LISTEN_PID",
+        "LISTEN_FDS",
+        "LISTEN_FDNAMES",
+        "LISTEN_FDS_FIRST_FD",
+    ] {
+        command.env_remove(name);
+    }
+    let output = command.output().unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let only = stdout
+        .lines()
+        .find_map(|line| line.split_once("result only passed "))
+        .map_or_else(
+            || panic!("no result in {stdout}"),
+            |(_, rest)| rest.to_owned(),
+        );
+    assert_eq!(
+        only,
+        "error NotFound no socket named \"http\" was passed to this process, and the \
+         function gives no address to bind instead (LISTEN_FDS is unset); pass the socket \
+         (a socket unit with FileDescriptorName=http), or give the function an address to \
+         bind when none is passed"
+    );
+    // A socket passed under another name is not taken either.
+    let (listener, _) = loopback_listener();
+    let lines = run(
+        "only-passed",
+        &[listener.as_fd()],
+        Some("web"),
+        &ListenPid::Own,
+        &[],
+    );
+    let only = line(&lines, "only passed");
+    assert!(
+        only.starts_with("error NotFound no socket named \"http\" was passed")
+            && only.contains("(fd 3 named \"web\"): inherit = \"http\" names none of them"),
+        "{only}"
+    );
+}
+
+/// `inherit = true` takes the passed socket on its own address and leaves
+/// the others to the functions they are for, whatever the order of calls.
+#[test]
+fn inherit_true_leaves_sockets_on_other_addresses_whatever_the_order_of_calls() {
+    let (listener, port) = loopback_listener();
+    // A port that no one can bind on the wildcard while this is held, so
+    // 127.0.0.2:other is free for the child.
+    let holder = TcpListener::bind((Ipv4Addr::new(127, 0, 0, 3), 0)).unwrap();
+    let other = holder.local_addr().unwrap().port();
+    for order in ["ab", "ba"] {
+        let lines = run(
+            "order",
+            &[listener.as_fd()],
+            None,
+            &ListenPid::Own,
+            &[
+                ("EXPECTED_PORT", port.to_string()),
+                ("OTHER_PORT", other.to_string()),
+                ("ORDER", order.to_owned()),
+            ],
+        );
+        // Before, in the order "ba": `b error InvalidInput the socket passed
+        // as fd 3 (LISTEN_FDS) is bound to 127.0.0.1:PORT, another port`.
+        assert_eq!(line(&lines, "a"), format!("port {port}"), "{order}");
+        assert_eq!(line(&lines, "b"), format!("port {other}"), "{order}");
+    }
+}
+
+/// On the function's port, so selected, and on another host: refused.
+#[test]
+fn an_ipv6_listener_on_the_port_of_an_ipv4_function_is_refused() {
+    let listener = TcpListener::bind((Ipv6Addr::LOCALHOST, 0)).unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let lines = run_on_port("host", listener.as_fd(), port);
+    assert_eq!(
+        line(&lines, "any host"),
+        format!(
+            "error InvalidInput the socket passed as fd 3 (LISTEN_FDS) is bound to \
+             [::1]:{port}, and the function binds 0.0.0.0; expected a listening TCP socket \
+             on 0.0.0.0:{port}"
+        )
+    );
+}
+
+/// A descriptor that is already close-on-exec was taken by something else
+/// in this process (libsystemd's `sd_listen_fds(0)` marks it so): a second
+/// owner would close it twice.
+#[test]
+fn a_descriptor_already_taken_in_the_process_is_left_alone() {
+    let (listener, port) = loopback_listener();
+    let lines = run_on_port("cloexec", listener.as_fd(), port);
+    // Before: `first port PORT` — fd 3 owned twice.
     let first = line(&lines, "first");
     assert!(
-        first.starts_with(&format!(
-            "error InvalidInput the socket passed as fd 3 (LISTEN_FDS) is bound to 127.0.0.1:{port}, another port; expected a listening TCP socket on 127.0.0.1:{other}"
-        )),
+        first.starts_with(&format!("error AddrInUse cannot bind 127.0.0.1:{port}"))
+            && first.contains(
+                "a descriptor was passed to this process and left alone (fd 3, unnamed is \
+                 close-on-exec, so something else in this process already took it"
+            ),
         "{first}"
     );
+    assert_eq!(line(&lines, "fd3"), "open");
+}
+
+/// systemd's `OpenFile=` passes files the same way: only sockets are
+/// wrapped.
+#[test]
+fn a_passed_file_is_not_a_socket_and_is_left_open() {
+    let file = fs::File::open("/dev/null").unwrap();
+    let lines = run("file", &[file.as_fd()], Some("http"), &ListenPid::Own, &[]);
+    // Before: `http error InvalidInput the socket passed as fd 3
+    // (LISTEN_FDNAMES "http") is a descriptor that cannot be used`.
+    assert!(line(&lines, "http").starts_with("port "), "{lines:?}");
+    let only = line(&lines, "only passed");
+    assert!(
+        only.starts_with("error NotFound no socket named \"http\" was passed")
+            && only.contains("fd 3 named \"http\" is not a socket"),
+        "{only}"
+    );
+    assert_eq!(line(&lines, "fd3"), "open");
+}
+
+/// A passed IPv6-only socket does not fit a function that binds dual
+/// stack by default: IPv4 clients would be refused.
+#[test]
+fn a_passed_ipv6_only_socket_does_not_fit_a_dual_stack_function() {
+    for only_v6 in [true, false] {
+        let socket = Socket::new(Domain::IPV6, Type::STREAM, None).unwrap();
+        socket.set_only_v6(only_v6).unwrap();
+        socket
+            .bind(&std::net::SocketAddr::from((Ipv6Addr::UNSPECIFIED, 0)).into())
+            .unwrap();
+        socket.listen(16).unwrap();
+        let port = socket.local_addr().unwrap().as_socket().unwrap().port();
+        let lines = run_on_port("dual-stack", socket.as_fd(), port);
+        let dual = line(&lines, "dual");
+        if only_v6 {
+            // Before: `port PORT`.
+            assert!(
+                dual.contains("with IPV6_V6ONLY=1, and the function binds dual-stack"),
+                "{dual}"
+            );
+        } else {
+            assert_eq!(dual, format!("port {port}"));
+        }
+    }
+}
+
+/// systemd's `Backlog=4096` stays; systemfd's 1 is raised (below); a
+/// `backlog` the function gives is applied either way.
+#[test]
+fn a_passed_listener_s_backlog_is_never_lowered_unless_given() {
+    for (given, expected) in [(false, "4096"), (true, "64")] {
+        let socket = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
+        socket
+            .bind(&std::net::SocketAddr::from((Ipv4Addr::LOCALHOST, 0)).into())
+            .unwrap();
+        socket.listen(4096).unwrap();
+        let port = socket.local_addr().unwrap().as_socket().unwrap().port();
+        let mut env = vec![("EXPECTED_PORT", port.to_string())];
+        if given {
+            env.push(("BACKLOG", "64".to_owned()));
+        }
+        let lines = run("backlog", &[socket.as_fd()], None, &ListenPid::Own, &env);
+        assert_eq!(line(&lines, "taken"), format!("port {port}"));
+        // Before, without `backlog`: 1024.
+        assert_eq!(line(&lines, "backlog after"), expected);
+    }
 }
 
 #[test]
@@ -643,7 +929,7 @@ fn inherit_true_takes_the_first_socket_that_fits_not_the_first_passed() {
 }
 
 #[test]
-fn a_socket_on_another_address_than_the_function_s_host_is_refused() {
+fn a_socket_on_the_function_s_port_and_another_host_is_refused() {
     let (listener, port) = loopback_listener();
     let lines = run_on_port("host", listener.as_fd(), port);
     assert_eq!(
@@ -889,15 +1175,9 @@ fn systemd_socket_activate_a_unix_socket_is_taken_at_its_path_and_serves() {
         },
     );
     assert_eq!(served.into_inner().unwrap(), b"x");
-    let other = line(&lines, "other path");
-    assert!(
-        other.starts_with(&format!(
-            "InvalidInput the socket passed as fd 3 (LISTEN_FDS) is a Unix-domain socket on {}; \
-             expected a listening Unix-domain stream socket on {}",
-            path.display(),
-            path.with_extension("other").display()
-        )),
-        "{other}"
+    assert_eq!(
+        line(&lines, "other path"),
+        format!("bound {}", path.with_extension("other").display())
     );
     assert_eq!(line(&lines, "path"), path.display().to_string());
     fs::remove_dir_all(dir).unwrap();

@@ -507,10 +507,14 @@ impl Shared {
             let amount = Literal::u64_unsuffixed(amount);
             fill(source, &[("private", private), ("amount", &amount)])
         });
+        // `None`: the runtime's default for a socket it binds, and a passed
+        // socket's queue left as long as the supervisor made it.
         let backlog = match &config.backlog {
-            Some(Value::Literal(backlog)) => Literal::u64_unsuffixed(*backlog).into_token_stream(),
-            Some(Value::Expr(expr)) => expr.into_token_stream(),
-            None => fill("$krate::DEFAULT_BACKLOG", &[("krate", &krate(config))]),
+            Some(Value::Literal(backlog)) => {
+                option(Some(&Literal::u64_unsuffixed(*backlog).into_token_stream()))
+            }
+            Some(Value::Expr(expr)) => option(Some(expr)),
+            None => option::<TokenStream>(None),
         };
         // The annotated type lets a closure's parameter be inferred as
         // `&Socket` for any lifetime.

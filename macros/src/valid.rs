@@ -213,13 +213,27 @@ fn address(args: &mut Args, errors: &mut Errors) -> Option<Address> {
     if args.has("addr") {
         return None;
     }
-    if !args.has("port") && !args.has("port_env") && !args.has("addr_env") {
+    let no_address = !args.has("port") && !args.has("port_env") && !args.has("addr_env");
+    let inherits = match &args.inherit {
+        Some(Inherit::Flag(flag)) => flag.value,
+        Some(Inherit::Named(_)) => true,
+        None => false,
+    };
+    if no_address && inherits && !args.has("host") {
+        // Only the passed socket: nothing to bind when none is passed.
+        return Some(Address::HostPort {
+            host: Value::Literal(IpAddr::V4(Ipv4Addr::UNSPECIFIED)),
+            port: None,
+        });
+    }
+    if no_address {
         errors.push(syn::Error::new(
             Span::call_site(),
             "missing `port`: write `#[restartable_listener(port = 8080)]`, \
              or give `addr = \"127.0.0.1:8080\"`, `port_env = \"PORT\"` or \
              `addr_env = \"LISTEN_ADDR\"`; \
-             for a Unix-domain socket, `path = \"/run/app/app.sock\"`",
+             for a Unix-domain socket, `path = \"/run/app/app.sock\"`; \
+             for a socket passed by systemd alone, `inherit = \"name\"`",
         ));
         return None;
     }

@@ -9,6 +9,8 @@ use socket2::{Domain, Socket};
 
 use crate::attempts::{run, Handoff, Listening, Plan};
 use crate::error::Failure;
+#[cfg(unix)]
+use crate::spec::Inherit;
 use crate::spec::Spec;
 use crate::sys::{self, Policy};
 use crate::{Bindable, SocketKind};
@@ -58,14 +60,22 @@ impl Plan for IpPlan<'_, '_> {
         let spec = self.spec;
         match spec.inherit {
             Some(inherit) => {
+                // A named socket is taken wherever it is bound: an address
+                // that cannot be read yet fails only if the function binds.
+                let addr = match inherit {
+                    _ if !spec.has_address() => None,
+                    Inherit::Named(_) => spec.checked_address().ok(),
+                    Inherit::Next => Some(spec.checked_address()?),
+                };
                 let wanted = crate::handoff::Wanted {
                     kind,
                     place: crate::handoff::WantedPlace::Ip {
-                        addr: spec.checked_address()?,
+                        addr,
                         only_v6: spec.only_v6,
                         shares_port: self.policy.shares_port(),
                     },
                     backlog: spec.backlog,
+                    binds: spec.has_address(),
                     nonblocking: spec.nonblocking,
                 };
                 crate::handoff::take(inherit, &wanted)
@@ -105,7 +115,7 @@ impl Plan for IpPlan<'_, '_> {
             .map_err(|error| Failure::wrap_bind(addr, kind, error))?;
         if kind == SocketKind::Stream {
             socket
-                .listen(spec.backlog)
+                .listen(spec.backlog())
                 .map_err(|e| fail("listen on", e))?;
         }
         Ok(socket)

@@ -30,7 +30,7 @@ type BoxedConfigure = Box<dyn Fn(&Socket) -> io::Result<()> + Send + Sync>;
 
 /// The options that IP and Unix-domain listeners share.
 struct Common {
-    backlog: i32,
+    backlog: Option<i32>,
     nonblocking: bool,
     configure: Option<BoxedConfigure>,
     inherit: Option<InheritOwned>,
@@ -40,7 +40,7 @@ struct Common {
 impl Common {
     fn new() -> Common {
         Common {
-            backlog: crate::DEFAULT_BACKLOG,
+            backlog: None,
             nonblocking: false,
             configure: None,
             inherit: None,
@@ -76,7 +76,7 @@ macro_rules! common_setters {
         /// [`io::ErrorKind::InvalidInput`] error at bind.
         #[must_use]
         pub fn backlog(mut self, backlog: i32) -> $builder {
-            self.common.backlog = backlog;
+            self.common.backlog = Some(backlog);
             self
         }
 

@@ -21,7 +21,7 @@ use std::env;
 use std::ffi::{OsStr, OsString};
 use std::io;
 use std::net::SocketAddr;
-use std::os::unix::io::{FromRawFd, RawFd};
+use std::os::unix::io::{FromRawFd, IntoRawFd, RawFd};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use socket2::{Domain, Socket, Type};
@@ -29,7 +29,8 @@ use socket2::{Domain, Socket, Type};
 use crate::attempts::Handoff;
 use crate::error::{bad_variable, Place};
 use crate::spec::Inherit;
-use crate::SocketKind;
+use crate::sys::{self, PassedFd};
+use crate::{SocketKind, DEFAULT_BACKLOG};
 
 /// The first passed descriptor when `LISTEN_FDS_FIRST_FD` is unset
 /// (`SD_LISTEN_FDS_START`).
@@ -106,19 +107,32 @@ pub unsafe fn accept_unset_listen_pid() -> io::Result<usize> {
         Some(_) => {}
     }
     match record.as_ref() {
-        Some(Record::Ours(passed)) => Ok(passed.iter().filter(|p| p.socket.is_some()).count()),
+        Some(Record::Ours(passed)) => Ok(passed
+            .iter()
+            .filter(|p| matches!(p.state, State::Held(_)))
+            .count()),
         Some(Record::Unusable { kind, message }) => Err(io::Error::new(*kind, message.clone())),
         _ => Ok(0),
     }
 }
 
-/// One passed socket, owned from the moment the variables were read.
+/// One descriptor that the variables name.
 #[derive(Debug)]
 struct Passed {
     fd: RawFd,
     name: Option<String>,
-    /// `None` once it is taken.
-    socket: Option<Socket>,
+    state: State,
+}
+
+/// Who owns a passed descriptor.
+#[derive(Debug)]
+enum State {
+    /// The record, until a function takes it.
+    Held(Socket),
+    /// The function that took it.
+    Taken,
+    /// Not this crate: never wrapped, never closed here. Why, in words.
+    LeftAlone(String),
 }
 
 /// What the variables said.
@@ -129,7 +143,7 @@ enum Record {
     /// Sockets were passed to another process (`pid`), or with `LISTEN_PID`
     /// unset (`None`).
     NotOurs { count: String, pid: Option<u32> },
-    /// The sockets passed to this process, held until taken.
+    /// The descriptors passed to this process.
     Ours(Vec<Passed>),
     /// The variables were for this process but cannot be used: every
     /// `inherit` call fails with this.
@@ -146,47 +160,71 @@ fn lock() -> MutexGuard<'static, Option<Record>> {
     RECORD.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-/// The passed socket `wanted` describes, checked and prepared, or what was
-/// passed and left alone when none is taken (then the caller binds as usual).
+/// The passed socket that `inherit` selects, checked and prepared; or, when
+/// none is passed, `NotTaken` with what was passed and left alone (the
+/// caller binds), or an error when the function has no address to bind.
+///
+/// One rule, whatever the order in which functions are called:
+/// - `inherit = "name"` selects the sockets `LISTEN_FDNAMES` gives that
+///   name, wherever they are bound: the unit places them.
+/// - `inherit = true` selects the passed sockets on the function's address:
+///   its port (or, for port 0, its host); a Unix-domain socket at its path.
+///   Sockets elsewhere are left for other functions.
+///
+/// The first selected socket that fits is taken. When sockets are selected
+/// but none fits, that is an error naming each; when none is selected, the
+/// function binds its address.
 pub(crate) fn take(inherit: Inherit<'_>, wanted: &Wanted<'_>) -> io::Result<Handoff> {
     let mut record = lock();
     let passed = match record.get_or_insert_with(|| read(false)) {
-        Record::Nothing => return Ok(Handoff::NotTaken(None)),
+        Record::Nothing => {
+            return wanted.nothing_taken(inherit, &format!("{LISTEN_FDS} is unset"), None);
+        }
         Record::NotOurs { count, pid } => {
-            return Ok(Handoff::NotTaken(Some(not_ours(count, *pid))));
+            let why = not_ours(count, *pid);
+            return wanted.nothing_taken(inherit, &why, Some(why.clone()));
         }
         Record::Unusable { kind, message } => return Err(io::Error::new(*kind, message.clone())),
         Record::Ours(passed) => passed,
     };
     let mut misfits = Vec::new();
     for slot in passed.iter_mut().filter(|slot| inherit.names(slot)) {
-        let socket = match &slot.socket {
-            Some(socket) => socket,
-            None => continue,
+        let socket = match &slot.state {
+            State::Held(socket) => socket,
+            State::Taken | State::LeftAlone(_) => continue,
         };
-        match wanted.fits(socket) {
-            Ok(()) => {
+        match wanted.assess(socket, inherit) {
+            Assessment::ForAnother => {}
+            Assessment::Misfit(found) => misfits.push(format!("{} is {found}", which(slot))),
+            Assessment::Fits => {
                 wanted.prepare(socket).map_err(|error| {
                     io::Error::new(
                         error.kind(),
                         format!("{} cannot be used: {error}", which(slot)),
                     )
                 })?;
-                return Ok(slot
-                    .socket
-                    .take()
-                    .map_or(Handoff::NotTaken(None), Handoff::Taken));
+                return match std::mem::replace(&mut slot.state, State::Taken) {
+                    State::Held(socket) => Ok(Handoff::Taken(socket)),
+                    State::Taken | State::LeftAlone(_) => unreachable!("the slot was held"),
+                };
             }
-            Err(found) => misfits.push(format!("{} is {found}", which(slot))),
         }
     }
-    if misfits.is_empty() {
-        return Ok(Handoff::NotTaken(not_taken(passed, inherit)));
+    if !misfits.is_empty() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!(
+                "{}; expected {}",
+                misfits.join("; "),
+                wanted.describe(inherit)
+            ),
+        ));
     }
-    Err(io::Error::new(
-        io::ErrorKind::InvalidInput,
-        format!("{}; expected {}", misfits.join("; "), wanted.describe()),
-    ))
+    let left = not_taken(passed, inherit);
+    let why = left
+        .clone()
+        .unwrap_or_else(|| "no socket was passed to this process".to_owned());
+    wanted.nothing_taken(inherit, &why, left)
 }
 
 impl Inherit<'_> {
@@ -225,40 +263,56 @@ fn not_ours(count: &str, pid: Option<u32>) -> String {
     }
 }
 
-/// What was passed to this process and not taken by `inherit`.
+/// What was passed to this process and not taken by `inherit`: the
+/// sockets still held, and the descriptors left alone with the reason.
 fn not_taken(passed: &[Passed], inherit: Inherit<'_>) -> Option<String> {
-    let left: Vec<String> = passed
-        .iter()
-        .filter(|slot| slot.socket.is_some())
-        .map(|slot| match &slot.name {
+    let mut left = Vec::new();
+    let mut alone = Vec::new();
+    for slot in passed {
+        let named = match &slot.name {
             Some(name) => format!("fd {} named {name:?}", slot.fd),
             None => format!("fd {}, unnamed", slot.fd),
-        })
-        .collect();
-    if left.is_empty() {
-        return (!passed.is_empty()).then(|| {
-            "every socket passed to this process was already taken by another `inherit`".to_owned()
-        });
+        };
+        match &slot.state {
+            State::Held(_) => left.push(named),
+            State::Taken => {}
+            State::LeftAlone(why) => alone.push(format!("{named} {why}")),
+        }
     }
-    let how = match inherit {
-        Inherit::Next => String::new(),
-        Inherit::Named(name) if passed.iter().all(|slot| slot.name.is_none()) => format!(
-            ": inherit = {name:?} takes a named socket, and the supervisor named none \
-             ({LISTEN_FDNAMES} is unset, as systemfd leaves it); use inherit = true"
-        ),
-        Inherit::Named(name) => format!(
-            ": inherit = {name:?} names none of them; use one of their names, or inherit = true"
-        ),
-    };
-    Some(format!(
-        "a socket was passed to this process and not taken ({}){how}",
-        left.join(", ")
-    ))
+    let mut parts = Vec::new();
+    if !left.is_empty() {
+        let how = match inherit {
+            Inherit::Next => String::new(),
+            Inherit::Named(name) if passed.iter().all(|slot| slot.name.is_none()) => format!(
+                ": inherit = {name:?} takes a named socket, and the supervisor named none \
+                 ({LISTEN_FDNAMES} is unset, as systemfd leaves it); use inherit = true"
+            ),
+            Inherit::Named(name) => format!(
+                ": inherit = {name:?} names none of them; use one of their names, or inherit = true"
+            ),
+        };
+        parts.push(format!(
+            "a socket was passed to this process and not taken ({}){how}",
+            left.join(", ")
+        ));
+    }
+    if !alone.is_empty() {
+        parts.push(format!(
+            "a descriptor was passed to this process and left alone ({})",
+            alone.join("; ")
+        ));
+    }
+    if parts.is_empty() && !passed.is_empty() {
+        parts.push(
+            "every socket passed to this process was already taken by another `inherit`".to_owned(),
+        );
+    }
+    (!parts.is_empty()).then(|| parts.join("; "))
 }
 
 /// Reads the variables; when they are for this process, owns the passed
-/// descriptors and marks them close-on-exec. `accept_unset_pid`: sockets
-/// with `LISTEN_PID` unset are this process's too.
+/// sockets (see [`own`]). `accept_unset_pid`: sockets with `LISTEN_PID`
+/// unset are this process's too.
 fn read(accept_unset_pid: bool) -> Record {
     let vars = Vars {
         pid: env::var_os(LISTEN_PID),
@@ -279,52 +333,80 @@ fn read(accept_unset_pid: bool) -> Record {
     })
 }
 
-/// Each descriptor as an owned socket, close-on-exec.
+/// The passed descriptors as the record holds them. Each is looked at by
+/// number first, and only an open, inheritable socket becomes an owned
+/// socket, marked close-on-exec at once: one that is close-on-exec was
+/// already taken in this process (an inherited descriptor cannot have the
+/// flag), and one that is not a socket (`OpenFile=`) is not ours to wrap;
+/// both are left alone and never closed. A descriptor whose flag cannot be
+/// set is released again without being closed: the variables still
+/// advertise it.
 fn own(fds: Vec<(RawFd, Option<String>)>) -> io::Result<Vec<Passed>> {
-    if let Some((fd, _)) = fds.iter().find(|(fd, _)| !is_open(*fd)) {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidInput,
-            format!(
-                "fd {fd} is not open, but {LISTEN_FDS}={} says sockets were passed as fds {} to {}",
-                fds.len(),
-                fds[0].0,
-                fds[fds.len() - 1].0,
-            ),
-        ));
-    }
-    let mut passed = Vec::with_capacity(fds.len());
-    for (fd, name) in fds {
-        #[allow(unsafe_code)]
-        // SAFETY: the descriptor is open (checked just above) and is this
-        // process's by the protocol: LISTEN_PID names this process (or the
-        // caller of `accept_unset_listen_pid` vouched for it), so its
-        // supervisor passed descriptors first..first+LISTEN_FDS to it at exec,
-        // and nothing in a process opens a number it already has open. The
-        // record reads the variables once, so each is owned once.
-        let socket = unsafe { Socket::from_raw_fd(fd) };
-        socket.set_cloexec(true).map_err(|error| {
+    let mut looks = Vec::with_capacity(fds.len());
+    for (fd, _) in &fds {
+        let look = sys::passed_fd(*fd).map_err(|error| {
             io::Error::new(
                 error.kind(),
-                format!("cannot mark the passed fd {fd} close-on-exec: {error}"),
+                format!("cannot look at the passed fd {fd}: {error}"),
             )
         })?;
-        passed.push(Passed {
-            fd,
-            name,
-            socket: Some(socket),
-        });
+        if look == PassedFd::Closed {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!(
+                    "fd {fd} is not open, but {LISTEN_FDS}={} says sockets were passed as fds \
+                     {} to {}",
+                    fds.len(),
+                    fds[0].0,
+                    fds[fds.len() - 1].0,
+                ),
+            ));
+        }
+        looks.push(look);
+    }
+    let mut passed = Vec::with_capacity(fds.len());
+    for ((fd, name), look) in fds.into_iter().zip(looks) {
+        let state = match look {
+            PassedFd::Closed => unreachable!("refused above"),
+            PassedFd::CloseOnExec => State::LeftAlone(
+                "is close-on-exec, so something else in this process already took it \
+                 (libsystemd's sd_listen_fds, listenfd, another copy of restartable)"
+                    .to_owned(),
+            ),
+            PassedFd::NotASocket => {
+                State::LeftAlone("is not a socket (systemd's OpenFile= passes files)".to_owned())
+            }
+            PassedFd::Socket => {
+                #[allow(unsafe_code)]
+                // SAFETY: `fd` is an open socket without FD_CLOEXEC (looked
+                // at just above) that the variables pass to this process:
+                // LISTEN_PID names it (or the caller of
+                // `accept_unset_listen_pid` vouched for it). A descriptor
+                // inherited through exec cannot be close-on-exec, and every
+                // consumer of the protocol that we know (libsystemd, listenfd,
+                // restartable) sets the flag when it takes one, so nothing
+                // in this process owns it yet. Still assumed: no other
+                // consumer reads the variables at the same moment from
+                // another thread (between its look and its fcntl), and no
+                // code wraps these numbers without marking them; the
+                // README gives that rule. The record reads the variables
+                // once, so this crate owns each descriptor once.
+                let socket = unsafe { Socket::from_raw_fd(fd) };
+                match socket.set_cloexec(true) {
+                    Ok(()) => State::Held(socket),
+                    Err(error) => {
+                        // Not ours after all: released, not closed.
+                        let _ = socket.into_raw_fd();
+                        State::LeftAlone(format!(
+                            "could not be marked close-on-exec ({error}), so it was left alone"
+                        ))
+                    }
+                }
+            }
+        };
+        passed.push(Passed { fd, name, state });
     }
     Ok(passed)
-}
-
-/// Whether `fd` is an open descriptor; asks the OS about the number, does
-/// not touch what it refers to.
-fn is_open(fd: RawFd) -> bool {
-    #[allow(unsafe_code)]
-    // SAFETY: F_GETFD reads the descriptor flags of a number, open or not;
-    // it has no other effect.
-    let flags = unsafe { libc::fcntl(fd, libc::F_GETFD) };
-    flags != -1
 }
 
 /// The variables, as read.
@@ -441,15 +523,22 @@ fn number(value: &OsStr) -> Option<u32> {
 pub(crate) struct Wanted<'a> {
     pub(crate) kind: SocketKind,
     pub(crate) place: WantedPlace<'a>,
-    pub(crate) backlog: i32,
+    /// `backlog` when given; `None`: a passed listener's queue is raised to
+    /// [`DEFAULT_BACKLOG`] where it is shorter and the OS tells its length,
+    /// and never lowered (systemd's `Backlog=` stays).
+    pub(crate) backlog: Option<i32>,
     pub(crate) nonblocking: bool,
+    /// Whether the function binds an address of its own when nothing is
+    /// taken; without one, nothing taken is an error.
+    pub(crate) binds: bool,
 }
 
-/// The address a passed socket must be bound to.
+/// Where the function would bind, for choosing and checking a passed socket.
 pub(crate) enum WantedPlace<'a> {
-    /// An IP socket on `addr` (port 0: any port) with these options.
+    /// An IP socket on `addr` (port 0: any port; `None`: not known, which
+    /// selects any IP socket) with these options.
     Ip {
-        addr: SocketAddr,
+        addr: Option<SocketAddr>,
         only_v6: Option<bool>,
         shares_port: bool,
     },
@@ -457,80 +546,228 @@ pub(crate) enum WantedPlace<'a> {
     Unix(&'a Place),
 }
 
+/// What a passed socket is to the function.
+enum Assessment {
+    /// Not selected: on another address, left for another function.
+    ForAnother,
+    /// Selected, and it is what the function would have made.
+    Fits,
+    /// Selected, and not what the function would have made: what it is.
+    Misfit(String),
+}
+
+/// IPV6_V6ONLY of an IPv6 socket the function binds without `only_v6`: dual
+/// stack, except where the OS has none (sys/unix.rs, `set_only_v6`).
+const DEFAULT_ONLY_V6: Option<bool> = if cfg!(any(target_os = "openbsd", target_os = "dragonfly")) {
+    None
+} else {
+    Some(false)
+};
+
 impl Wanted<'_> {
-    fn describe(&self) -> String {
-        match (&self.place, self.kind) {
-            (WantedPlace::Ip { addr, .. }, kind) => {
-                let what = match kind {
-                    SocketKind::Stream => "a listening TCP socket",
-                    SocketKind::Datagram => "a bound UDP socket",
-                };
-                if addr.port() == 0 {
-                    format!("{what} on {}", addr.ip())
-                } else {
-                    format!("{what} on {addr}")
-                }
-            }
-            (WantedPlace::Unix(place), SocketKind::Stream) => {
-                format!("a listening Unix-domain stream socket on {place}")
-            }
-            (WantedPlace::Unix(place), SocketKind::Datagram) => {
-                format!("a Unix-domain datagram socket on {place}")
-            }
+    /// The outcome when `inherit` found nothing to take: `why` says what
+    /// was passed; `note` goes into the error of a later failed bind.
+    fn nothing_taken(
+        &self,
+        inherit: Inherit<'_>,
+        why: &str,
+        note: Option<String>,
+    ) -> io::Result<Handoff> {
+        if self.binds {
+            return Ok(Handoff::NotTaken(note));
+        }
+        let message = match inherit {
+            Inherit::Named(name) => format!(
+                "no socket named {name:?} was passed to this process, and the function gives \
+                 no address to bind instead ({why}); pass the socket (a socket unit with \
+                 FileDescriptorName={name}), or give the function an address to bind when \
+                 none is passed"
+            ),
+            Inherit::Next => format!(
+                "no socket was passed to this process, and the function gives no address to \
+                 bind instead ({why}); pass the socket (a socket unit), or give the function \
+                 an address to bind when none is passed"
+            ),
+        };
+        Err(io::Error::new(io::ErrorKind::NotFound, message))
+    }
+
+    fn describe(&self, inherit: Inherit<'_>) -> String {
+        let what = match (&self.place, self.kind) {
+            (WantedPlace::Ip { .. }, SocketKind::Stream) => "a listening TCP socket",
+            (WantedPlace::Ip { .. }, SocketKind::Datagram) => "a bound UDP socket",
+            (WantedPlace::Unix(_), SocketKind::Stream) => "a listening Unix-domain stream socket",
+            (WantedPlace::Unix(_), SocketKind::Datagram) => "a Unix-domain datagram socket",
+        };
+        if let Inherit::Named(name) = inherit {
+            return format!(
+                "{what} (on any address: inherit = {name:?} takes the socket of that name \
+                 wherever the supervisor bound it)"
+            );
+        }
+        match &self.place {
+            WantedPlace::Ip { addr: None, .. } => what.to_owned(),
+            WantedPlace::Ip {
+                addr: Some(addr), ..
+            } if addr.port() == 0 => format!("{what} on {}", addr.ip()),
+            WantedPlace::Ip {
+                addr: Some(addr), ..
+            } => format!("{what} on {addr}"),
+            WantedPlace::Unix(place) => format!("{what} on {place}"),
         }
     }
 
-    /// `Ok` when `socket` is what the function would have bound, else what
-    /// it is instead.
-    fn fits(&self, socket: &Socket) -> Result<(), String> {
-        let unreadable = |error: io::Error| format!("a descriptor that cannot be used ({error})");
-        let socket_type = socket.r#type().map_err(unreadable)?;
-        if socket_type != self.kind.socket_type() {
-            return Err(type_name(socket_type));
-        }
-        let local = socket.local_addr().map_err(unreadable)?;
-        match (&self.place, local.as_socket()) {
-            (
-                WantedPlace::Ip {
-                    addr,
-                    only_v6,
-                    shares_port,
-                },
-                Some(local),
-            ) => fits_ip(socket, self.kind, *addr, *only_v6, *shares_port, local),
+    /// Whether `inherit` selects `socket` for this function, and if so
+    /// whether it fits.
+    fn assess(&self, socket: &Socket, inherit: Inherit<'_>) -> Assessment {
+        let named = matches!(inherit, Inherit::Named(_));
+        let unreadable = |error: io::Error| {
+            Assessment::Misfit(format!("a descriptor that cannot be used ({error})"))
+        };
+        let local = match socket.local_addr() {
+            Ok(local) => local,
+            Err(error) => return unreadable(error),
+        };
+        let socket_type = match socket.r#type() {
+            Ok(socket_type) => socket_type,
+            Err(error) => return unreadable(error),
+        };
+        let verdict = match (&self.place, local.as_socket()) {
+            (WantedPlace::Ip { addr, .. }, Some(found)) => {
+                if !named && !on_address(*addr, found) {
+                    return Assessment::ForAnother;
+                }
+                self.fits_ip(socket, socket_type, found, named)
+            }
             (WantedPlace::Unix(place), None) if local.domain() == Domain::UNIX => {
                 let found = unix_place(&local);
-                if !same_unix_place(place, found.as_ref()) {
-                    return Err(match found {
-                        Some(found) => format!("a Unix-domain socket on {found}"),
-                        None => "a Unix-domain socket that is not bound".to_owned(),
-                    });
+                if !named && !same_unix_place(place, found.as_ref()) {
+                    return Assessment::ForAnother;
                 }
-                if self.kind == SocketKind::Stream && listening(socket) == Some(false) {
-                    return Err(format!(
-                        "a Unix-domain stream socket on {place} that does not listen"
-                    ));
-                }
-                Ok(())
+                self.fits_unix(socket, socket_type, found)
             }
+            (_, _) if !named => return Assessment::ForAnother,
             (WantedPlace::Ip { .. }, None) if local.domain() == Domain::UNIX => {
                 Err(match unix_place(&local) {
                     Some(found) => format!("a Unix-domain socket on {found}"),
                     None => "a Unix-domain socket".to_owned(),
                 })
             }
-            (WantedPlace::Unix(_), Some(local)) => Err(format!("an IP socket on {local}")),
+            (WantedPlace::Unix(_), Some(found)) => Err(format!("an IP socket on {found}")),
             (_, None) => Err("not an IPv4, IPv6 or Unix-domain socket".to_owned()),
+        };
+        match verdict {
+            Ok(()) => Assessment::Fits,
+            Err(found) => Assessment::Misfit(found),
         }
+    }
+
+    /// A selected IP socket: its type, and for `inherit = true` its host
+    /// and options as the function would have set them; a named one is
+    /// checked for its type only (and `only_v6` when the function gives it).
+    fn fits_ip(
+        &self,
+        socket: &Socket,
+        socket_type: Type,
+        local: SocketAddr,
+        named: bool,
+    ) -> Result<(), String> {
+        let (addr, asked_only_v6, shares_port) = match &self.place {
+            WantedPlace::Ip {
+                addr,
+                only_v6,
+                shares_port,
+            } => (addr, only_v6, shares_port),
+            WantedPlace::Unix(_) => unreachable!("an IP place"),
+        };
+        if socket_type != self.kind.socket_type() {
+            return Err(type_name(socket_type));
+        }
+        let unreadable = |error: io::Error| format!("a descriptor that cannot be used ({error})");
+        let only_v6 = match local {
+            SocketAddr::V6(_) => Some(socket.only_v6().map_err(unreadable)?),
+            SocketAddr::V4(_) => None,
+        };
+        match self.kind {
+            SocketKind::Stream if listening(socket) == Some(false) => {
+                return Err(format!("a TCP socket on {local} that does not listen"));
+            }
+            SocketKind::Datagram if local.port() == 0 => {
+                return Err("a UDP socket that is not bound".to_owned());
+            }
+            _ => {}
+        }
+        let wanted_only_v6 = match addr {
+            _ if named => *asked_only_v6,
+            Some(SocketAddr::V6(_)) => asked_only_v6.or(DEFAULT_ONLY_V6),
+            _ => *asked_only_v6,
+        };
+        if let (Some(wanted), Some(found)) = (wanted_only_v6, only_v6) {
+            if wanted != found {
+                let asked = match asked_only_v6 {
+                    Some(asked) => format!("asks for only_v6 = {asked}"),
+                    None => "binds dual-stack (only_v6 is not given)".to_owned(),
+                };
+                return Err(format!(
+                    "a socket on {local} with IPV6_V6ONLY={}, and the function {asked}, which \
+                     cannot be changed once the socket is bound",
+                    u8::from(found)
+                ));
+            }
+        }
+        if named {
+            return Ok(());
+        }
+        if let Some(addr) = addr {
+            if !same_host(*addr, local, only_v6) {
+                return Err(format!(
+                    "bound to {local}, and the function binds {}",
+                    addr.ip()
+                ));
+            }
+        }
+        if !shares_port && reuse_port(socket) == Some(true) {
+            return Err(format!(
+                "a socket on {local} with SO_REUSEPORT set (systemfd sets it), which lets \
+                 another socket of the same user bind this port and take its traffic, and which \
+                 cannot be cleared once the socket is bound; to accept it, ask for \
+                 reuse_port = true"
+            ));
+        }
+        Ok(())
+    }
+
+    /// A selected Unix-domain socket: its type and, for a stream, that it
+    /// listens.
+    fn fits_unix(
+        &self,
+        socket: &Socket,
+        socket_type: Type,
+        found: Option<Place>,
+    ) -> Result<(), String> {
+        let on = found.map_or_else(
+            || "that is not bound".to_owned(),
+            |found| format!("on {found}"),
+        );
+        if socket_type != self.kind.socket_type() {
+            return Err(format!("{} {on}", type_name(socket_type)));
+        }
+        if self.kind == SocketKind::Stream && listening(socket) == Some(false) {
+            return Err(format!(
+                "a Unix-domain stream socket {on} that does not listen"
+            ));
+        }
+        Ok(())
     }
 
     /// The policy and the options on a socket that fits, as far as they can
     /// be set once it is bound: SO_REUSEADDR on a TCP listener and off on a
     /// UDP socket (`systemd-socket-activate --datagram` sets it, and it would
-    /// let another socket share the port), the backlog (`listen` again), and
-    /// blocking or nonblocking as asked (the mode is shared with the
+    /// let another socket share the port), the backlog (`listen` again, when
+    /// given, or to raise a shorter queue than the default: never lowered),
+    /// and blocking or nonblocking as asked (the mode is shared with the
     /// supervisor's copy, so it is set either way). A Unix-domain socket's
-    /// file keeps the owner and mode the supervisor gave it.
+    /// file keeps the owner the supervisor gave it.
     fn prepare(&self, socket: &Socket) -> io::Result<()> {
         let ip = matches!(self.place, WantedPlace::Ip { .. });
         match self.kind {
@@ -538,7 +775,18 @@ impl Wanted<'_> {
                 if ip {
                     socket.set_reuse_address(true)?;
                 }
-                socket.listen(self.backlog)?;
+                let backlog = match self.backlog {
+                    Some(backlog) => Some(backlog),
+                    None if ip => sys::tcp_listen_backlog(socket)
+                        .filter(|&now| i64::from(now) < i64::from(DEFAULT_BACKLOG))
+                        .map(|_| DEFAULT_BACKLOG),
+                    // The OS does not tell a Unix-domain listener's queue
+                    // length here: it stays as the supervisor made it.
+                    None => None,
+                };
+                if let Some(backlog) = backlog {
+                    socket.listen(backlog)?;
+                }
             }
             SocketKind::Datagram => {
                 if ip && socket.reuse_address()? {
@@ -550,55 +798,17 @@ impl Wanted<'_> {
     }
 }
 
-/// The IP half of [`Wanted::fits`].
-fn fits_ip(
-    socket: &Socket,
-    kind: SocketKind,
-    addr: SocketAddr,
-    wanted_only_v6: Option<bool>,
-    shares_port: bool,
-    local: SocketAddr,
-) -> Result<(), String> {
-    let unreadable = |error: io::Error| format!("a descriptor that cannot be used ({error})");
-    let only_v6 = match local {
-        SocketAddr::V6(_) => Some(socket.only_v6().map_err(unreadable)?),
-        SocketAddr::V4(_) => None,
-    };
-    if addr.port() != 0 && local.port() != addr.port() {
-        return Err(format!("bound to {local}, another port"));
-    }
-    if !same_host(addr, local, only_v6) {
-        return Err(format!(
-            "bound to {local}, and the function binds {}",
-            addr.ip()
-        ));
-    }
-    match kind {
-        SocketKind::Stream if listening(socket) == Some(false) => {
-            return Err(format!("a TCP socket on {local} that does not listen"));
-        }
-        SocketKind::Datagram if local.port() == 0 => {
-            return Err("a UDP socket that is not bound".to_owned());
-        }
-        _ => {}
-    }
-    if let (Some(wanted), Some(found)) = (wanted_only_v6, only_v6) {
-        if wanted != found {
-            return Err(format!(
-                "a socket with IPV6_V6ONLY={}, and the function asks for only_v6 = {wanted}, \
-                 which cannot be changed once the socket is bound",
-                u8::from(found)
-            ));
+/// Whether a passed socket on `found` is on the function's address, for
+/// `inherit = true`: the same port, or for port 0 the same host; any IP
+/// socket when the function gives no address.
+fn on_address(addr: Option<SocketAddr>, found: SocketAddr) -> bool {
+    match addr {
+        None => true,
+        Some(addr) if addr.port() != 0 => addr.port() == found.port(),
+        Some(addr) => {
+            addr.ip() == found.ip() || (addr.ip().is_unspecified() && found.ip().is_unspecified())
         }
     }
-    if !shares_port && reuse_port(socket) == Some(true) {
-        return Err(format!(
-            "a socket on {local} with SO_REUSEPORT set (systemfd sets it), which lets another \
-             socket of the same user bind this port and take its traffic, and which cannot be \
-             cleared once the socket is bound; to accept it, ask for reuse_port = true"
-        ));
-    }
-    Ok(())
 }
 
 /// The path or abstract name a Unix-domain socket is bound to.

@@ -44,8 +44,10 @@ pub struct Spec<'a> {
     /// An environment variable whose value, when it is set, replaces `addr`
     /// whole: `127.0.0.1:8080`, `[::1]:8080`.
     pub addr_env: Option<&'a str>,
-    /// The length of the queue of connections not yet accepted (TCP only).
-    pub backlog: i32,
+    /// The length of the queue of connections not yet accepted (TCP only);
+    /// `None`: [`DEFAULT_BACKLOG`](crate::DEFAULT_BACKLOG) for a socket this
+    /// binds, and a passed socket's queue is never lowered.
+    pub backlog: Option<i32>,
     /// IPV6_V6ONLY; `None` is dual stack for an IPv6 address.
     pub only_v6: Option<bool>,
     /// Whether the socket is in nonblocking mode (set before bind; on a
@@ -61,6 +63,17 @@ pub struct Spec<'a> {
 }
 
 impl Spec<'_> {
+    /// Whether the function gives an address to bind at all: without one it
+    /// only takes a passed socket (`inherit`).
+    pub(crate) fn has_address(&self) -> bool {
+        self.port_fallback || self.port_env.is_some() || self.addr_env.is_some()
+    }
+
+    /// The backlog to listen with when this binds.
+    pub(crate) fn backlog(&self) -> i32 {
+        self.backlog.unwrap_or(crate::DEFAULT_BACKLOG)
+    }
+
     /// The address to bind: `addr`, with the port from `port_env` when that
     /// variable is set.
     pub(crate) fn address(&self) -> io::Result<SocketAddr> {
@@ -106,13 +119,10 @@ impl Spec<'_> {
     /// [`Spec::address`], with the options checked against it.
     pub(crate) fn checked_address(&self) -> io::Result<SocketAddr> {
         let addr = self.address()?;
-        if self.backlog < 1 {
+        if let Some(backlog) = self.backlog.filter(|&backlog| backlog < 1) {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
-                format!(
-                    "cannot listen on {addr}: backlog must be at least 1, got {}",
-                    self.backlog
-                ),
+                format!("cannot listen on {addr}: backlog must be at least 1, got {backlog}"),
             ));
         }
         if addr.is_ipv4() && self.only_v6.is_some() {

@@ -145,7 +145,7 @@ pub struct UnixSpec<'a> {
     pub mode: Option<u32>,
     /// The length of the queue of connections not yet accepted (stream
     /// sockets only).
-    pub backlog: i32,
+    pub backlog: Option<i32>,
     /// Whether the socket is in nonblocking mode.
     pub nonblocking: bool,
     /// Called after the options, before bind.
@@ -221,13 +221,10 @@ impl UnixSpec<'_> {
 
     fn checked_place(&self) -> io::Result<Place> {
         let place = self.place()?;
-        if self.backlog < 1 {
+        if let Some(backlog) = self.backlog.filter(|&backlog| backlog < 1) {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
-                format!(
-                    "cannot listen on {place}: backlog must be at least 1, got {}",
-                    self.backlog
-                ),
+                format!("cannot listen on {place}: backlog must be at least 1, got {backlog}"),
             ));
         }
         if self.mode.map_or(false, |mode| mode > 0o777) {
@@ -306,7 +303,7 @@ impl UnixSpec<'_> {
             }
             if kind == SocketKind::Stream {
                 socket
-                    .listen(self.backlog)
+                    .listen(self.backlog.unwrap_or(crate::DEFAULT_BACKLOG))
                     .map_err(|e| fail("listen on", e))?;
             }
             Ok(())
@@ -334,6 +331,7 @@ impl Plan for UnixSpec<'_> {
                     kind,
                     place: crate::handoff::WantedPlace::Unix(&place),
                     backlog: self.backlog,
+                    binds: true,
                     nonblocking: self.nonblocking,
                 };
                 crate::handoff::take(inherit, &wanted)

@@ -13,7 +13,7 @@ pub fn listener() -> std::io::Result<restartable::socket2::Socket> {
         port_env: ::core::option::Option::None,
         port_fallback: true,
         addr_env: ::core::option::Option::None,
-        backlog: ::restartable::DEFAULT_BACKLOG,
+        backlog: ::core::option::Option::None,
         only_v6: ::core::option::Option::None,
         nonblocking: true,
         configure: ::core::option::Option::Some(configure),

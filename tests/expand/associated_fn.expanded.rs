@@ -11,7 +11,7 @@ impl Server {
             port_env: ::core::option::Option::None,
             port_fallback: true,
             addr_env: ::core::option::Option::None,
-            backlog: ::restartable::DEFAULT_BACKLOG,
+            backlog: ::core::option::Option::None,
             only_v6: ::core::option::Option::None,
             nonblocking: false,
             configure: ::core::option::Option::None,

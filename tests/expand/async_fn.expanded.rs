@@ -12,7 +12,7 @@ pub async fn listener() -> std::io::Result<std::net::TcpListener> {
         port_env: ::core::option::Option::None,
         port_fallback: true,
         addr_env: ::core::option::Option::None,
-        backlog: ::restartable::DEFAULT_BACKLOG,
+        backlog: ::core::option::Option::None,
         only_v6: ::core::option::Option::None,
         nonblocking: false,
         configure: ::core::option::Option::None,

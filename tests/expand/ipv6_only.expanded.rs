@@ -12,7 +12,7 @@ pub fn listener() -> std::io::Result<std::net::TcpListener> {
         port_env: ::core::option::Option::None,
         port_fallback: true,
         addr_env: ::core::option::Option::None,
-        backlog: 128,
+        backlog: ::core::option::Option::Some(128),
         only_v6: ::core::option::Option::Some(true),
         nonblocking: false,
         configure: ::core::option::Option::None,

@@ -13,7 +13,7 @@ pub fn listener(
         port_env: ::core::option::Option::Some("PORT"),
         port_fallback: true,
         addr_env: ::core::option::Option::None,
-        backlog: ::restartable::DEFAULT_BACKLOG,
+        backlog: ::core::option::Option::None,
         only_v6: ::core::option::Option::None,
         nonblocking: false,
         configure: ::core::option::Option::None,

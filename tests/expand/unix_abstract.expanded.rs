@@ -14,7 +14,7 @@ pub async fn listener() -> std::io::Result<restartable::socket2::Socket> {
             ),
             path_env: ::core::option::Option::None,
             mode: ::core::option::Option::None,
-            backlog: ::restartable::DEFAULT_BACKLOG,
+            backlog: ::core::option::Option::None,
             nonblocking: false,
             configure: ::core::option::Option::None,
             inherit: ::core::option::Option::Some(

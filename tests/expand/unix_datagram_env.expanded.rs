@@ -15,7 +15,7 @@ pub fn socket(
             ),
             path_env: ::core::option::Option::Some("APP_SOCKET"),
             mode: ::core::option::Option::None,
-            backlog: ::restartable::DEFAULT_BACKLOG,
+            backlog: ::core::option::Option::None,
             nonblocking: false,
             configure: ::core::option::Option::None,
             inherit: ::core::option::Option::None,

@@ -12,7 +12,7 @@ pub fn listener() -> std::io::Result<std::os::unix::net::UnixListener> {
             ),
             path_env: ::core::option::Option::None,
             mode: ::core::option::Option::Some(0o660),
-            backlog: ::restartable::DEFAULT_BACKLOG,
+            backlog: ::core::option::Option::None,
             nonblocking: false,
             configure: ::core::option::Option::None,
             inherit: ::core::option::Option::None,

@@ -2,6 +2,10 @@
 //! restarted service binds through its old connections' TIME_WAIT at once.
 
 use std::io;
+// Imported: Rust 1.71's prelude lacks `size_of`.
+#[allow(unused_imports)]
+use std::mem::size_of;
+use std::os::unix::io::RawFd;
 
 use socket2::Socket;
 
@@ -119,4 +123,113 @@ pub(crate) fn set_only_v6(_socket: &Socket, only_v6: Option<bool>) -> io::Result
         )),
         Some(true) | None => Ok(()),
     }
+}
+
+/// What a descriptor number named by `LISTEN_FDS` refers to, asked of the
+/// OS by number without touching the descriptor (nothing here owns it yet).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum PassedFd {
+    /// Not open.
+    Closed,
+    /// Open and close-on-exec: a descriptor inherited through exec cannot
+    /// have the flag, so something in this process already took it
+    /// (libsystemd's `sd_listen_fds(0)`, listenfd, another copy of this
+    /// crate).
+    CloseOnExec,
+    /// Open, inheritable, and not a socket (systemd's `OpenFile=` passes
+    /// regular files the same way).
+    NotASocket,
+    /// Open, inheritable, a socket.
+    Socket,
+}
+
+/// Looks at descriptor `fd`: `fcntl(F_GETFD)`, then `fstat`.
+pub(crate) fn passed_fd(fd: RawFd) -> io::Result<PassedFd> {
+    #[allow(unsafe_code)]
+    // SAFETY: F_GETFD reads the flags of a descriptor number, open or not,
+    // and has no other effect; no memory is passed.
+    let flags = unsafe { libc::fcntl(fd, libc::F_GETFD) };
+    if flags == -1 {
+        let error = io::Error::last_os_error();
+        return match error.raw_os_error() {
+            Some(libc::EBADF) => Ok(PassedFd::Closed),
+            _ => Err(error),
+        };
+    }
+    if flags & libc::FD_CLOEXEC != 0 {
+        return Ok(PassedFd::CloseOnExec);
+    }
+    #[allow(unsafe_code)]
+    // SAFETY: all zeros is a valid `stat` (a C struct of integers), which
+    // fstat fills in; it only reads the descriptor's metadata.
+    let (result, stat) = unsafe {
+        let mut stat: libc::stat = std::mem::zeroed();
+        (libc::fstat(fd, &mut stat), stat)
+    };
+    if result == -1 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(if stat.st_mode & libc::S_IFMT == libc::S_IFSOCK {
+        PassedFd::Socket
+    } else {
+        PassedFd::NotASocket
+    })
+}
+
+/// The accept queue's limit of a listening TCP socket, where the OS tells
+/// it: Linux's `TCP_INFO` reports `sk_max_ack_backlog` in `tcpi_sacked`
+/// for a socket in the LISTEN state (`tcp_get_info`, net/ipv4/tcp.c);
+/// FreeBSD's `SO_LISTENQLIMIT` (socket(7) there; on paper). `None` where
+/// it cannot be read.
+#[cfg(target_os = "linux")]
+pub(crate) fn tcp_listen_backlog(socket: &Socket) -> Option<u32> {
+    use std::os::unix::io::AsRawFd;
+    #[allow(unsafe_code)]
+    // SAFETY: all zeros is a valid `tcp_info`; getsockopt writes at most
+    // `len` bytes into it and reads the descriptor that `socket` owns for
+    // the whole call.
+    let (result, info, len) = unsafe {
+        let mut info: libc::tcp_info = std::mem::zeroed();
+        #[allow(clippy::cast_possible_truncation)] // a struct of a few hundred bytes
+        let mut len = size_of::<libc::tcp_info>() as libc::socklen_t;
+        let result = libc::getsockopt(
+            socket.as_raw_fd(),
+            libc::IPPROTO_TCP,
+            libc::TCP_INFO,
+            std::ptr::addr_of_mut!(info).cast(),
+            &mut len,
+        );
+        (result, info, len)
+    };
+    // TCP_LISTEN is 10 in the kernel's TCP states.
+    let listening = info.tcpi_state == 10;
+    // `tcpi_sacked` ends at byte 32 of the struct, in every kernel's layout.
+    let filled = len >= 32;
+    (result == 0 && listening && filled).then_some(info.tcpi_sacked)
+}
+
+/// FreeBSD: `SO_LISTENQLIMIT` (read-only) is the listen queue's limit.
+#[cfg(target_os = "freebsd")]
+pub(crate) fn tcp_listen_backlog(socket: &Socket) -> Option<u32> {
+    use std::os::unix::io::AsRawFd;
+    let mut limit: libc::c_int = 0;
+    let mut len = size_of::<libc::c_int>() as libc::socklen_t;
+    #[allow(unsafe_code)]
+    // SAFETY: getsockopt writes at most `len` bytes into `limit`, on the
+    // descriptor that `socket` owns for the whole call.
+    let result = unsafe {
+        libc::getsockopt(
+            socket.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_LISTENQLIMIT,
+            std::ptr::addr_of_mut!(limit).cast(),
+            &mut len,
+        )
+    };
+    (result == 0).then(|| u32::try_from(limit).ok()).flatten()
+}
+
+#[cfg(not(any(target_os = "linux", target_os = "freebsd")))]
+pub(crate) fn tcp_listen_backlog(_socket: &Socket) -> Option<u32> {
+    None
 }
