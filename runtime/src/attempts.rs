@@ -7,12 +7,13 @@ use std::io;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use socket2::Socket;
 
-use crate::error;
-use crate::retry::{Delay, Retry};
+use crate::background::{Helper, Wait, HELPER};
+use crate::error::Unfinished;
+use crate::retry::Retry;
 use crate::SocketKind;
 
 /// How one listener is made, whatever its address: the steps that
@@ -41,7 +42,8 @@ impl<P: Plan + ?Sized> Plan for &P {
     }
 }
 
-/// The socket `plan` describes, pausing the thread between attempts.
+/// The socket `plan` describes, pausing the thread between attempts; the
+/// final error's holder is looked up on this thread too.
 pub(crate) fn run<P: Plan>(
     plan: P,
     kind: SocketKind,
@@ -51,20 +53,32 @@ pub(crate) fn run<P: Plan>(
     loop {
         match attempts.next() {
             Next::Done(result) => return result,
-            Next::Pause(pause) => thread::sleep(pause),
+            Next::Pause(pause, _) => thread::sleep(pause),
+            Next::Failed(unfinished) => return Err(unfinished.finish()),
         }
     }
 }
 
-/// The future of the `async fn` listeners: the attempts, the pause in
-/// progress, and the conversion to `T`. Nothing in it asks for `T` to be a
-/// socket type: only the function that makes it does, so that an
-/// unsupported return type is one error, not one per `.await` obligation.
+/// The future of the `async fn` listeners: the attempts, what it waits for,
+/// and the conversion to `T`. A `poll` binds at most once and never blocks:
+/// the pauses and the lookup of who holds the port are awaited on the
+/// process's helper thread. Nothing in it asks for `T` to be a socket type:
+/// only the function that makes it does, so that an unsupported return
+/// type is one error, not one per `.await` obligation.
 #[must_use = "a future does nothing unless awaited"]
 pub struct Listening<P, T> {
     attempts: Attempts<P>,
-    pause: Option<Delay>,
+    waiting: Waiting,
     convert: fn(Socket) -> io::Result<T>,
+    helper: &'static Helper,
+}
+
+/// What a [`Listening`] waits for between two polls.
+enum Waiting {
+    Nothing,
+    Pause(Wait<()>),
+    /// Who holds the port, for the final error.
+    Holder(Wait<Option<String>>, Unfinished),
 }
 
 impl<P: Plan, T> Listening<P, T> {
@@ -76,9 +90,24 @@ impl<P: Plan, T> Listening<P, T> {
     ) -> Self {
         Listening {
             attempts: Attempts::new(plan, kind, check_context),
-            pause: None,
+            waiting: Waiting::Nothing,
             convert,
+            helper: &HELPER,
         }
+    }
+
+    /// The final error: who holds the port is looked up on the helper
+    /// thread and awaited (this poll returns `Pending`; the helper wakes the
+    /// task). When no thread can be had, the error says nothing of the
+    /// holder rather than block this one for the lookup.
+    fn fail(&mut self, unfinished: Unfinished, cx: &mut Context<'_>) -> Poll<io::Result<T>> {
+        if let Some(lookup) = unfinished.holder_lookup() {
+            if let Ok(wait) = self.helper.run(move || lookup.run(), cx.waker()) {
+                self.waiting = Waiting::Holder(wait, unfinished);
+                return Poll::Pending;
+            }
+        }
+        Poll::Ready(Err(unfinished.finish_with(None)))
     }
 }
 
@@ -86,16 +115,39 @@ impl<P: Plan + Unpin, T> Future for Listening<P, T> {
     type Output = io::Result<T>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<T>> {
-        loop {
-            if let Some(pause) = &mut self.pause {
-                match Pin::new(pause).poll(cx) {
-                    Poll::Ready(()) => self.pause = None,
-                    Poll::Pending => return Poll::Pending,
+        let this = &mut *self;
+        match std::mem::replace(&mut this.waiting, Waiting::Nothing) {
+            Waiting::Nothing => {}
+            Waiting::Pause(mut wait) => {
+                if Pin::new(&mut wait).poll(cx).is_pending() {
+                    this.waiting = Waiting::Pause(wait);
+                    return Poll::Pending;
                 }
             }
-            match self.attempts.next() {
-                Next::Done(result) => return Poll::Ready(result.and_then(self.convert)),
-                Next::Pause(pause) => self.pause = Some(Delay::new(pause)),
+            Waiting::Holder(mut wait, unfinished) => match Pin::new(&mut wait).poll(cx) {
+                Poll::Ready(holder) => return Poll::Ready(Err(unfinished.finish_with(holder))),
+                Poll::Pending => {
+                    this.waiting = Waiting::Holder(wait, unfinished);
+                    return Poll::Pending;
+                }
+            },
+        }
+        match this.attempts.next() {
+            Next::Done(result) => Poll::Ready(result.and_then(this.convert)),
+            Next::Failed(unfinished) => this.fail(unfinished, cx),
+            Next::Pause(pause, error) => {
+                match this.helper.sleep_until(Instant::now() + pause, cx.waker()) {
+                    Ok(wait) => {
+                        this.waiting = Waiting::Pause(wait);
+                        Poll::Pending
+                    }
+                    // No thread to wait on, and the task must not sleep:
+                    // the retry ends here, and the error says why.
+                    Err(no_thread) => {
+                        let unfinished = this.attempts.unfinished(error).retry_stopped(no_thread);
+                        this.fail(unfinished, cx)
+                    }
+                }
             }
         }
     }
@@ -108,7 +160,7 @@ impl<P, T> std::fmt::Debug for Listening<P, T> {
 }
 
 /// The steps of [`run`] and [`Listening`], which differ only in how they
-/// pause.
+/// pause and on which thread they look up who holds the port.
 struct Attempts<P> {
     plan: P,
     kind: SocketKind,
@@ -121,8 +173,13 @@ struct Attempts<P> {
 }
 
 enum Next {
+    /// The socket, or an error that is final as it is.
     Done(io::Result<Socket>),
-    Pause(Duration),
+    /// Pause this long, then call [`Attempts::next`] again; the error of
+    /// the attempt is final if the pause cannot be had.
+    Pause(Duration, io::Error),
+    /// The last attempt failed; the error still needs its holder.
+    Failed(Unfinished),
 }
 
 impl<P: Plan> Attempts<P> {
@@ -139,7 +196,7 @@ impl<P: Plan> Attempts<P> {
 
     /// The first call checks the context and takes a passed socket if there
     /// is one; each call binds once. Then: the result, or a pause before the
-    /// next call.
+    /// next call. Nothing here blocks.
     fn next(&mut self) -> Next {
         if !self.started {
             self.started = true;
@@ -152,18 +209,26 @@ impl<P: Plan> Attempts<P> {
                 Err(error) => return Next::Done(Err(error)),
             }
         }
-        let retry = &mut self.retry;
         match self.plan.bind(self.kind) {
             Ok(socket) => Next::Done(Ok(socket)),
-            Err(error) => match retry.as_mut().and_then(|retry| retry.pause_after(&error)) {
-                Some(pause) => Next::Pause(pause),
-                None => Next::Done(Err(error::finish(
-                    error,
-                    retry.as_ref().map(Retry::tried),
-                    self.not_taken.take(),
-                ))),
+            Err(error) => match self
+                .retry
+                .as_mut()
+                .and_then(|retry| retry.pause_after(&error))
+            {
+                Some(pause) => Next::Pause(pause, error),
+                None => Next::Failed(self.unfinished(error)),
             },
         }
+    }
+
+    /// `error` as the last one, with what the attempts know.
+    fn unfinished(&mut self, error: io::Error) -> Unfinished {
+        Unfinished::new(
+            error,
+            self.retry.as_ref().map(Retry::tried),
+            self.not_taken.take(),
+        )
     }
 }
 
@@ -177,4 +242,73 @@ pub enum Handoff {
     /// None: bind as usual. Any sockets passed to this process and left
     /// alone are described here, to be said if the port is in use.
     NotTaken(Option<String>),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::rc::Rc;
+    use std::sync::Arc;
+    use std::task::{Wake, Waker};
+
+    use crate::error::Failure;
+
+    /// A port that stays in use, retried for a minute.
+    struct AlwaysInUse;
+
+    impl Plan for AlwaysInUse {
+        fn retry(&self) -> Option<Duration> {
+            Some(Duration::from_secs(60))
+        }
+
+        fn inherited(&self, _kind: SocketKind) -> io::Result<Handoff> {
+            Ok(Handoff::NotTaken(None))
+        }
+
+        fn bind(&self, kind: SocketKind) -> io::Result<Socket> {
+            let addr = std::net::SocketAddr::from(([127, 0, 0, 1], 8080));
+            let error = io::Error::from(io::ErrorKind::AddrInUse);
+            Err(Failure::wrap_bind(addr, kind, error))
+        }
+    }
+
+    static NO_THREAD: Helper =
+        Helper::new(|_| Err(io::Error::new(io::ErrorKind::WouldBlock, "no thread")));
+
+    fn waker() -> Waker {
+        struct Nothing;
+        impl Wake for Nothing {
+            fn wake(self: Arc<Self>) {}
+        }
+        Arc::new(Nothing).into()
+    }
+
+    #[test]
+    fn the_future_is_send_whatever_it_returns() {
+        fn assert_send<F: Send>(_: &F) {}
+        let future: Listening<&AlwaysInUse, Rc<()>> = Listening::new(
+            &AlwaysInUse,
+            SocketKind::Stream,
+            || Ok(()),
+            |_| Ok(Rc::new(())),
+        );
+        assert_send(&future);
+    }
+
+    #[test]
+    fn without_a_thread_the_first_poll_ends_the_retry_and_says_why() {
+        let mut future: Listening<AlwaysInUse, Socket> = Listening {
+            helper: &NO_THREAD,
+            ..Listening::new(AlwaysInUse, SocketKind::Stream, || Ok(()), Ok)
+        };
+        let waker = waker();
+        let polled = Pin::new(&mut future).poll(&mut Context::from_waker(&waker));
+        let error = match polled {
+            Poll::Ready(Err(error)) => error,
+            _ => panic!("the first poll did not end the retry"),
+        };
+        assert_eq!(error.kind(), io::ErrorKind::AddrInUse);
+        let message = error.to_string();
+        assert!(message.contains("(1 attempts); the retry stopped early because no thread could be started for its pauses: no thread"), "{message}");
+    }
 }

@@ -26,7 +26,7 @@ pub fn listen<T: Bindable>(spec: &Spec<'_>, policy: Policy) -> io::Result<T> {
 
 /// [`listen`] for an `async fn`: the same, except that the pauses between
 /// attempts let the executor run other tasks. Independent of the async
-/// runtime: a pause is a short-lived thread that wakes the task.
+/// runtime: the pauses are awaited on one helper thread of the process.
 #[doc(hidden)]
 pub fn listen_async<'s, 'a, T: Bindable>(
     spec: &'s Spec<'a>,

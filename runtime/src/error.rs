@@ -120,6 +120,8 @@ pub(crate) struct Failure {
     handoff: Option<String>,
     /// After `retry`: how long it tried and how many attempts it made.
     tried: Option<(Duration, u32)>,
+    /// Why `retry` stopped before its deadline.
+    retry_stopped: Option<io::Error>,
 }
 
 impl Failure {
@@ -132,8 +134,8 @@ impl Failure {
         Failure::into_io_error(action, place.into(), error, None)
     }
 
-    /// The error of a bind: when it is "address in use", [`finish`] adds
-    /// who holds the port.
+    /// The error of a bind: when it is "address in use",
+    /// [`Unfinished::finish`] adds who holds the port.
     pub(crate) fn wrap_bind(
         place: impl Into<Place>,
         kind: SocketKind,
@@ -158,34 +160,106 @@ impl Failure {
                 holder: None,
                 handoff: None,
                 tried: None,
+                retry_stopped: None,
             },
         )
     }
 }
 
-/// The error a listener finally returns: for "address in use", who holds
-/// the port (looked up here, once: formatting the error does no work), the
-/// passed socket that was not taken, and how long `retry` tried.
-pub(crate) fn finish(
-    mut error: io::Error,
+/// The last error of a listener's attempts, before who holds the port is
+/// known: [`Unfinished::finish`] looks the holder up on the calling thread;
+/// an async listener looks it up elsewhere ([`Unfinished::holder_lookup`])
+/// and finishes the error with the answer.
+pub(crate) struct Unfinished {
+    error: io::Error,
     tried: Option<(Duration, u32)>,
     handoff: Option<String>,
-) -> io::Error {
-    if error.kind() != io::ErrorKind::AddrInUse {
-        return error;
-    }
-    if let Some(failure) = error
-        .get_mut()
-        .and_then(|inner| inner.downcast_mut::<Failure>())
-    {
-        if let Some(kind) = failure.bound_kind {
-            failure.holder = holder(&failure.place, kind);
-        }
-        failure.tried = tried;
-        failure.handoff = handoff;
-    }
-    error
+    retry_stopped: Option<io::Error>,
 }
+
+impl Unfinished {
+    /// `error`, after `retry` tried for this long and this many times, with
+    /// the passed sockets that were not taken.
+    pub(crate) fn new(
+        error: io::Error,
+        tried: Option<(Duration, u32)>,
+        handoff: Option<String>,
+    ) -> Unfinished {
+        Unfinished {
+            error,
+            tried,
+            handoff,
+            retry_stopped: None,
+        }
+    }
+
+    /// The retry ended before its deadline: no thread could be started to
+    /// wait for its pauses (`why` is that error).
+    pub(crate) fn retry_stopped(mut self, why: io::Error) -> Unfinished {
+        self.retry_stopped = Some(why);
+        self
+    }
+
+    /// The lookup of who holds the port, when the error is "address in use"
+    /// from a bind and the OS can tell; `None` when there is nothing to look
+    /// up.
+    pub(crate) fn holder_lookup(&self) -> Option<HolderLookup> {
+        if !HOLDER_KNOWABLE || self.error.kind() != io::ErrorKind::AddrInUse {
+            return None;
+        }
+        let failure = self.error.get_ref()?.downcast_ref::<Failure>()?;
+        Some(HolderLookup {
+            place: failure.place.clone(),
+            kind: failure.bound_kind?,
+        })
+    }
+
+    /// The error, with who holds the port looked up here, on this thread
+    /// (which it may block for up to about 100 ms).
+    pub(crate) fn finish(self) -> io::Error {
+        let holder = self.holder_lookup().and_then(HolderLookup::run);
+        self.finish_with(holder)
+    }
+
+    /// The error a listener finally returns: for "address in use", who holds
+    /// the port (found once, before this: formatting the error does no
+    /// work), the passed socket that was not taken, and how long `retry`
+    /// tried.
+    pub(crate) fn finish_with(self, holder: Option<String>) -> io::Error {
+        let mut error = self.error;
+        if error.kind() != io::ErrorKind::AddrInUse {
+            return error;
+        }
+        if let Some(failure) = error
+            .get_mut()
+            .and_then(|inner| inner.downcast_mut::<Failure>())
+        {
+            failure.holder = holder;
+            failure.tried = self.tried;
+            failure.handoff = self.handoff;
+            failure.retry_stopped = self.retry_stopped;
+        }
+        error
+    }
+}
+
+/// Who holds a port or path: a blocking lookup (bounded to about 100 ms),
+/// that may run on any thread.
+pub(crate) struct HolderLookup {
+    place: Place,
+    kind: SocketKind,
+}
+
+impl HolderLookup {
+    /// A description of the holder, or `None` when it is not found.
+    pub(crate) fn run(self) -> Option<String> {
+        holder(&self.place, self.kind)
+    }
+}
+
+/// Whether [`holder`] can say anything on this OS: where it cannot, nothing
+/// is looked up (and no thread is started for it).
+const HOLDER_KNOWABLE: bool = cfg!(any(target_os = "linux", target_os = "android"));
 
 /// Who holds the port or path, on Linux and Android, from `/proc`.
 #[cfg(any(target_os = "linux", target_os = "android"))]
@@ -222,11 +296,17 @@ impl fmt::Display for Failure {
         for part in [&self.holder, &self.handoff].into_iter().flatten() {
             write!(f, "; {part}")?;
         }
-        match self.tried {
-            Some((duration, attempts)) => write!(
+        if let Some((duration, attempts)) = self.tried {
+            write!(
                 f,
                 "; still in use after retrying for {:.1} s ({attempts} attempts)",
                 duration.as_secs_f64()
+            )?;
+        }
+        match &self.retry_stopped {
+            Some(why) => write!(
+                f,
+                "; the retry stopped early because no thread could be started for its pauses: {why}"
             ),
             None => Ok(()),
         }

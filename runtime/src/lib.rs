@@ -26,6 +26,8 @@ mod async_io;
 #[cfg(any(unix, windows))]
 mod attempts;
 #[cfg(any(unix, windows))]
+mod background;
+#[cfg(any(unix, windows))]
 mod bind;
 #[cfg(any(unix, windows))]
 mod bindable;

@@ -1,14 +1,11 @@
 //! `retry`: while the address is in use, try again with a capped, doubling
 //! pause until a deadline. For the restart that begins while the old
 //! instance is still shutting down, and for Windows, where an exclusive port
-//! stays busy while the old listener's connections drain.
+//! stays busy while the old listener's connections drain. A blocking
+//! listener sleeps through a pause; an async one awaits it on the helper
+//! thread (`background`).
 
-use std::future::Future;
 use std::io;
-use std::pin::Pin;
-use std::sync::{Arc, Mutex, PoisonError};
-use std::task::{Context, Poll, Waker};
-use std::thread;
 use std::time::{Duration, Instant};
 
 /// The pause after the first failed attempt; each next pause doubles.
@@ -58,72 +55,10 @@ impl Retry {
     }
 }
 
-/// A pause for async code that does not depend on any runtime: a thread
-/// sleeps and wakes the task. Made only while retrying, which is rare.
-pub(crate) struct Delay {
-    duration: Duration,
-    shared: Option<Arc<Mutex<DelayState>>>,
-}
-
-#[derive(Default)]
-struct DelayState {
-    done: bool,
-    waker: Option<Waker>,
-}
-
-impl Delay {
-    pub(crate) fn new(duration: Duration) -> Delay {
-        Delay {
-            duration,
-            shared: None,
-        }
-    }
-}
-
-impl Future for Delay {
-    type Output = ();
-
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        if let Some(shared) = &self.shared {
-            let mut state = shared.lock().unwrap_or_else(PoisonError::into_inner);
-            if state.done {
-                return Poll::Ready(());
-            }
-            state.waker = Some(cx.waker().clone());
-            return Poll::Pending;
-        }
-        let shared = Arc::new(Mutex::new(DelayState {
-            done: false,
-            waker: Some(cx.waker().clone()),
-        }));
-        let timer = Arc::clone(&shared);
-        let duration = self.duration;
-        let spawned = thread::Builder::new()
-            .name("restartable-retry".into())
-            .spawn(move || {
-                thread::sleep(duration);
-                let waker = {
-                    let mut state = timer.lock().unwrap_or_else(PoisonError::into_inner);
-                    state.done = true;
-                    state.waker.take()
-                };
-                if let Some(waker) = waker {
-                    waker.wake();
-                }
-            });
-        if spawned.is_err() {
-            // No thread to spare: pause here rather than fail the bind.
-            thread::sleep(duration);
-            return Poll::Ready(());
-        }
-        self.shared = Some(shared);
-        Poll::Pending
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::thread;
 
     fn in_use() -> io::Error {
         io::Error::from(io::ErrorKind::AddrInUse)
