@@ -90,8 +90,15 @@ impl FromStr for ListenAddr {
     type Err = io::Error;
 
     fn from_str(text: &str) -> io::Result<ListenAddr> {
-        if let Ok(addr) = text.parse::<SocketAddr>() {
-            return Ok(ListenAddr::Ip(addr));
+        match crate::spec::socket_addr_from_text(text) {
+            Ok(Some(addr)) => return Ok(ListenAddr::Ip(addr)),
+            Ok(None) => {}
+            Err(problem) => {
+                return Err(io::Error::new(
+                    problem.kind(),
+                    format!("invalid listen address {text:?}: {problem}"),
+                ))
+            }
         }
         let invalid = |problem: String| {
             io::Error::new(

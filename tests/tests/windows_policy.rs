@@ -303,3 +303,39 @@ fn retry_on_a_port_never_released_says_how_long_it_tried() {
     );
     println!("{}", message);
 }
+
+#[test]
+fn a_scope_id_by_interface_name_is_resolved_with_if_nametoindex() {
+    use windows_sys::Win32::NetworkManagement::IpHelper::if_indextoname;
+
+    // The name Windows (here: Wine) gives the first interface it has.
+    let (index, name) = (1..=64u32)
+        .find_map(|index| {
+            let mut buffer = [0u8; 512];
+            // Safety: the buffer is larger than IF_NAMESIZE (257 with the
+            // NUL) and lives for the call.
+            let found = unsafe { if_indextoname(index, buffer.as_mut_ptr()) };
+            if found.is_null() {
+                return None;
+            }
+            let end = buffer.iter().position(|&b| b == 0).unwrap();
+            Some((index, String::from_utf8(buffer[..end].to_vec()).unwrap()))
+        })
+        .expect("no interface has a name");
+    println!("interface {} is named {:?}", index, name);
+    let parsed: restartable::ListenAddr = format!("[fe80::1%{}]:8080", name).parse().unwrap();
+    match parsed {
+        restartable::ListenAddr::Ip(SocketAddr::V6(v6)) => assert_eq!(v6.scope_id(), index),
+        other => panic!("not an IPv6 address: {:?}", other),
+    }
+    let error = "[fe80::1%restartable-no]:8080"
+        .parse::<restartable::ListenAddr>()
+        .unwrap_err();
+    assert_eq!(error.kind(), io::ErrorKind::InvalidInput);
+    assert_eq!(
+        error.to_string(),
+        "invalid listen address \"[fe80::1%restartable-no]:8080\": no network interface is \
+         named \"restartable-no\" (the scope id of an IPv6 address is an interface's name or \
+         index)"
+    );
+}

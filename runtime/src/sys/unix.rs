@@ -1,6 +1,7 @@
 //! The POSIX half of the policy: SO_REUSEADDR on stream listeners, so that a
 //! restarted service binds through its old connections' TIME_WAIT at once.
 
+use std::ffi::CStr;
 use std::io;
 
 use socket2::Socket;
@@ -118,5 +119,27 @@ pub(crate) fn set_only_v6(_socket: &Socket, only_v6: Option<bool>) -> io::Result
             crate::messages::NO_DUAL_STACK,
         )),
         Some(true) | None => Ok(()),
+    }
+}
+
+/// The index of the network interface named `name` (`if_nametoindex(3)`), for
+/// an IPv6 scope id given by name; `None` when no interface has that name.
+pub(crate) fn interface_index(name: &CStr) -> io::Result<Option<u32>> {
+    #[allow(unsafe_code)]
+    // SAFETY: `name` is a NUL-terminated string that lives for the whole
+    // call, and if_nametoindex only reads it and keeps no pointer to it.
+    // POSIX.1-2001 function; MT-Safe (if_nametoindex(3), glibc's attributes),
+    // so calling it while other threads run is sound. errno is per thread.
+    let index = unsafe { libc::if_nametoindex(name.as_ptr()) };
+    if index != 0 {
+        return Ok(Some(index));
+    }
+    let error = io::Error::last_os_error();
+    match error.raw_os_error() {
+        // Linux sets ENODEV (if_nametoindex(3)); the BSDs' KAME code (e.g.
+        // FreeBSD's lib/libc/net/if_nametoindex.c) ENXIO, as RFC 2553 §4.1
+        // says.
+        Some(libc::ENODEV | libc::ENXIO) => Ok(None),
+        _ => Err(error),
     }
 }

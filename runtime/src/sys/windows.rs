@@ -4,12 +4,14 @@
 //! another process bind the same port and take its traffic. socket2 has no
 //! call for SO_EXCLUSIVEADDRUSE, so this file holds the crate's one `unsafe`.
 
+use std::ffi::CStr;
 use std::io;
 // Imported: Rust 1.63's prelude lacks `size_of`.
 use std::mem::size_of;
 use std::os::windows::io::AsRawSocket;
 
 use socket2::Socket;
+use windows_sys::Win32::NetworkManagement::IpHelper::if_nametoindex;
 use windows_sys::Win32::Networking::WinSock::{
     setsockopt, WSAGetLastError, SOCKET, SOL_SOCKET, SO_REUSEADDR,
 };
@@ -81,7 +83,7 @@ fn set_exclusive_address_use(socket: &Socket) -> io::Result<()> {
     // A RawSocket is a u64 that holds a SOCKET (a pointer-sized handle).
     let handle = socket.as_raw_socket() as SOCKET;
     #[allow(unsafe_code)]
-    // Safety: `handle` is the open socket that `socket` owns for this whole
+    // SAFETY: `handle` is the open socket that `socket` owns for this whole
     // call; the option value points to a live i32 and its length is passed
     // with it; WSAGetLastError only reads this thread's last error.
     let result = unsafe {
@@ -99,4 +101,19 @@ fn set_exclusive_address_use(socket: &Socket) -> io::Result<()> {
         }
     };
     result.map_err(io::Error::from_raw_os_error)
+}
+
+/// The index of the network interface named `name`, for an IPv6 scope id
+/// given by name; `None` when no interface has that name. The name is the
+/// one `if_nametoindex` takes on Windows (ConvertInterfaceNameToLuidA's),
+/// not the interface's alias.
+pub(crate) fn interface_index(name: &CStr) -> io::Result<Option<u32>> {
+    #[allow(unsafe_code)]
+    // SAFETY: `name` is a NUL-terminated string that lives for the whole
+    // call, and if_nametoindex only reads it and keeps no pointer to it; it
+    // touches no state of the caller's, so other threads do not matter.
+    let index = unsafe { if_nametoindex(name.as_ptr().cast::<u8>()) };
+    // Microsoft (if_nametoindex, netioapi.h): zero on failure, and "it is
+    // not possible to determine an error code".
+    Ok(if index == 0 { None } else { Some(index) })
 }
