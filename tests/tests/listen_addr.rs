@@ -120,3 +120,30 @@ fn an_unknown_interface_is_invalid_input_naming_it_and_the_value() {
         )
     );
 }
+
+#[test]
+fn a_path_that_is_not_utf8_is_not_serialized_lossily() {
+    use std::ffi::OsStr;
+    use std::os::unix::ffi::OsStrExt;
+
+    // Control: the same path in UTF-8 is written as its text.
+    let utf8 = ListenAddr::Path(PathBuf::from("/run/app-x.sock"));
+    assert_eq!(serde_json::to_string(&utf8).unwrap(), "\"/run/app-x.sock\"");
+
+    let path = PathBuf::from(OsStr::from_bytes(b"/run/app-\xff.sock"));
+    let error = serde_json::to_string(&ListenAddr::Path(path.clone())).unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        "cannot write listen address \"/run/app-\u{fffd}.sock\" as text: the path is not UTF-8"
+    );
+    let error = serde_json::to_string(&ListenAddr::Abstract(b"app-\xff".to_vec())).unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        "cannot write listen address \"@app-\u{fffd}\" as text: the name is not UTF-8"
+    );
+    // Display cannot fail: it shows the bytes that are not UTF-8 as U+FFFD,
+    // which does not parse back to the same path.
+    let shown = ListenAddr::Path(path.clone()).to_string();
+    assert_eq!(shown, "/run/app-\u{fffd}.sock");
+    assert_ne!(shown.parse::<ListenAddr>().unwrap(), ListenAddr::Path(path));
+}
