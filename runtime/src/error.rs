@@ -111,6 +111,9 @@ pub(crate) struct Failure {
     action: &'static str,
     place: Place,
     error: io::Error,
+    /// The kind of the `io::Error` around it: the OS error's own, or
+    /// `AddrInUse` for an error that means it there (Windows' WSAEACCES).
+    kind: io::ErrorKind,
     /// For a failed bind: the kind of socket, so that the holder of the
     /// port can be looked up once the last attempt has failed.
     bound_kind: Option<SocketKind>,
@@ -129,31 +132,50 @@ impl Failure {
         place: impl Into<Place>,
         error: io::Error,
     ) -> io::Error {
-        Failure::into_io_error(action, place.into(), error, None)
+        let kind = error.kind();
+        Failure::into_io_error(action, place.into(), error, kind, None)
     }
 
     /// The error of a bind: when it is "address in use", [`finish`] adds
     /// who holds the port.
+    // The IP listener calls `wrap_bind_as`; the Unix-domain one this.
+    #[cfg(unix)]
     pub(crate) fn wrap_bind(
         place: impl Into<Place>,
         kind: SocketKind,
         error: io::Error,
     ) -> io::Error {
-        Failure::into_io_error("bind", place.into(), error, Some(kind))
+        let error_kind = error.kind();
+        Failure::wrap_bind_as(place, kind, error_kind, error)
+    }
+
+    /// [`Failure::wrap_bind`], with the kind the error gets: `AddrInUse`
+    /// for an OS error that means "in use" on this OS although std maps it
+    /// to another kind (Windows: `sys::bind_error_kind`). The OS error stays
+    /// the source, so that [`os_error`] still gives its code.
+    pub(crate) fn wrap_bind_as(
+        place: impl Into<Place>,
+        kind: SocketKind,
+        error_kind: io::ErrorKind,
+        error: io::Error,
+    ) -> io::Error {
+        Failure::into_io_error("bind", place.into(), error, error_kind, Some(kind))
     }
 
     fn into_io_error(
         action: &'static str,
         place: Place,
         error: io::Error,
+        kind: io::ErrorKind,
         bound_kind: Option<SocketKind>,
     ) -> io::Error {
         io::Error::new(
-            error.kind(),
+            kind,
             Failure {
                 action,
                 place,
                 error,
+                kind,
                 bound_kind,
                 holder: None,
                 handoff: None,
@@ -209,7 +231,7 @@ impl fmt::Display for Failure {
             #[cfg(unix)]
             Place::Abstract(_) => "this name",
         };
-        match (self.error.kind(), self.error.raw_os_error()) {
+        match (self.kind, self.error.raw_os_error()) {
             (io::ErrorKind::AddrInUse, Some(code)) => write!(
                 f,
                 "address in use: another socket holds {what} (os error {code})"
@@ -219,6 +241,8 @@ impl fmt::Display for Failure {
             }
             _ => write!(f, "{}", self.error)?,
         }
+        #[cfg(windows)]
+        self.windows_notes(f)?;
         for part in [&self.holder, &self.handoff].into_iter().flatten() {
             write!(f, "; {part}")?;
         }
@@ -230,6 +254,26 @@ impl fmt::Display for Failure {
             ),
             None => Ok(()),
         }
+    }
+}
+
+/// What a Windows bind error adds: WSAEACCES has a second cause that the
+/// table of `winsock_bind` cannot tell apart (microsoft/WSL#5514,
+/// dotnet/aspnetcore#25562: ports that Hyper-V or WinNAT reserve are refused
+/// with it, on the wildcard and on specific addresses alike).
+#[cfg(windows)]
+const WINDOWS_RESERVED_PORTS: &str = "Windows gives this error for a port in a range it \
+     reserves as well (`netsh interface ipv4 show excludedportrange protocol=tcp` lists them)";
+
+#[cfg(windows)]
+impl Failure {
+    fn windows_notes(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.bound_kind.is_some()
+            && self.error.raw_os_error() == Some(crate::winsock_bind::WSAEACCES)
+        {
+            write!(f, "; {WINDOWS_RESERVED_PORTS}")?;
+        }
+        Ok(())
     }
 }
 

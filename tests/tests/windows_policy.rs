@@ -305,6 +305,43 @@ fn retry_on_a_port_never_released_says_how_long_it_tried() {
 }
 
 #[test]
+fn wsaeacces_from_a_held_port_is_address_in_use_and_retried() {
+    let (holder, addr) = held_port();
+    // SO_REUSEADDR set by `configure` (with `exclusive = false`): the
+    // table's SO_REUSEADDR column, where a port held with
+    // SO_EXCLUSIVEADDRUSE is refused with WSAEACCES (Wine does the same).
+    let reusing = restartable::Builder::new(addr)
+        .exclusive(false)
+        .configure(|socket| socket.set_reuse_address(true));
+    let error = reusing.bind::<TcpListener>().unwrap_err();
+    println!("WSAEACCES bind: {}", error);
+    assert_eq!(restartable::os_error(&error), Some(WSAEACCES));
+    assert_eq!(error.kind(), io::ErrorKind::AddrInUse, "{}", error);
+    assert!(
+        error.to_string().starts_with(&format!(
+            "cannot bind {}: address in use: another socket holds this port (os error 10013); \
+             Windows gives this error for a port in a range it reserves as well",
+            addr
+        )),
+        "{}",
+        error
+    );
+    // `retry` takes it as "in use": it binds once the holder lets go. The
+    // limit is long so that a loaded machine does not fail the test; the
+    // bind returns as soon as the port is free.
+    let release = std::thread::spawn(move || {
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        drop(holder);
+    });
+    let listener: TcpListener = reusing
+        .retry(std::time::Duration::from_secs(60))
+        .bind()
+        .unwrap();
+    release.join().unwrap();
+    assert_eq!(listener.local_addr().unwrap(), addr);
+}
+
+#[test]
 fn a_scope_id_by_interface_name_is_resolved_with_if_nametoindex() {
     use windows_sys::Win32::NetworkManagement::IpHelper::if_indextoname;
 

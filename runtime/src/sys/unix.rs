@@ -3,6 +3,7 @@
 
 use std::ffi::CStr;
 use std::io;
+use std::net::SocketAddr;
 
 use socket2::Socket;
 
@@ -95,6 +96,17 @@ pub(crate) fn apply_listener_policy(
             .set_reuse_port_lb(true)
             .map_err(|e| ("set SO_REUSEPORT_LB on", e)),
     }
+}
+
+/// The kind a failed bind's error gets: on unix, its own (EADDRINUSE is
+/// the one "in use" error).
+pub(crate) fn bind_error_kind(
+    _socket: &Socket,
+    _addr: SocketAddr,
+    _policy: Policy,
+    error: &io::Error,
+) -> io::ErrorKind {
+    error.kind()
 }
 
 /// IPV6_V6ONLY on an IPv6 socket before bind: `only_v6`, or dual stack

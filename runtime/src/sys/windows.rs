@@ -8,6 +8,7 @@ use std::ffi::CStr;
 use std::io;
 // Imported: Rust 1.63's prelude lacks `size_of`.
 use std::mem::size_of;
+use std::net::SocketAddr;
 use std::os::windows::io::AsRawSocket;
 
 use socket2::Socket;
@@ -20,6 +21,7 @@ use windows_sys::Win32::Networking::WinSock::{
 /// windows-sys 0.52 (the one socket2 0.5 uses) does not name it.
 const SO_EXCLUSIVEADDRUSE: i32 = !SO_REUSEADDR;
 
+use crate::winsock_bind::{bind_error_in_use, Bind, ReuseOption};
 use crate::SocketKind;
 
 /// The socket options a listener gets on Windows.
@@ -70,6 +72,41 @@ pub(crate) fn apply_listener_policy(
         set_exclusive_address_use(socket).map_err(|e| ("set SO_EXCLUSIVEADDRUSE on", e))?;
     }
     Ok(())
+}
+
+/// The kind a failed bind's error gets: `AddrInUse` wherever Microsoft's
+/// table (`crate::winsock_bind`) says that the WSA error means another
+/// socket holds the port, which std maps to `PermissionDenied` for
+/// WSAEACCES; else the error's own kind. The options are read back from
+/// the socket, so that what a `configure` function set counts too.
+pub(crate) fn bind_error_kind(
+    socket: &Socket,
+    addr: SocketAddr,
+    policy: Policy,
+    error: &io::Error,
+) -> io::ErrorKind {
+    let code = match error.raw_os_error() {
+        Some(code) => code,
+        None => return error.kind(),
+    };
+    let option = if socket.reuse_address().unwrap_or(false) {
+        ReuseOption::ReuseAddress
+    } else if policy.exclusive_address_use {
+        ReuseOption::ExclusiveAddressUse
+    } else {
+        ReuseOption::Default
+    };
+    let wildcard = addr.ip().is_unspecified();
+    let bind = Bind {
+        option,
+        wildcard,
+        dual_stack: wildcard && addr.is_ipv6() && !socket.only_v6().unwrap_or(true),
+    };
+    if bind_error_in_use(code, bind) {
+        io::ErrorKind::AddrInUse
+    } else {
+        error.kind()
+    }
 }
 
 /// IPV6_V6ONLY on an IPv6 socket before bind: `only_v6`, or dual stack
