@@ -246,6 +246,10 @@ impl fmt::Display for Failure {
         for part in [&self.holder, &self.handoff].into_iter().flatten() {
             write!(f, "; {part}")?;
         }
+        #[cfg(windows)]
+        if self.tried.is_none() && self.lingering_connections_apply() {
+            write!(f, "; {WINDOWS_RETRY}")?;
+        }
         match self.tried {
             Some((duration, attempts)) => write!(
                 f,
@@ -265,6 +269,25 @@ impl fmt::Display for Failure {
 const WINDOWS_RESERVED_PORTS: &str = "Windows gives this error for a port in a range it \
      reserves as well (`netsh interface ipv4 show excludedportrange protocol=tcp` lists them)";
 
+/// After a crash on Windows (Microsoft, "Using SO_REUSEADDR and
+/// SO_EXCLUSIVEADDRUSE": "if a listening socket with SO_EXCLUSIVEADDRUSE
+/// set accepts a connection and is then subsequently closed, another socket
+/// (also with SO_EXCLUSIVEADDRUSE) cannot bind to the same port as the
+/// first socket until the original connection becomes inactive"; libuv's
+/// maintainer, joyent/libuv#1360: TIME_WAIT counts). How long: the
+/// TcpTimedWaitDelay registry value, default 0x78 = 120 s in Microsoft's
+/// TCP/IP registry reference for Windows Server 2003 (technet cc757512;
+/// 0xF0 = 240 s for Windows 2000, cc938217). On paper: Wine follows Linux
+/// here, and no real Windows was run.
+#[cfg(windows)]
+const WINDOWS_LINGERING: &str = "on Windows, the connections that a closed listener had \
+     accepted keep its port from being bound exclusively until they end: after a crash, up to \
+     the TIME_WAIT delay (TcpTimedWaitDelay, 120 s by default)";
+
+/// The way out of [`WINDOWS_LINGERING`], said when `retry` was not used.
+#[cfg(windows)]
+const WINDOWS_RETRY: &str = "if no other instance is running, `retry` waits for them";
+
 #[cfg(windows)]
 impl Failure {
     fn windows_notes(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -273,7 +296,16 @@ impl Failure {
         {
             write!(f, "; {WINDOWS_RESERVED_PORTS}")?;
         }
+        if self.lingering_connections_apply() {
+            write!(f, "; {WINDOWS_LINGERING}")?;
+        }
         Ok(())
+    }
+
+    /// A TCP bind refused as "in use": the old listener's connections may
+    /// be what holds the port.
+    fn lingering_connections_apply(&self) -> bool {
+        self.kind == io::ErrorKind::AddrInUse && self.bound_kind == Some(SocketKind::Stream)
     }
 }
 

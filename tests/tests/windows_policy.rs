@@ -342,6 +342,40 @@ fn wsaeacces_from_a_held_port_is_address_in_use_and_retried() {
 }
 
 #[test]
+fn the_in_use_message_says_what_holds_an_exclusive_port_and_points_to_retry() {
+    let (_holder, addr) = held_port();
+    let error = restartable::Builder::new(addr)
+        .bind::<TcpListener>()
+        .unwrap_err();
+    let code = restartable::os_error(&error).unwrap();
+    assert_eq!(
+        error.to_string(),
+        format!(
+            "cannot bind {}: address in use: another socket holds this port (os error {}); on \
+             Windows, the connections that a closed listener had accepted keep its port from \
+             being bound exclusively until they end: after a crash, up to the TIME_WAIT delay \
+             (TcpTimedWaitDelay, 120 s by default); if no other instance is running, `retry` \
+             waits for them",
+            addr, code
+        )
+    );
+    // A UDP socket has no connections: only the first part applies.
+    let socket: UdpSocket = restartable::Builder::new(loopback(0)).bind().unwrap();
+    let udp = socket.local_addr().unwrap();
+    let error = restartable::Builder::new(udp)
+        .bind::<UdpSocket>()
+        .unwrap_err();
+    let code = restartable::os_error(&error).unwrap();
+    assert_eq!(
+        error.to_string(),
+        format!(
+            "cannot bind {}: address in use: another socket holds this port (os error {})",
+            udp, code
+        )
+    );
+}
+
+#[test]
 fn a_scope_id_by_interface_name_is_resolved_with_if_nametoindex() {
     use windows_sys::Win32::NetworkManagement::IpHelper::if_indextoname;
 

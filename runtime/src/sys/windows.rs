@@ -1,8 +1,13 @@
 //! The Windows half of the policy: SO_EXCLUSIVEADDRUSE, never SO_REUSEADDR.
 //!
-//! Windows already rebinds through TIME_WAIT; there SO_REUSEADDR would let
-//! another process bind the same port and take its traffic. socket2 has no
-//! call for SO_EXCLUSIVEADDRUSE, so this file holds the crate's one `unsafe`.
+//! On Windows SO_REUSEADDR would let another process bind the same port and
+//! take its traffic. A socket without options is not held back by TIME_WAIT
+//! there (libuv's maintainer, joyent/libuv#1360), but an exclusive one is
+//! refused while the connections a closed exclusive listener accepted
+//! linger (Microsoft, "Using SO_REUSEADDR and SO_EXCLUSIVEADDRUSE"): the
+//! error says so and points to `retry` (on paper; Wine rebinds as Linux
+//! does). socket2 has no call for SO_EXCLUSIVEADDRUSE, nor for
+//! if_nametoindex: the raw calls for both are here.
 
 use std::ffi::CStr;
 use std::io;
