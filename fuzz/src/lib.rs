@@ -206,7 +206,7 @@ pub fn check_env_values(data: &[u8]) {
     match restartable::__fuzz::addr_from_variable("LISTEN_ADDR", value) {
         Ok(addr) => {
             let text = std::str::from_utf8(data).expect("an address that is not UTF-8");
-            assert_eq!(text.parse::<std::net::SocketAddr>().ok(), Some(addr));
+            assert_same_address(text, addr);
         }
         Err(error) => {
             assert_eq!(error.kind(), io::ErrorKind::InvalidInput);
@@ -251,6 +251,30 @@ pub fn check_env_values(data: &[u8]) {
     }
 }
 
+/// An accepted address is what std parses from the text, or, for an IPv6
+/// scope id given by interface name (`[fe80::1%lo]:80`, which std does not
+/// parse), the same text with the interface's index in its place.
+fn assert_same_address(text: &str, addr: std::net::SocketAddr) {
+    if let Ok(parsed) = text.parse::<std::net::SocketAddr>() {
+        assert_eq!(parsed, addr, "{text:?}");
+        return;
+    }
+    let std::net::SocketAddr::V6(v6) = addr else {
+        panic!("{text:?} accepted as {addr}, which std does not parse");
+    };
+    let (scoped, port) = text.rsplit_once("]:").expect("a port");
+    let (ip, name) = scoped.split_once('%').expect("a scope by name");
+    let index = std::fs::read_to_string(format!("/sys/class/net/{name}/ifindex"))
+        .ok()
+        .and_then(|index| index.trim().parse::<u32>().ok());
+    assert_eq!(index, Some(v6.scope_id()), "{text:?}");
+    assert_eq!(
+        format!("{ip}%{}]:{port}", v6.scope_id()).parse::<std::net::SocketAddr>().ok(),
+        Some(addr),
+        "{text:?}"
+    );
+}
+
 /// A value the runtime refuses: invalid, or not possible on this target.
 fn assert_refused(error: &io::Error) {
     assert!(
@@ -268,9 +292,7 @@ fn check_listen_addr(text: &str) {
     match text.parse::<restartable::ListenAddr>() {
         Ok(addr) => {
             match &addr {
-                restartable::ListenAddr::Ip(ip) => {
-                    assert_eq!(text.parse::<std::net::SocketAddr>().ok(), Some(*ip));
-                }
+                restartable::ListenAddr::Ip(ip) => assert_same_address(text, *ip),
                 restartable::ListenAddr::Path(path) => {
                     assert!(text.contains('/') && !text.starts_with('@'));
                     assert_eq!(path.as_os_str(), text);

@@ -110,9 +110,10 @@ impl Plan for IpPlan<'_, '_> {
         if let Some(configure) = spec.configure {
             configure(&socket).map_err(|e| fail("configure the socket for", e))?;
         }
-        socket
-            .bind(&addr.into())
-            .map_err(|error| Failure::wrap_bind(addr, kind, error))?;
+        socket.bind(&addr.into()).map_err(|error| {
+            let error_kind = sys::bind_error_kind(&socket, addr, self.policy, &error);
+            Failure::wrap_bind_as(addr, kind, error_kind, error)
+        })?;
         if kind == SocketKind::Stream {
             socket
                 .listen(spec.backlog())

@@ -111,6 +111,9 @@ pub(crate) struct Failure {
     action: &'static str,
     place: Place,
     error: io::Error,
+    /// The kind of the `io::Error` around it: the OS error's own, or
+    /// `AddrInUse` for an error that means it there (Windows' WSAEACCES).
+    kind: io::ErrorKind,
     /// For a failed bind: the kind of socket, so that the holder of the
     /// port can be looked up once the last attempt has failed.
     bound_kind: Option<SocketKind>,
@@ -131,31 +134,50 @@ impl Failure {
         place: impl Into<Place>,
         error: io::Error,
     ) -> io::Error {
-        Failure::into_io_error(action, place.into(), error, None)
+        let kind = error.kind();
+        Failure::into_io_error(action, place.into(), error, kind, None)
     }
 
     /// The error of a bind: when it is "address in use",
     /// [`Unfinished::finish`] adds who holds the port.
+    // The IP listener calls `wrap_bind_as`; the Unix-domain one this.
+    #[cfg(unix)]
     pub(crate) fn wrap_bind(
         place: impl Into<Place>,
         kind: SocketKind,
         error: io::Error,
     ) -> io::Error {
-        Failure::into_io_error("bind", place.into(), error, Some(kind))
+        let error_kind = error.kind();
+        Failure::wrap_bind_as(place, kind, error_kind, error)
+    }
+
+    /// [`Failure::wrap_bind`], with the kind the error gets: `AddrInUse`
+    /// for an OS error that means "in use" on this OS although std maps it
+    /// to another kind (Windows: `sys::bind_error_kind`). The OS error stays
+    /// the source, so that [`os_error`] still gives its code.
+    pub(crate) fn wrap_bind_as(
+        place: impl Into<Place>,
+        kind: SocketKind,
+        error_kind: io::ErrorKind,
+        error: io::Error,
+    ) -> io::Error {
+        Failure::into_io_error("bind", place.into(), error, error_kind, Some(kind))
     }
 
     fn into_io_error(
         action: &'static str,
         place: Place,
         error: io::Error,
+        kind: io::ErrorKind,
         bound_kind: Option<SocketKind>,
     ) -> io::Error {
         io::Error::new(
-            error.kind(),
+            kind,
             Failure {
                 action,
                 place,
                 error,
+                kind,
                 bound_kind,
                 holder: None,
                 handoff: None,
@@ -283,7 +305,7 @@ impl fmt::Display for Failure {
             #[cfg(unix)]
             Place::Abstract(_) => "this name",
         };
-        match (self.error.kind(), self.error.raw_os_error()) {
+        match (self.kind, self.error.raw_os_error()) {
             (io::ErrorKind::AddrInUse, Some(code)) => write!(
                 f,
                 "address in use: another socket holds {what} (os error {code})"
@@ -293,8 +315,14 @@ impl fmt::Display for Failure {
             }
             _ => write!(f, "{}", self.error)?,
         }
+        #[cfg(windows)]
+        self.windows_notes(f)?;
         for part in [&self.holder, &self.handoff].into_iter().flatten() {
             write!(f, "; {part}")?;
+        }
+        #[cfg(windows)]
+        if self.tried.is_none() && self.lingering_connections_apply() {
+            write!(f, "; {WINDOWS_RETRY}")?;
         }
         if let Some((duration, attempts)) = self.tried {
             write!(
@@ -310,6 +338,54 @@ impl fmt::Display for Failure {
             ),
             None => Ok(()),
         }
+    }
+}
+
+/// What a Windows bind error adds: WSAEACCES has a second cause that the
+/// table of `winsock_bind` cannot tell apart (microsoft/WSL#5514,
+/// dotnet/aspnetcore#25562: ports that Hyper-V or WinNAT reserve are refused
+/// with it, on the wildcard and on specific addresses alike).
+#[cfg(windows)]
+const WINDOWS_RESERVED_PORTS: &str = "Windows gives this error for a port in a range it \
+     reserves as well (`netsh interface ipv4 show excludedportrange protocol=tcp` lists them)";
+
+/// After a crash on Windows (Microsoft, "Using SO_REUSEADDR and
+/// SO_EXCLUSIVEADDRUSE": "if a listening socket with SO_EXCLUSIVEADDRUSE
+/// set accepts a connection and is then subsequently closed, another socket
+/// (also with SO_EXCLUSIVEADDRUSE) cannot bind to the same port as the
+/// first socket until the original connection becomes inactive"; libuv's
+/// maintainer, joyent/libuv#1360: TIME_WAIT counts). How long: the
+/// TcpTimedWaitDelay registry value, default 0x78 = 120 s in Microsoft's
+/// TCP/IP registry reference for Windows Server 2003 (technet cc757512;
+/// 0xF0 = 240 s for Windows 2000, cc938217). On paper: Wine follows Linux
+/// here, and no real Windows was run.
+#[cfg(windows)]
+const WINDOWS_LINGERING: &str = "on Windows, the connections that a closed listener had \
+     accepted keep its port from being bound exclusively until they end: after a crash, up to \
+     the TIME_WAIT delay (TcpTimedWaitDelay, 120 s by default)";
+
+/// The way out of [`WINDOWS_LINGERING`], said when `retry` was not used.
+#[cfg(windows)]
+const WINDOWS_RETRY: &str = "if no other instance is running, `retry` waits for them";
+
+#[cfg(windows)]
+impl Failure {
+    fn windows_notes(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.bound_kind.is_some()
+            && self.error.raw_os_error() == Some(crate::winsock_bind::WSAEACCES)
+        {
+            write!(f, "; {WINDOWS_RESERVED_PORTS}")?;
+        }
+        if self.lingering_connections_apply() {
+            write!(f, "; {WINDOWS_LINGERING}")?;
+        }
+        Ok(())
+    }
+
+    /// A TCP bind refused as "in use": the old listener's connections may
+    /// be what holds the port.
+    fn lingering_connections_apply(&self) -> bool {
+        self.kind == io::ErrorKind::AddrInUse && self.bound_kind == Some(SocketKind::Stream)
     }
 }
 

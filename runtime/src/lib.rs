@@ -57,6 +57,10 @@ mod tokio;
 mod sys;
 #[cfg(unix)]
 mod unix_socket;
+// Microsoft's table of Winsock's bind refusals: used on Windows, compiled
+// and tested everywhere.
+#[cfg(any(unix, windows))]
+mod winsock_bind;
 
 #[cfg(any(unix, windows))]
 pub use crate::bindable::{Bindable, SocketKind};

@@ -68,7 +68,15 @@ impl From<SocketAddr> for ListenAddr {
     }
 }
 
-/// The text it was parsed from: `127.0.0.1:8080`, `/run/app.sock`, `@app`.
+/// The text it was parsed from: `127.0.0.1:8080`, `/run/app.sock`, `@app`;
+/// an IPv6 scope id given by interface name is shown as the index it was
+/// resolved to (`[fe80::1%2]:8080`).
+///
+/// Formatting cannot fail, so a path or an abstract name that is not UTF-8
+/// (possible only when the value was built from bytes, not parsed from a
+/// `&str`) is shown lossily, each byte sequence that is not UTF-8 as U+FFFD:
+/// `to_string().parse()` gives back the same value only for UTF-8 paths and
+/// names. Serializing such a value is an error rather than lossy.
 impl fmt::Display for ListenAddr {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -90,8 +98,15 @@ impl FromStr for ListenAddr {
     type Err = io::Error;
 
     fn from_str(text: &str) -> io::Result<ListenAddr> {
-        if let Ok(addr) = text.parse::<SocketAddr>() {
-            return Ok(ListenAddr::Ip(addr));
+        match crate::spec::socket_addr_from_text(text) {
+            Ok(Some(addr)) => return Ok(ListenAddr::Ip(addr)),
+            Ok(None) => {}
+            Err(problem) => {
+                return Err(io::Error::new(
+                    problem.kind(),
+                    format!("invalid listen address {text:?}: {problem}"),
+                ))
+            }
         }
         let invalid = |problem: String| {
             io::Error::new(
@@ -135,12 +150,32 @@ impl FromStr for ListenAddr {
     }
 }
 
-/// Written as its text.
+/// Written as its text ([`Display`](fmt::Display)), which parses back to the
+/// same value.
+///
+/// # Errors
+///
+/// A path or an abstract name that is not UTF-8 has no such text: writing
+/// it is an error that names it (lossily) and says so, rather than text
+/// that would read back as another path.
 #[cfg(feature = "serde")]
 #[cfg_attr(docsrs, doc(cfg(feature = "serde")))]
 impl serde::Serialize for ListenAddr {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_str(self)
+        let not_utf8: Option<&str> = match self {
+            ListenAddr::Ip(_) => None,
+            #[cfg(unix)]
+            ListenAddr::Path(path) => path.to_str().is_none().then_some("path"),
+            #[cfg(unix)]
+            ListenAddr::Abstract(name) => std::str::from_utf8(name).is_err().then_some("name"),
+        };
+        match not_utf8 {
+            None => serializer.collect_str(self),
+            Some(what) => Err(serde::ser::Error::custom(format_args!(
+                "cannot write listen address {:?} as text: the {what} is not UTF-8",
+                self.to_string()
+            ))),
+        }
     }
 }
 

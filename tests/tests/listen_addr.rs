@@ -77,3 +77,73 @@ fn serde_reads_and_writes_the_text() {
     let written = serde_json::to_string(&ListenAddr::Path(PathBuf::from("/run/app.sock"))).unwrap();
     assert_eq!(written, "\"/run/app.sock\"");
 }
+
+/// The index the kernel gave the loopback interface in this network
+/// namespace, read from sysfs rather than by the call under test.
+fn loopback_index() -> u32 {
+    std::fs::read_to_string("/sys/class/net/lo/ifindex")
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+#[test]
+fn a_scope_id_given_by_interface_name_is_resolved_to_its_index() {
+    // Control: the numeric scope id std parses.
+    let numeric: ListenAddr = format!("[fe80::1%{}]:8080", loopback_index())
+        .parse()
+        .unwrap();
+    let named: ListenAddr = "[fe80::1%lo]:8080".parse().unwrap();
+    assert_eq!(named, numeric);
+    match named {
+        ListenAddr::Ip(SocketAddr::V6(v6)) => {
+            assert_eq!(v6.scope_id(), loopback_index());
+            assert_eq!(v6.port(), 8080);
+        }
+        other => panic!("not an IPv6 address: {other:?}"),
+    }
+    // Printed with the index: the text parses back to the same address.
+    assert_eq!(named.to_string().parse::<ListenAddr>().unwrap(), named);
+}
+
+#[test]
+fn an_unknown_interface_is_invalid_input_naming_it_and_the_value() {
+    let text = "[fe80::1%restartable-no]:8080";
+    let error = text.parse::<ListenAddr>().unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::InvalidInput, "{error}");
+    assert_eq!(
+        error.to_string(),
+        format!(
+            "invalid listen address {text:?}: no network interface is named \"restartable-no\" \
+             (the scope id of an IPv6 address is an interface's name or index)"
+        )
+    );
+}
+
+#[test]
+fn a_path_that_is_not_utf8_is_not_serialized_lossily() {
+    use std::ffi::OsStr;
+    use std::os::unix::ffi::OsStrExt;
+
+    // Control: the same path in UTF-8 is written as its text.
+    let utf8 = ListenAddr::Path(PathBuf::from("/run/app-x.sock"));
+    assert_eq!(serde_json::to_string(&utf8).unwrap(), "\"/run/app-x.sock\"");
+
+    let path = PathBuf::from(OsStr::from_bytes(b"/run/app-\xff.sock"));
+    let error = serde_json::to_string(&ListenAddr::Path(path.clone())).unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        "cannot write listen address \"/run/app-\u{fffd}.sock\" as text: the path is not UTF-8"
+    );
+    let error = serde_json::to_string(&ListenAddr::Abstract(b"app-\xff".to_vec())).unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        "cannot write listen address \"@app-\u{fffd}\" as text: the name is not UTF-8"
+    );
+    // Display cannot fail: it shows the bytes that are not UTF-8 as U+FFFD,
+    // which does not parse back to the same path.
+    let shown = ListenAddr::Path(path.clone()).to_string();
+    assert_eq!(shown, "/run/app-\u{fffd}.sock");
+    assert_ne!(shown.parse::<ListenAddr>().unwrap(), ListenAddr::Path(path));
+}

@@ -155,3 +155,69 @@ fn addr_env_gives_the_whole_address_and_names_itself_when_bad() {
         (Ipv4Addr::LOCALHOST, port).into()
     );
 }
+
+/// Set in the copy of this test binary that binds from `addr_env`, so that
+/// the variable is given to that process alone (no `set_var` here).
+#[cfg(target_os = "linux")]
+const SCOPED_CHILD: &str = "RESTARTABLE_TEST_SCOPED_CHILD";
+#[cfg(target_os = "linux")]
+const SCOPED_ADDR: &str = "RESTARTABLE_TEST_ADDR_SCOPED";
+
+#[cfg(target_os = "linux")]
+#[restartable_listener(addr_env = "RESTARTABLE_TEST_ADDR_SCOPED")]
+fn from_scoped_variable() -> std::io::Result<TcpListener> {}
+
+/// What the child made of `value`: `bound <address>` or the error.
+#[cfg(target_os = "linux")]
+fn bind_in_child(value: &str) -> String {
+    let output = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "addr_env_takes_a_scope_id_by_interface_name",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(SCOPED_CHILD, "1")
+        .env(SCOPED_ADDR, value)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}");
+    stdout
+        .lines()
+        .find_map(|line| line.split_once("child: ").map(|(_, said)| said.to_owned()))
+        .unwrap_or_else(|| panic!("the child said nothing: {stdout}"))
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn addr_env_takes_a_scope_id_by_interface_name() {
+    if std::env::var_os(SCOPED_CHILD).is_some() {
+        match from_scoped_variable() {
+            Ok(listener) => println!("child: bound {}", listener.local_addr().unwrap()),
+            Err(error) => println!("child: {error}"),
+        }
+        return;
+    }
+    let loopback: u32 = std::fs::read_to_string("/sys/class/net/lo/ifindex")
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    // ::1 takes a scope id and binds (Linux uses it for link-local
+    // addresses only); the parse is checked in tests/listen_addr.rs.
+    // Control: the numeric scope id.
+    let numeric = bind_in_child(&format!("[::1%{loopback}]:0"));
+    assert!(numeric.starts_with("bound [::1]:"), "{numeric}");
+    let named = bind_in_child("[::1%lo]:0");
+    assert!(named.starts_with("bound [::1]:"), "{named}");
+    let unknown = bind_in_child("[::1%restartable-no]:0");
+    assert_eq!(
+        unknown,
+        format!(
+            "environment variable {SCOPED_ADDR}=\"[::1%restartable-no]:0\" is not a usable \
+             socket address: no network interface is named \"restartable-no\" (the scope id of \
+             an IPv6 address is an interface's name or index)"
+        )
+    );
+}

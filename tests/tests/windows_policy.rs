@@ -303,3 +303,110 @@ fn retry_on_a_port_never_released_says_how_long_it_tried() {
     );
     println!("{}", message);
 }
+
+#[test]
+fn wsaeacces_from_a_held_port_is_address_in_use_and_retried() {
+    let (holder, addr) = held_port();
+    // SO_REUSEADDR set by `configure` (with `exclusive = false`): the
+    // table's SO_REUSEADDR column, where a port held with
+    // SO_EXCLUSIVEADDRUSE is refused with WSAEACCES (Wine does the same).
+    let reusing = restartable::Builder::new(addr)
+        .exclusive(false)
+        .configure(|socket| socket.set_reuse_address(true));
+    let error = reusing.bind::<TcpListener>().unwrap_err();
+    println!("WSAEACCES bind: {}", error);
+    assert_eq!(restartable::os_error(&error), Some(WSAEACCES));
+    assert_eq!(error.kind(), io::ErrorKind::AddrInUse, "{}", error);
+    assert!(
+        error.to_string().starts_with(&format!(
+            "cannot bind {}: address in use: another socket holds this port (os error 10013); \
+             Windows gives this error for a port in a range it reserves as well",
+            addr
+        )),
+        "{}",
+        error
+    );
+    // `retry` takes it as "in use": it binds once the holder lets go. The
+    // limit is long so that a loaded machine does not fail the test; the
+    // bind returns as soon as the port is free.
+    let release = std::thread::spawn(move || {
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        drop(holder);
+    });
+    let listener: TcpListener = reusing
+        .retry(std::time::Duration::from_secs(60))
+        .bind()
+        .unwrap();
+    release.join().unwrap();
+    assert_eq!(listener.local_addr().unwrap(), addr);
+}
+
+#[test]
+fn the_in_use_message_says_what_holds_an_exclusive_port_and_points_to_retry() {
+    let (_holder, addr) = held_port();
+    let error = restartable::Builder::new(addr)
+        .bind::<TcpListener>()
+        .unwrap_err();
+    let code = restartable::os_error(&error).unwrap();
+    assert_eq!(
+        error.to_string(),
+        format!(
+            "cannot bind {}: address in use: another socket holds this port (os error {}); on \
+             Windows, the connections that a closed listener had accepted keep its port from \
+             being bound exclusively until they end: after a crash, up to the TIME_WAIT delay \
+             (TcpTimedWaitDelay, 120 s by default); if no other instance is running, `retry` \
+             waits for them",
+            addr, code
+        )
+    );
+    // A UDP socket has no connections: only the first part applies.
+    let socket: UdpSocket = restartable::Builder::new(loopback(0)).bind().unwrap();
+    let udp = socket.local_addr().unwrap();
+    let error = restartable::Builder::new(udp)
+        .bind::<UdpSocket>()
+        .unwrap_err();
+    let code = restartable::os_error(&error).unwrap();
+    assert_eq!(
+        error.to_string(),
+        format!(
+            "cannot bind {}: address in use: another socket holds this port (os error {})",
+            udp, code
+        )
+    );
+}
+
+#[test]
+fn a_scope_id_by_interface_name_is_resolved_with_if_nametoindex() {
+    use windows_sys::Win32::NetworkManagement::IpHelper::if_indextoname;
+
+    // The name Windows (here: Wine) gives the first interface it has.
+    let (index, name) = (1..=64u32)
+        .find_map(|index| {
+            let mut buffer = [0u8; 512];
+            // Safety: the buffer is larger than IF_NAMESIZE (257 with the
+            // NUL) and lives for the call.
+            let found = unsafe { if_indextoname(index, buffer.as_mut_ptr()) };
+            if found.is_null() {
+                return None;
+            }
+            let end = buffer.iter().position(|&b| b == 0).unwrap();
+            Some((index, String::from_utf8(buffer[..end].to_vec()).unwrap()))
+        })
+        .expect("no interface has a name");
+    println!("interface {} is named {:?}", index, name);
+    let parsed: restartable::ListenAddr = format!("[fe80::1%{}]:8080", name).parse().unwrap();
+    match parsed {
+        restartable::ListenAddr::Ip(SocketAddr::V6(v6)) => assert_eq!(v6.scope_id(), index),
+        other => panic!("not an IPv6 address: {:?}", other),
+    }
+    let error = "[fe80::1%restartable-no]:8080"
+        .parse::<restartable::ListenAddr>()
+        .unwrap_err();
+    assert_eq!(error.kind(), io::ErrorKind::InvalidInput);
+    assert_eq!(
+        error.to_string(),
+        "invalid listen address \"[fe80::1%restartable-no]:8080\": no network interface is \
+         named \"restartable-no\" (the scope id of an IPv6 address is an interface's name or \
+         index)"
+    );
+}

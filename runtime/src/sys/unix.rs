@@ -1,10 +1,12 @@
 //! The POSIX half of the policy: SO_REUSEADDR on stream listeners, so that a
 //! restarted service binds through its old connections' TIME_WAIT at once.
 
+use std::ffi::CStr;
 use std::io;
 // Imported: Rust 1.71's prelude lacks `size_of`.
 #[allow(unused_imports)]
 use std::mem::size_of;
+use std::net::SocketAddr;
 use std::os::unix::io::RawFd;
 
 use socket2::Socket;
@@ -98,6 +100,17 @@ pub(crate) fn apply_listener_policy(
             .set_reuse_port_lb(true)
             .map_err(|e| ("set SO_REUSEPORT_LB on", e)),
     }
+}
+
+/// The kind a failed bind's error gets: on unix, its own (EADDRINUSE is
+/// the one "in use" error).
+pub(crate) fn bind_error_kind(
+    _socket: &Socket,
+    _addr: SocketAddr,
+    _policy: Policy,
+    error: &io::Error,
+) -> io::ErrorKind {
+    error.kind()
 }
 
 /// IPV6_V6ONLY on an IPv6 socket before bind: `only_v6`, or dual stack
@@ -232,4 +245,26 @@ pub(crate) fn tcp_listen_backlog(socket: &Socket) -> Option<u32> {
 #[cfg(not(any(target_os = "linux", target_os = "freebsd")))]
 pub(crate) fn tcp_listen_backlog(_socket: &Socket) -> Option<u32> {
     None
+}
+
+/// The index of the network interface named `name` (`if_nametoindex(3)`), for
+/// an IPv6 scope id given by name; `None` when no interface has that name.
+pub(crate) fn interface_index(name: &CStr) -> io::Result<Option<u32>> {
+    #[allow(unsafe_code)]
+    // SAFETY: `name` is a NUL-terminated string that lives for the whole
+    // call, and if_nametoindex only reads it and keeps no pointer to it.
+    // POSIX.1-2001 function; MT-Safe (if_nametoindex(3), glibc's attributes),
+    // so calling it while other threads run is sound. errno is per thread.
+    let index = unsafe { libc::if_nametoindex(name.as_ptr()) };
+    if index != 0 {
+        return Ok(Some(index));
+    }
+    let error = io::Error::last_os_error();
+    match error.raw_os_error() {
+        // Linux sets ENODEV (if_nametoindex(3)); the BSDs' KAME code (e.g.
+        // FreeBSD's lib/libc/net/if_nametoindex.c) ENXIO, as RFC 2553 §4.1
+        // says.
+        Some(libc::ENODEV | libc::ENXIO) => Ok(None),
+        _ => Err(error),
+    }
 }
