@@ -13,9 +13,8 @@
 //! `error: ` and the error, and exits with status 1.
 //!
 //! `--no-fallback` selects a listener that names the socket and gives no
-//! address, so that nothing is bound when nothing was passed. That needs a
-//! macro that accepts `inherit` without an address; until then it is behind
-//! the `no-fallback` feature and this build says so (status 2).
+//! address, so that nothing is bound when nothing was passed: then the
+//! start fails with an error that says so.
 
 use std::env;
 // `io` and `TcpListener` are written out in full below, as the README writes
@@ -32,17 +31,8 @@ use restartable::restartable_listener;
 fn listener() -> std::io::Result<std::net::TcpListener> {}
 
 /// The socket systemd passed as "http", and no address to bind without it.
-#[cfg(feature = "no-fallback")]
 #[restartable_listener(inherit = "http")]
 fn passed_listener() -> std::io::Result<std::net::TcpListener> {}
-
-#[cfg(not(feature = "no-fallback"))]
-fn passed_listener() -> std::io::Result<std::net::TcpListener> {
-    eprintln!(
-        "this build has no --no-fallback listener: build the example with --features no-fallback"
-    );
-    process::exit(2);
-}
 
 fn main() {
     let no_fallback = match env::args().nth(1).as_deref() {

@@ -13,10 +13,7 @@
 #                      (the control).
 #   no-fallback        a listener that names the socket and gives no address,
 #                      with no socket unit: the start fails with an error that
-#                      nothing was passed, and nothing is bound. Needs the
-#                      example's `no-fallback` feature, which needs a macro
-#                      that accepts `inherit` without an address; not in the
-#                      default list until then.
+#                      nothing was passed, and nothing is bound.
 #
 # Each scenario prints what it ran and what it saw (ss, systemctl status,
 # the service's journal, NRestarts, the socket unit's result), then its
@@ -36,9 +33,7 @@ cd "$root"
 # shellcheck source=scripts/systemd/harness.sh
 source scripts/systemd/harness.sh
 units=$root/scripts/systemd/units
-default_scenarios=(socket-activation without-socket)
-# TODO: add no-fallback to default_scenarios once the macro accepts
-# `#[restartable_listener(inherit = "http")]` (and enable the feature by default).
+default_scenarios=(socket-activation without-socket no-fallback)
 
 keep=false
 scenarios=()
@@ -250,20 +245,12 @@ scenario_unit_without_socket_binds_fallback() {
         answered_with "$reply" "pid=$main"
 }
 
-# The second half of the fix: a listener with no address to fall back to,
-# and nothing passed. Here goes the no-address variant of the example
-# (socket_activated --no-fallback, built with --features no-fallback).
+# A listener with no address to fall back to (socket_activated
+# --no-fallback: `#[restartable_listener(inherit = "http")]`), and nothing
+# passed.
 scenario_unit_without_socket_fails_without_fallback() {
     local service=restartable-no-fallback.service
-    sd_say "\$ cargo build --release --example socket_activated --features no-fallback"
-    if ! cargo build -q --release -p restartable-examples --example socket_activated \
-        --features no-fallback 2>"$stage/build.log"; then
-        sed 's/^/      /' "$stage/build.log" | head -n 20
-        check "the no-fallback listener builds (#[restartable_listener(inherit = \"http\")])" false
-        return
-    fi
-    cp target/release/examples/socket_activated "$stage/socket_activated-no-fallback"
-    sd_boot "rs-sd-nofb-$$" "$units/$service" -- "$stage/socket_activated-no-fallback"
+    sd_boot "rs-sd-nofb-$$" "$units/$service" -- "$stage/socket_activated"
     sd_show sd_in systemctl start "$service" || true
     settle_and_listen "$service"
     observe "$service"
