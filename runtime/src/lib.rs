@@ -268,67 +268,24 @@ pub use socket2;
 /// sockets from descriptor 3 (or `LISTEN_FDS_FIRST_FD`, which systemfd
 /// sets), for the process `LISTEN_PID` names, named by `LISTEN_FDNAMES`
 /// (systemd's `FileDescriptorName=`) when the supervisor names them.
-/// `inherit = true` takes the first passed socket that fits the function;
-/// `inherit = "http"` the one named `http`. When nothing was passed, the
-/// sockets are for another process, or none is left that the function may
-/// take, the function binds as usual: the same binary runs under systemd
-/// and by hand.
+/// Which socket a function takes, what it checks and sets on it, and what
+/// happens when none is passed is the README's "Socket handoff" section
+/// (one rule, whatever the order of calls): `inherit = "http"` takes the
+/// socket named `http` wherever the unit bound it; `inherit = true` the
+/// passed socket on the function's own address; with nothing to take the
+/// function binds its address, and one that gives no address is an error.
 ///
 /// ```no_run
 /// # use restartable::restartable_listener;
 /// #[restartable_listener(port = 8080, inherit = "http")]
 /// fn web() -> std::io::Result<std::net::TcpListener> {}
 ///
-/// #[restartable_listener(port = 5353, inherit = "dns")]
+/// #[restartable_listener(inherit = "dns")]
 /// fn dns() -> std::io::Result<std::net::UdpSocket> {}
 /// ```
 ///
-/// - **Whose sockets.** They are this process's only when `LISTEN_PID` is
-///   its process id, as `sd_listen_fds(3)` says. The variables are never
-///   changed (changing the environment while another thread reads it is
-///   undefined behaviour in C libraries), so a child process inherits them,
-///   sees another id and leaves the sockets alone; the passed descriptors
-///   are close-on-exec once taken on record, so it does not inherit those
-///   either. `systemfd --no-pid` passes sockets with `LISTEN_PID` unset:
-///   those are taken only after the `unsafe`
-///   [`handoff::accept_unset_listen_pid`](crate::handoff) (its safety
-///   contract says when that is right).
-/// - **Owned from the first read.** At the first call with `inherit`, every
-///   passed descriptor is checked to be open and becomes an owned socket of
-///   the process, on record until a function takes it; each is handed out
-///   once, so several annotated functions each get theirs.
-/// - **Checked before use**, with getsockopt: a TCP listener must be a
-///   stream socket that listens (where the OS tells: Linux, Android,
-///   FreeBSD), a UDP socket a bound datagram socket; bound to the function's
-///   host (an IPv6 `::` dual-stack socket, as `ListenStream=8080` makes, is
-///   accepted for the default `0.0.0.0`) and port (unless 0), with the
-///   `only_v6` asked for, and without SO_REUSEPORT unless the function asks
-///   for `reuse_port` (systemfd sets it; it lets another socket of the same
-///   user share the port and cannot be cleared once bound). A socket that
-///   does not fit is left on record; when none fits it is an
-///   [`io::ErrorKind::InvalidInput`](std::io::ErrorKind::InvalidInput) error that names each descriptor and
-///   what was expected, e.g. `the socket passed as fd 3 (LISTEN_FDS) is a
-///   datagram (UDP) socket; expected a listening TCP socket on
-///   0.0.0.0:8080`.
-/// - **The policy, as far as a bound socket allows**: SO_REUSEADDR on a TCP
-///   listener, cleared on a UDP socket (`systemd-socket-activate --datagram`
-///   sets it, which lets another socket share the port), `listen(backlog)`
-///   again (systemfd listens with a backlog of 1), and blocking or
-///   nonblocking exactly as asked (the mode is shared with the supervisor's
-///   copy of the socket). `configure` runs only on sockets the function
-///   makes.
-/// - **Nothing taken, port in use.** When the function then binds and the
-///   port is in use, the error says what was passed and how to take it:
-///   `…; a socket was passed to this process and not taken (fd 3, unnamed):
-///   inherit = "http" takes a named socket, and the supervisor named none
-///   (LISTEN_FDNAMES is unset, as systemfd leaves it); use inherit = true`.
-///   systemfd's `-s http::3000` gives a socket *type*, not a name.
-/// - **Malformed variables** for this process (`LISTEN_FDS=two`, a
-///   `LISTEN_FDNAMES` with another count of names, a descriptor that is not
-///   open) are an `InvalidInput` error naming the variable and its value,
-///   from every call with `inherit`.
-/// - **Windows** has no such protocol: there `inherit` always binds as
-///   usual. (systemfd's own Windows protocol is not supported.)
+/// Windows has no such protocol: there `inherit` always binds as usual
+/// (systemfd's own Windows protocol is not supported).
 ///
 /// Without the macro, in outline (the `listenfd` crate does the first part,
 /// without names or the checks):
@@ -336,11 +293,14 @@ pub use socket2;
 /// ```text
 /// if LISTEN_PID == getpid() and LISTEN_FDS = n:
 ///     fds first .. first+n (first: LISTEN_FDS_FIRST_FD or 3), named by
-///     LISTEN_FDNAMES split at ':'; each: fcntl(F_GETFD) to check it is
-///     open, then from_raw_fd (unsafe) and FD_CLOEXEC, once per process
-///     pick the first that fits: getsockopt(SO_TYPE), getsockname,
-///     SO_ACCEPTCONN, IPV6_V6ONLY, SO_REUSEPORT
-///     SO_REUSEADDR (TCP: 1, UDP: 0), listen(backlog), set_nonblocking(..)
+///     LISTEN_FDNAMES split at ':'; each: fcntl(F_GETFD) (open, and not
+///     close-on-exec, i.e. not taken in this process yet), fstat (a
+///     socket), then from_raw_fd (unsafe) and FD_CLOEXEC, once per process
+///     select by name, or by the function's port; take the first that fits:
+///     getsockopt(SO_TYPE), getsockname, SO_ACCEPTCONN, IPV6_V6ONLY,
+///     SO_REUSEPORT
+///     SO_REUSEADDR (TCP: 1, UDP: 0), listen(backlog) when given or to raise
+///     a shorter queue (TCP_INFO), set_nonblocking(..)
 /// else: bind as usual
 /// ```
 ///
@@ -434,8 +394,8 @@ pub use socket2;
 /// - `backlog` on a UDP socket: not used (a UDP socket does not listen).
 /// - `inherit` with `retry`: a passed socket is taken at once; `retry`
 ///   applies only when the function binds.
-/// - `inherit` with `port_env` or a port parameter: the port a passed socket
-///   is checked against is the one the function would bind.
+/// - `inherit = true` with `port_env` or a port parameter: the port that
+///   selects a passed socket is the one the function would bind.
 /// - `only_v6 = false` on OpenBSD or DragonFly BSD, which have no dual-stack
 ///   sockets: a compile error in that target's branch (a run-time
 ///   `Unsupported` error when the value comes from the builder). Without
