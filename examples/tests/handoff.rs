@@ -1041,6 +1041,11 @@ fn supervisor(program: &str) -> Option<std::path::PathBuf> {
             .find(|candidate| candidate.is_file())
     });
     if found.is_none() {
+        // .ci/run sets it: there every tool is required.
+        assert!(
+            env::var_os("RESTARTABLE_REQUIRE_ALL").is_none(),
+            "RESTARTABLE_REQUIRE_ALL is set, and {program} is not on PATH"
+        );
         println!("skipped: {program} is not on PATH (.ci/run installs it)");
     }
     found

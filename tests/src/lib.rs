@@ -39,3 +39,62 @@ where
         },
     })
 }
+
+/// The variable `.ci/run` sets: everything is required, so a test that
+/// cannot run here (no network namespace, no root, a tool missing) fails
+/// instead of passing as skipped.
+pub const REQUIRE_ALL: &str = "RESTARTABLE_REQUIRE_ALL";
+
+/// Says why a test checks nothing here and returns, or, when
+/// [`REQUIRE_ALL`] is set, fails the test with that reason.
+///
+/// # Panics
+///
+/// When [`REQUIRE_ALL`] is set.
+pub fn skip(reason: &str) {
+    assert!(
+        std::env::var_os(REQUIRE_ALL).is_none(),
+        "{REQUIRE_ALL} is set, and this test cannot run: {reason}"
+    );
+    println!("skipped: {reason}");
+}
+
+/// Set in a copy of a test binary that [`child`] started.
+const IN_CHILD: &str = "RESTARTABLE_TEST_IN_CHILD";
+
+/// Whether this process is a copy of a test binary started by [`child`]:
+/// the test runs its body there, with the variables `child` gave it.
+#[must_use]
+pub fn in_child() -> bool {
+    std::env::var_os(IN_CHILD).is_some()
+}
+
+/// This test binary again, to run the test `name` alone with `vars` in its
+/// environment: variables go to a process through `Command::env`, never
+/// `set_var` in a multi-threaded test binary. The test's body runs where
+/// [`in_child`] is true.
+///
+/// # Panics
+///
+/// When the copy cannot be started, or its test fails (its output is in
+/// the message).
+pub fn child(name: &str, vars: &[(&str, &str)]) -> String {
+    let output = std::process::Command::new(std::env::current_exe().expect("the test binary"))
+        .args(["--exact", name, "--nocapture", "--test-threads=1"])
+        .env(IN_CHILD, "1")
+        .envs(vars.iter().copied())
+        .output()
+        .expect("a copy of the test binary starts");
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(
+        output.status.success(),
+        "the copy running {name} failed ({}):\n{stdout}\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        stdout.contains("1 passed"),
+        "the copy ran no test named {name}:\n{stdout}"
+    );
+    stdout
+}

@@ -35,13 +35,9 @@ fn an_async_tcp_listener_is_nonblocking_and_accepts_on_the_reactor() {
 
 #[test]
 fn an_async_udp_socket_from_an_async_fn_receives() {
-    let port = UdpSocket::bind((Ipv4Addr::LOCALHOST, 0))
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
     block_on(async {
-        let socket = datagrams(port).await.unwrap();
+        let socket = datagrams(0).await.unwrap();
+        let port = socket.get_ref().local_addr().unwrap().port();
         let sender = UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
         sender
             .send_to(b"ping", (Ipv4Addr::LOCALHOST, port))

@@ -71,7 +71,7 @@ fn link_local_addresses_are_bound_with_their_scope_id() {
     let namespace = match Namespace::new() {
         Ok(namespace) => namespace,
         Err(error) => {
-            println!("skipped: cannot make a network namespace here ({error})");
+            restartable_tests::skip(&format!("cannot make a network namespace here ({error})"));
             return;
         }
     };
@@ -84,6 +84,9 @@ fn link_local_addresses_are_bound_with_their_scope_id() {
             "--nocapture",
         ])
         .env(INSIDE, "1")
+        // For the builder's port_env inside: given to that process, not
+        // set in this one.
+        .env("RESTARTABLE_LL_PORT", "0")
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&output.stdout);
@@ -147,7 +150,6 @@ fn inside_the_namespace() {
     // The builder, with the port from the environment: only the port is
     // replaced.
     let scoped = SocketAddrV6::new(ON_VETH, 0, 0, veth);
-    env::set_var("RESTARTABLE_LL_PORT", "0");
     let listener: TcpListener = restartable::Builder::new(scoped)
         .port_env("RESTARTABLE_LL_PORT")
         .bind()

@@ -1,15 +1,19 @@
-//! `port_env`: the variable wins when set; a value that is not a port is an
-//! `InvalidInput` error naming the variable and the value; unset, the
-//! fallback `port` is used. Each test has a variable of its own, so the
-//! tests can run in parallel.
+//! `port_env` and `addr_env`: the variable wins when set; a value that is
+//! not a port or an address is an `InvalidInput` error naming the variable
+//! and the value; unset, the fallback is used. Each case with a variable
+//! runs in a copy of this test binary that gets the variable through its
+//! environment (no `set_var` in a multi-threaded test binary). Ports are
+//! held by this process while a child uses them: nothing is bound, dropped
+//! and bound again.
 
 use std::io::ErrorKind;
 use std::net::{Ipv4Addr, TcpListener};
 
 use restartable::{restartable_listener, Builder};
+use restartable_tests::{child, in_child};
 
-#[restartable_listener(host = "127.0.0.1", port = 0, port_env = "RESTARTABLE_TEST_PORT_SET")]
-fn from_set_variable() -> std::io::Result<TcpListener> {}
+#[restartable_listener(host = "127.0.0.1", port = port, port_env = "RESTARTABLE_TEST_PORT_SET")]
+fn from_set_variable(port: u16) -> std::io::Result<TcpListener> {}
 
 #[restartable_listener(host = "127.0.0.1", port = 0, port_env = "RESTARTABLE_TEST_PORT_UNSET")]
 fn with_fallback() -> std::io::Result<TcpListener> {}
@@ -20,33 +24,89 @@ fn without_fallback() -> std::io::Result<TcpListener> {}
 #[restartable_listener(host = "127.0.0.1", port = 0, port_env = "RESTARTABLE_TEST_PORT_BAD")]
 fn from_bad_variable() -> std::io::Result<TcpListener> {}
 
-fn set(name: &str, value: &str) {
-    // Each test owns its variable; nothing else reads it.
-    std::env::set_var(name, value);
+#[restartable_listener(host = "127.0.0.1", port = 0, addr_env = "RESTARTABLE_TEST_ADDR")]
+fn from_addr_variable() -> std::io::Result<TcpListener> {}
+
+#[restartable_listener(addr_env = "RESTARTABLE_TEST_ADDR_ONLY")]
+fn addr_variable_only() -> std::io::Result<std::net::UdpSocket> {}
+
+/// A listener this process holds, and its port.
+fn held() -> (TcpListener, u16) {
+    let holder = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
+    let port = holder.local_addr().unwrap().port();
+    (holder, port)
+}
+
+/// What a result is, as a child prints it: `port N` or `KIND message`.
+fn outcome<T>(result: std::io::Result<T>, port: impl Fn(&T) -> u16) -> String {
+    match result {
+        Ok(socket) => format!("port {}", port(&socket)),
+        Err(error) => format!("{:?} {error}", error.kind()),
+    }
+}
+
+fn tcp_port(listener: &TcpListener) -> u16 {
+    listener.local_addr().unwrap().port()
+}
+
+/// The `child: ` lines a copy of this binary printed for test `name`.
+fn said(name: &str, vars: &[(&str, &str)]) -> Vec<String> {
+    child(name, vars)
+        .lines()
+        .filter_map(|line| line.split_once("child: ").map(|(_, said)| said.to_owned()))
+        .collect()
+}
+
+fn variable(name: &str) -> u16 {
+    std::env::var(name).unwrap().parse().unwrap()
 }
 
 #[test]
 fn a_set_variable_gives_the_port() {
-    // A free port: bind it, note it, release it.
-    let port = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    set("RESTARTABLE_TEST_PORT_SET", &port.to_string());
-    let listener = from_set_variable().unwrap();
-    assert_eq!(listener.local_addr().unwrap().port(), port);
+    if in_child() {
+        let fallback = variable("FALLBACK_PORT");
+        println!("child: {}", outcome(from_set_variable(fallback), tcp_port));
+        return;
+    }
+    let (_holder, held_port) = held();
+    let held_text = held_port.to_string();
+    // The variable names the held port: the bind goes there, and fails.
+    let to_held = said(
+        "a_set_variable_gives_the_port",
+        &[
+            ("RESTARTABLE_TEST_PORT_SET", &held_text),
+            ("FALLBACK_PORT", "0"),
+        ],
+    );
+    assert!(
+        to_held[0].starts_with(&format!("AddrInUse cannot bind 127.0.0.1:{held_port}")),
+        "{to_held:?}"
+    );
+    // The variable says 0 and the fallback is the held port: the variable
+    // wins, and the bind succeeds elsewhere.
+    let from_variable = said(
+        "a_set_variable_gives_the_port",
+        &[
+            ("RESTARTABLE_TEST_PORT_SET", "0"),
+            ("FALLBACK_PORT", &held_text),
+        ],
+    );
+    assert!(
+        from_variable[0].starts_with("port ") && from_variable[0] != format!("port {held_port}"),
+        "{from_variable:?}"
+    );
+    // Control, here where the variable is unset: the fallback, held.
+    let error = from_set_variable(held_port).unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::AddrInUse, "{error}");
 }
 
 #[test]
 fn an_unset_variable_falls_back_to_port() {
-    std::env::remove_var("RESTARTABLE_TEST_PORT_UNSET");
     assert!(with_fallback().is_ok());
 }
 
 #[test]
 fn an_unset_variable_without_fallback_is_invalid_input() {
-    std::env::remove_var("RESTARTABLE_TEST_PORT_ONLY");
     let error = without_fallback().unwrap_err();
     assert_eq!(error.kind(), ErrorKind::InvalidInput);
     assert_eq!(
@@ -57,55 +117,72 @@ fn an_unset_variable_without_fallback_is_invalid_input() {
 
 #[test]
 fn values_that_are_not_ports_are_invalid_input_naming_variable_and_value() {
-    for bad in ["abc", "70000", "-1", "", " 80", "80 "] {
-        set("RESTARTABLE_TEST_PORT_BAD", bad);
-        let error = from_bad_variable().unwrap_err();
-        assert_eq!(error.kind(), ErrorKind::InvalidInput, "{bad:?}");
-        assert_eq!(
-            error.to_string(),
-            format!(
-                "environment variable RESTARTABLE_TEST_PORT_BAD={bad:?} is not a port number (expected 0 to 65535)"
-            )
+    if in_child() {
+        println!("child: {}", outcome(from_bad_variable(), tcp_port));
+        let error = Builder::new((Ipv4Addr::LOCALHOST, 0))
+            .port_env("RESTARTABLE_TEST_PORT_BAD")
+            .bind::<TcpListener>()
+            .unwrap_err();
+        println!("child: {:?} {error}", error.kind());
+        return;
+    }
+    for bad in ["abc", "70000", "-1", "", " 80", "80 ", "seventy"] {
+        let lines = said(
+            "values_that_are_not_ports_are_invalid_input_naming_variable_and_value",
+            &[("RESTARTABLE_TEST_PORT_BAD", bad)],
         );
+        let expected = format!(
+            "InvalidInput environment variable RESTARTABLE_TEST_PORT_BAD={bad:?} is not a port \
+             number (expected 0 to 65535)"
+        );
+        // The attribute and the builder read it the same way.
+        assert_eq!(lines, [expected.clone(), expected], "{bad:?}");
     }
 }
 
 #[test]
-fn the_builder_reads_the_variable_the_same_way() {
-    std::env::set_var("RESTARTABLE_TEST_PORT_BUILDER", "seventy");
-    let error = Builder::new((Ipv4Addr::LOCALHOST, 0))
-        .port_env("RESTARTABLE_TEST_PORT_BUILDER")
-        .bind::<TcpListener>()
-        .unwrap_err();
-    assert_eq!(error.kind(), ErrorKind::InvalidInput);
-    assert!(error
-        .to_string()
-        .contains("RESTARTABLE_TEST_PORT_BUILDER=\"seventy\""));
-}
-
-#[restartable_listener(host = "127.0.0.1", port = 0, addr_env = "RESTARTABLE_TEST_ADDR")]
-fn from_addr_variable() -> std::io::Result<TcpListener> {}
-
-#[restartable_listener(addr_env = "RESTARTABLE_TEST_ADDR_ONLY")]
-fn addr_variable_only() -> std::io::Result<std::net::UdpSocket> {}
-
-#[test]
 fn addr_env_gives_the_whole_address_and_names_itself_when_bad() {
-    let port = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    // Unset: the fallback, 127.0.0.1 and any port.
+    if in_child() {
+        println!("child: {}", outcome(from_addr_variable(), tcp_port));
+        let udp = addr_variable_only();
+        println!(
+            "child: {}",
+            match udp {
+                Ok(socket) => format!("ip {}", socket.local_addr().unwrap().ip()),
+                Err(error) => format!("{:?} {error}", error.kind()),
+            }
+        );
+        let built = Builder::new((Ipv4Addr::UNSPECIFIED, 1))
+            .addr_env("RESTARTABLE_TEST_ADDR")
+            .bind::<TcpListener>();
+        println!("child: {}", outcome(built, tcp_port));
+        return;
+    }
+    let name = "addr_env_gives_the_whole_address_and_names_itself_when_bad";
+    // Unset, here: the fallback, 127.0.0.1 and any port; and no fallback
+    // is an error that says so.
     let fallback = from_addr_variable().unwrap();
     assert_eq!(fallback.local_addr().unwrap().ip(), Ipv4Addr::LOCALHOST);
-    drop(fallback);
-    set("RESTARTABLE_TEST_ADDR", &format!("127.0.0.1:{port}"));
-    let listener = from_addr_variable().unwrap();
+    let error = addr_variable_only().unwrap_err();
     assert_eq!(
-        listener.local_addr().unwrap(),
-        (Ipv4Addr::LOCALHOST, port).into()
+        error.to_string(),
+        "environment variable RESTARTABLE_TEST_ADDR_ONLY is not set and no fallback `addr` or \
+         `port` was given"
     );
+    // The whole address from the variable, for the attribute and the
+    // builder: the held port, so the bind fails there and names it.
+    let (_holder, port) = held();
+    let lines = said(
+        name,
+        &[
+            ("RESTARTABLE_TEST_ADDR", &format!("127.0.0.1:{port}")),
+            ("RESTARTABLE_TEST_ADDR_ONLY", "[::1]:0"),
+        ],
+    );
+    let in_use = format!("AddrInUse cannot bind 127.0.0.1:{port}");
+    assert!(lines[0].starts_with(&in_use), "{lines:?}");
+    assert_eq!(lines[1], "ip ::1");
+    assert!(lines[2].starts_with(&in_use), "{lines:?}");
     for (value, hint) in [
         ("localhost:80", "(host names are not resolved)"),
         ("127.0.0.1", "; it has no port"),
@@ -115,51 +192,17 @@ fn addr_env_gives_the_whole_address_and_names_itself_when_bad() {
         ),
         ("", "(host names are not resolved)"),
     ] {
-        set("RESTARTABLE_TEST_ADDR", value);
-        let error = from_addr_variable().unwrap_err();
-        assert_eq!(error.kind(), ErrorKind::InvalidInput, "{error}");
-        assert_eq!(
-            error.to_string(),
-            format!(
-                "environment variable RESTARTABLE_TEST_ADDR={value:?} is not a socket address \
-                 such as 127.0.0.1:8080 or [::1]:8080{}{hint}",
-                if hint.starts_with('(') { " " } else { "" }
-            )
+        let lines = said(name, &[("RESTARTABLE_TEST_ADDR", value)]);
+        let expected = format!(
+            "InvalidInput environment variable RESTARTABLE_TEST_ADDR={value:?} is not a socket \
+             address such as 127.0.0.1:8080 or [::1]:8080{}{hint}",
+            if hint.starts_with('(') { " " } else { "" }
         );
+        assert_eq!(lines[0], expected);
+        assert_eq!(lines[2], expected);
     }
-    // No fallback: unset is an error that says so.
-    let error = addr_variable_only().unwrap_err();
-    assert_eq!(
-        error.to_string(),
-        "environment variable RESTARTABLE_TEST_ADDR_ONLY is not set and no fallback `addr` or \
-         `port` was given"
-    );
-    set("RESTARTABLE_TEST_ADDR_ONLY", "[::1]:0");
-    let socket = addr_variable_only().unwrap();
-    assert_eq!(
-        socket.local_addr().unwrap().ip(),
-        std::net::Ipv6Addr::LOCALHOST
-    );
-    // The builder: the same.
-    set(
-        "RESTARTABLE_TEST_ADDR_BUILDER",
-        &format!("127.0.0.1:{port}"),
-    );
-    drop(listener);
-    let built: TcpListener = Builder::new((Ipv4Addr::UNSPECIFIED, 1))
-        .addr_env("RESTARTABLE_TEST_ADDR_BUILDER")
-        .bind()
-        .unwrap();
-    assert_eq!(
-        built.local_addr().unwrap(),
-        (Ipv4Addr::LOCALHOST, port).into()
-    );
 }
 
-/// Set in the copy of this test binary that binds from `addr_env`, so that
-/// the variable is given to that process alone (no `set_var` here).
-#[cfg(target_os = "linux")]
-const SCOPED_CHILD: &str = "RESTARTABLE_TEST_SCOPED_CHILD";
 #[cfg(target_os = "linux")]
 const SCOPED_ADDR: &str = "RESTARTABLE_TEST_ADDR_SCOPED";
 
@@ -167,38 +210,23 @@ const SCOPED_ADDR: &str = "RESTARTABLE_TEST_ADDR_SCOPED";
 #[restartable_listener(addr_env = "RESTARTABLE_TEST_ADDR_SCOPED")]
 fn from_scoped_variable() -> std::io::Result<TcpListener> {}
 
-/// What the child made of `value`: `bound <address>` or the error.
-#[cfg(target_os = "linux")]
-fn bind_in_child(value: &str) -> String {
-    let output = std::process::Command::new(std::env::current_exe().unwrap())
-        .args([
-            "--exact",
-            "addr_env_takes_a_scope_id_by_interface_name",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env(SCOPED_CHILD, "1")
-        .env(SCOPED_ADDR, value)
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(output.status.success(), "{stdout}");
-    stdout
-        .lines()
-        .find_map(|line| line.split_once("child: ").map(|(_, said)| said.to_owned()))
-        .unwrap_or_else(|| panic!("the child said nothing: {stdout}"))
-}
-
 #[cfg(target_os = "linux")]
 #[test]
 fn addr_env_takes_a_scope_id_by_interface_name() {
-    if std::env::var_os(SCOPED_CHILD).is_some() {
+    if in_child() {
         match from_scoped_variable() {
             Ok(listener) => println!("child: bound {}", listener.local_addr().unwrap()),
             Err(error) => println!("child: {error}"),
         }
         return;
     }
+    let bind_in_child = |value: &str| {
+        said(
+            "addr_env_takes_a_scope_id_by_interface_name",
+            &[(SCOPED_ADDR, value)],
+        )
+        .remove(0)
+    };
     let loopback: u32 = std::fs::read_to_string("/sys/class/net/lo/ifindex")
         .unwrap()
         .trim()
