@@ -78,6 +78,7 @@ pub fn in_child() -> bool {
 ///
 /// When the copy cannot be started, or its test fails (its output is in
 /// the message).
+#[must_use]
 pub fn child(name: &str, vars: &[(&str, &str)]) -> String {
     let output = std::process::Command::new(std::env::current_exe().expect("the test binary"))
         .args(["--exact", name, "--nocapture", "--test-threads=1"])
