@@ -100,9 +100,14 @@ impl Plan for IpPlan<'_, '_> {
         if let Some(configure) = spec.configure {
             configure(&socket).map_err(|e| fail("configure the socket for", e))?;
         }
-        socket
-            .bind(&addr.into())
-            .map_err(|error| Failure::wrap_bind(addr, kind, error))?;
+        socket.bind(&addr.into()).map_err(|error| {
+            // Whether the socket was dual stack decides which sockets can
+            // hold the port (read back: `configure` may have changed it).
+            let only_v6 = (addr.is_ipv6() && error.kind() == io::ErrorKind::AddrInUse)
+                .then(|| socket.only_v6().ok())
+                .flatten();
+            Failure::wrap_ip_bind(addr, kind, only_v6, error)
+        })?;
         if kind == SocketKind::Stream {
             socket
                 .listen(spec.backlog)

@@ -114,6 +114,9 @@ pub(crate) struct Failure {
     /// For a failed bind: the kind of socket, so that the holder of the
     /// port can be looked up once the last attempt has failed.
     bound_kind: Option<SocketKind>,
+    /// For a failed bind of an IPv6 address: the socket's IPV6_V6ONLY,
+    /// which decides whether IPv4 sockets conflict with it.
+    only_v6: Option<bool>,
     /// Who holds the port (Linux), found once, when the final error is made.
     holder: Option<String>,
     /// A socket passed to this process and not taken (`inherit`).
@@ -142,6 +145,21 @@ impl Failure {
         Failure::into_io_error("bind", place.into(), error, Some(kind))
     }
 
+    /// [`Failure::wrap_bind`] for an IP address, with the IPV6_V6ONLY the
+    /// socket had (for an IPv6 address).
+    pub(crate) fn wrap_ip_bind(
+        addr: SocketAddr,
+        kind: SocketKind,
+        only_v6: Option<bool>,
+        error: io::Error,
+    ) -> io::Error {
+        let mut error = Failure::wrap_bind(addr, kind, error);
+        if let Some(failure) = error.get_mut().and_then(|e| e.downcast_mut::<Failure>()) {
+            failure.only_v6 = only_v6;
+        }
+        error
+    }
+
     fn into_io_error(
         action: &'static str,
         place: Place,
@@ -155,6 +173,7 @@ impl Failure {
                 place,
                 error,
                 bound_kind,
+                only_v6: None,
                 holder: None,
                 handoff: None,
                 tried: None,
@@ -179,7 +198,7 @@ pub(crate) fn finish(
         .and_then(|inner| inner.downcast_mut::<Failure>())
     {
         if let Some(kind) = failure.bound_kind {
-            failure.holder = holder(&failure.place, kind);
+            failure.holder = holder(&failure.place, kind, failure.only_v6);
         }
         failure.tried = tried;
         failure.handoff = handoff;
@@ -187,15 +206,16 @@ pub(crate) fn finish(
     error
 }
 
-/// Who holds the port or path, on Linux and Android, from `/proc`.
+/// Who holds the port or path, on Linux and Android: the kernel's socket
+/// tables (`sock_diag`) and `/proc`.
 #[cfg(any(target_os = "linux", target_os = "android"))]
-fn holder(place: &Place, kind: SocketKind) -> Option<String> {
-    crate::holder::describe(place, kind)
+fn holder(place: &Place, kind: SocketKind, only_v6: Option<bool>) -> Option<String> {
+    crate::holder::describe(place, kind, only_v6)
 }
 
 /// Elsewhere nothing is said rather than something unsure.
 #[cfg(not(any(target_os = "linux", target_os = "android")))]
-fn holder(_place: &Place, _kind: SocketKind) -> Option<String> {
+fn holder(_place: &Place, _kind: SocketKind, _only_v6: Option<bool>) -> Option<String> {
     None
 }
 
