@@ -6,10 +6,14 @@
 #     socket2 code, std::net::TcpListener::bind (strace; installed if missing)
 #  2. time per bind+listen+close, the three interleaved in one process,
 #     median of rounds, as ratios to hand-written
-#  3. crash to ready with 1,000 server-side TIME_WAIT connections
-#  4. build cost: clean build of the runtime and the macro, and `cargo check`
+#  3. a failed bind on a held port: hand-written socket2 (the bare error)
+#     and the attribute (whose error names the holder), the port held by this
+#     process and by another, then again with 5,000 more TIME_WAIT entries on
+#     the host (counted with ss), side by side
+#  4. crash to ready with 1,000 server-side TIME_WAIT connections
+#  5. build cost: clean build of the runtime and the macro, and `cargo check`
 #     of a crate with 100 annotated functions versus the same written by hand
-#  5. the macro crate's own build next to tokio-macros 2.7.2's (the closest
+#  6. the macro crate's own build next to tokio-macros 2.7.2's (the closest
 #     attribute macro), paired clean rebuilds of just that crate, as each is
 #     built when it comes from crates.io; the full run adds instruction counts
 #     (valgrind; installed if missing), which this noisy machine cannot blur
@@ -20,8 +24,10 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 rounds=31 per_round=2000 clients=1000 checks=5 pairs=11 count_instructions=1
+failed_rounds=11 failed_per_round=200 time_waits=5000
 if [ "${1:-}" = "--quick" ]; then
     rounds=5 per_round=200 clients=200 checks=1 pairs=3 count_instructions=0
+    failed_rounds=5 failed_per_round=50
 fi
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
@@ -58,11 +64,33 @@ echo "== 2. time per listener"
 "$bin/listener_cost" time "$rounds" "$per_round"
 
 echo
-echo "== 3. crash to ready with $clients server-side TIME_WAIT connections"
+echo "== 3. a failed bind on a held port, and what naming the holder costs"
+time_wait_entries() { ss -tan state time-wait | tail -n +2 | wc -l; }
+echo "TIME_WAIT entries on the host: $(time_wait_entries)"
+"$bin/listener_cost" failed "$failed_rounds" "$failed_per_round" | tee "$work/failed.before"
+"$bin/listener_cost" time-wait "$time_waits"
+echo "TIME_WAIT entries on the host after $time_waits loopback connections closed by the client: $(time_wait_entries)"
+"$bin/listener_cost" failed "$failed_rounds" "$failed_per_round" | tee "$work/failed.after"
+# Columns after the label: socket2 µs, restartable µs, ratio.
+figure() { awk -v row="$2" -v col="$3" '$0 ~ "^" row " " { print $(NF - 3 + col) }' "$1"; }
+printf '%-34s%14s%18s%10s\n' "port held by" "socket2 µs" "restartable µs" "ratio"
+for row in "this process" "another process"; do
+    for when in before after; do
+        label="$row"
+        [ "$when" = after ] && label="$row, +$time_waits TIME_WAIT"
+        printf '%-34s%14s%18s%10s\n' "$label" "$(figure "$work/failed.$when" "$row" 1)" \
+            "$(figure "$work/failed.$when" "$row" 2)" "$(figure "$work/failed.$when" "$row" 3)"
+    done
+done
+printf 'restartable with %s more TIME_WAIT entries / without, port held by this process: %.2f\n' \
+    "$time_waits" "$(echo "scale=4; $(figure "$work/failed.after" "this process" 2) / $(figure "$work/failed.before" "this process" 2)" | bc)"
+
+echo
+echo "== 4. crash to ready with $clients server-side TIME_WAIT connections"
 "$bin/crash_restart" --clients "$clients"
 
 echo
-echo "== 4. build cost"
+echo "== 5. build cost"
 start=$(date +%s.%N)
 CARGO_TARGET_DIR=$work/clean cargo build -q -p restartable
 end=$(date +%s.%N)
@@ -129,7 +157,7 @@ printf 'cargo check of 100 listener functions (median of %s): by hand %.3f s, an
     "$checks" "$hand" "$macro" "$(echo "$macro - $hand" | bc)"
 
 echo
-echo "== 5. the macro crate's build next to tokio-macros 2.7.2's"
+echo "== 6. the macro crate's build next to tokio-macros 2.7.2's"
 # One scratch crate depending on both, so that syn, quote and proc-macro2 are
 # built once and shared; each round cleans and rebuilds one of the two. As a
 # crates.io dependency is built: not incremental, lints capped.

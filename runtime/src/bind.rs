@@ -112,7 +112,12 @@ impl Plan for IpPlan<'_, '_> {
         }
         socket.bind(&addr.into()).map_err(|error| {
             let error_kind = sys::bind_error_kind(&socket, addr, self.policy, &error);
-            Failure::wrap_bind_as(addr, kind, error_kind, error)
+            // Whether the socket was dual stack decides which sockets can
+            // hold the port (read back: `configure` may have changed it).
+            let only_v6 = (addr.is_ipv6() && error_kind == io::ErrorKind::AddrInUse)
+                .then(|| socket.only_v6().ok())
+                .flatten();
+            Failure::wrap_ip_bind(addr, kind, error_kind, only_v6, error)
         })?;
         if kind == SocketKind::Stream {
             socket

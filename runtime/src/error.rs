@@ -117,6 +117,9 @@ pub(crate) struct Failure {
     /// For a failed bind: the kind of socket, so that the holder of the
     /// port can be looked up once the last attempt has failed.
     bound_kind: Option<SocketKind>,
+    /// For a failed bind of an IPv6 address: the socket's IPV6_V6ONLY,
+    /// which decides whether IPv4 sockets conflict with it.
+    only_v6: Option<bool>,
     /// Who holds the port (Linux), found once, when the final error is made.
     holder: Option<String>,
     /// A socket passed to this process and not taken (`inherit`).
@@ -140,8 +143,6 @@ impl Failure {
 
     /// The error of a bind: when it is "address in use",
     /// [`Unfinished::finish`] adds who holds the port.
-    // The IP listener calls `wrap_bind_as`; the Unix-domain one this.
-    #[cfg(unix)]
     pub(crate) fn wrap_bind(
         place: impl Into<Place>,
         kind: SocketKind,
@@ -164,6 +165,23 @@ impl Failure {
         Failure::into_io_error("bind", place.into(), error, error_kind, Some(kind))
     }
 
+    /// The error of an IP bind, of the kind `error_kind` (see
+    /// [`Failure::wrap_bind_as`]), with the IPV6_V6ONLY the socket had (for
+    /// an IPv6 address), which decides which sockets can hold the port.
+    pub(crate) fn wrap_ip_bind(
+        addr: SocketAddr,
+        kind: SocketKind,
+        error_kind: io::ErrorKind,
+        only_v6: Option<bool>,
+        error: io::Error,
+    ) -> io::Error {
+        let mut error = Failure::wrap_bind_as(addr, kind, error_kind, error);
+        if let Some(failure) = error.get_mut().and_then(|e| e.downcast_mut::<Failure>()) {
+            failure.only_v6 = only_v6;
+        }
+        error
+    }
+
     fn into_io_error(
         action: &'static str,
         place: Place,
@@ -179,6 +197,7 @@ impl Failure {
                 error,
                 kind,
                 bound_kind,
+                only_v6: None,
                 holder: None,
                 handoff: None,
                 tried: None,
@@ -233,6 +252,7 @@ impl Unfinished {
         Some(HolderLookup {
             place: failure.place.clone(),
             kind: failure.bound_kind?,
+            only_v6: failure.only_v6,
         })
     }
 
@@ -270,12 +290,13 @@ impl Unfinished {
 pub(crate) struct HolderLookup {
     place: Place,
     kind: SocketKind,
+    only_v6: Option<bool>,
 }
 
 impl HolderLookup {
     /// A description of the holder, or `None` when it is not found.
     pub(crate) fn run(self) -> Option<String> {
-        holder(&self.place, self.kind)
+        holder(&self.place, self.kind, self.only_v6)
     }
 }
 
@@ -283,15 +304,16 @@ impl HolderLookup {
 /// is looked up (and no thread is started for it).
 const HOLDER_KNOWABLE: bool = cfg!(any(target_os = "linux", target_os = "android"));
 
-/// Who holds the port or path, on Linux and Android, from `/proc`.
+/// Who holds the port or path, on Linux and Android: the kernel's socket
+/// tables (`sock_diag`) and `/proc`.
 #[cfg(any(target_os = "linux", target_os = "android"))]
-fn holder(place: &Place, kind: SocketKind) -> Option<String> {
-    crate::holder::describe(place, kind)
+fn holder(place: &Place, kind: SocketKind, only_v6: Option<bool>) -> Option<String> {
+    crate::holder::describe(place, kind, only_v6)
 }
 
 /// Elsewhere nothing is said rather than something unsure.
 #[cfg(not(any(target_os = "linux", target_os = "android")))]
-fn holder(_place: &Place, _kind: SocketKind) -> Option<String> {
+fn holder(_place: &Place, _kind: SocketKind, _only_v6: Option<bool>) -> Option<String> {
     None
 }
 

@@ -13,6 +13,12 @@ use socket2::Socket;
 
 use crate::SocketKind;
 
+/// The kernel's socket tables, asked over netlink (for the holder of a port
+/// in an "address in use" error).
+#[cfg(any(target_os = "linux", target_os = "android"))]
+#[path = "sock_diag.rs"]
+pub(crate) mod sock_diag;
+
 /// The socket options a listener gets on a unix target.
 ///
 /// The constants are what the attribute's expansion names in its
