@@ -7,6 +7,9 @@ use socket2::Socket;
 
 use crate::SocketKind;
 
+/// The raw calls of Unix-domain socket files and their locks.
+pub(crate) mod unix_socket;
+
 /// The socket options a listener gets on a unix target.
 ///
 /// The constants are what the attribute's expansion names in its
