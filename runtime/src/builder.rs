@@ -363,8 +363,10 @@ impl UnixBuilder {
     }
 
     /// The permission bits of the socket's file, such as `0o660`, exactly:
-    /// the umask does not apply, and the file is never reachable with more
-    /// permissions than these.
+    /// the umask does not apply, and the mode is set without following a
+    /// symbolic link. On Linux and Android the file never has more
+    /// permissions than these; elsewhere it has the umask's until the mode
+    /// is set, before `listen` (see the crate docs).
     #[must_use]
     pub fn mode(mut self, mode: u32) -> UnixBuilder {
         self.mode = Some(mode);
@@ -381,8 +383,9 @@ impl UnixBuilder {
     ///
     /// Any failure of those steps, with its [`io::ErrorKind`] kept and the
     /// path in the message: [`io::ErrorKind::AddrInUse`] when a live socket
-    /// holds the path, [`io::ErrorKind::AlreadyExists`] when something that
-    /// is not a socket is there (it is left alone).
+    /// or another restartable process holds the path,
+    /// [`io::ErrorKind::AlreadyExists`] when something that is not a socket
+    /// is there (it is left alone).
     pub fn bind<T: BindableUnix>(&self) -> io::Result<T> {
         listen_unix(&self.spec())
     }

@@ -332,6 +332,11 @@ impl fmt::Display for Failure {
                 f,
                 "address in use: another socket holds {what} (os error {code})"
             )?,
+            // The runtime's own account of why the address is in use (a lock
+            // that another process holds), not an OS error.
+            (io::ErrorKind::AddrInUse, None) if self.error.get_ref().is_some() => {
+                write!(f, "address in use: {}", self.error)?;
+            }
             (io::ErrorKind::AddrInUse, None) => {
                 write!(f, "address in use: another socket holds {what}")?;
             }

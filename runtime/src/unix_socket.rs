@@ -4,33 +4,36 @@
 //! the file is removed when, and only when, it is a socket that nothing is
 //! bound to any more.
 //!
-//! Between instances, the check, the removal, the bind and the listen happen
-//! while holding an advisory lock on `<path>.lock`, so that of two instances
-//! started at the same moment one binds and the other finds it live. A
-//! program that does not take the lock is not kept out; that is the limit.
+//! An advisory lock on `<path>.lock`, taken before the first bind and held
+//! for the life of the process (`lock`), keeps other restartable instances
+//! away from a live one's file: of two started at the same moment one binds
+//! and the other is refused, and none removes the file of a live one. A
+//! program that does not take the lock is not kept out by it; for those the
+//! connect probe decides. The mode is set on the file without following a
+//! symbolic link (`socket_file`).
 
 use std::env;
 use std::ffi::{OsStr, OsString};
-use std::fs::{self, File, OpenOptions};
+use std::fs;
 use std::io;
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt, PermissionsExt};
-use std::os::unix::io::AsRawFd;
+use std::os::unix::fs::FileTypeExt;
 use std::os::unix::net::{UnixDatagram, UnixListener};
 use std::path::{Path, PathBuf};
-use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use socket2::{Domain, SockAddr, Socket};
 
 use crate::attempts::{run, Handoff, Listening, Plan};
 use crate::error::{bad_variable, Failure, Place};
 use crate::spec::{Configure, Inherit};
+use crate::sys::unix_socket::{narrow_mode_before_bind, sun_path_len};
 use crate::SocketKind;
 
-/// How long a bind waits for another instance to release `<path>.lock`.
-/// The lock is held only from the check to the listen, a few system calls.
-const LOCK_WAIT: Duration = Duration::from_secs(5);
+use self::socket_file::{bound_file, remove_if_same, set_mode, what_is_there, FileId, MadeBy};
+
+mod lock;
+mod socket_file;
 
 /// A socket type that an annotated function with `path` or
 /// `abstract_name`, and [`UnixBuilder::bind`](crate::UnixBuilder::bind), can
@@ -245,19 +248,38 @@ impl UnixSpec<'_> {
         Ok(place)
     }
 
-    /// One attempt on a path: under the lock, bind; when the path is taken,
-    /// find out by what, remove a stale socket file, and bind again.
-    fn bind_path(&self, path: &Path, kind: SocketKind) -> io::Result<Socket> {
+    /// One attempt to bind; `after_bind` runs right after `bind` made the
+    /// file (the tests' hook; `Plan::bind` passes an empty closure).
+    fn bind_with(&self, kind: SocketKind, after_bind: &impl Fn(&Path)) -> io::Result<Socket> {
+        match self.checked_place()? {
+            Place::Path(path) => self.bind_path(&path, kind, after_bind),
+            // No file, so nothing stale: a name in use is held by a live
+            // socket.
+            place => self.bind_once(&place, kind, after_bind),
+        }
+    }
+
+    /// One attempt on a path: with the lock held (another restartable
+    /// process holding it means the path is live), bind; when the path is
+    /// taken, find out by what, remove a stale socket file, and bind again.
+    fn bind_path(
+        &self,
+        path: &Path,
+        kind: SocketKind,
+        after_bind: &impl Fn(&Path),
+    ) -> io::Result<Socket> {
         let place = Place::Path(path.to_owned());
-        let _lock = Lock::acquire(path)?;
-        let in_use = match self.bind_once(&place, kind) {
+        let _turn = lock::take(path, kind)?;
+        let in_use = match self.bind_once(&place, kind, after_bind) {
             Err(error) if error.kind() == io::ErrorKind::AddrInUse => error,
             done => return done,
         };
         match inspect(path, kind)? {
             Found::Live => return Err(in_use),
             Found::Gone => {}
-            Found::Stale(file) => remove_stale(path, &file)?,
+            Found::Stale(file) => remove_if_same(path, file).map_err(|error| {
+                Failure::wrap("remove the stale socket file", place.clone(), error)
+            })?,
             Found::NotASocket(what) => {
                 return Err(io::Error::new(
                     io::ErrorKind::AlreadyExists,
@@ -268,12 +290,17 @@ impl UnixSpec<'_> {
                 ))
             }
         }
-        self.bind_once(&place, kind)
+        self.bind_once(&place, kind, after_bind)
     }
 
-    /// Create, set the options, bind, set the mode, listen. A file this
-    /// made is removed again when a later step fails.
-    fn bind_once(&self, place: &Place, kind: SocketKind) -> io::Result<Socket> {
+    /// Create, set the options, bind, set the mode, listen. The file this
+    /// made is removed again when a later step fails, and only that file.
+    fn bind_once(
+        &self,
+        place: &Place,
+        kind: SocketKind,
+        after_bind: &impl Fn(&Path),
+    ) -> io::Result<Socket> {
         let fail =
             |action: &'static str, error: io::Error| Failure::wrap(action, place.clone(), error);
         let socket = Socket::new(Domain::UNIX, kind.socket_type(), None)
@@ -292,27 +319,29 @@ impl UnixSpec<'_> {
         socket
             .bind(&sock_addr(place)?)
             .map_err(|error| Failure::wrap_bind(place.clone(), kind, error))?;
-        let made = match place {
+        let made_at = match place {
             Place::Path(path) => Some(path),
             _ => None,
         };
-        let finish = || -> io::Result<()> {
-            if let (Some(path), Some(mode)) = (made, self.mode) {
-                fs::set_permissions(path, fs::Permissions::from_mode(mode))
-                    .map_err(|e| fail("set the mode of", e))?;
-            }
-            if kind == SocketKind::Stream {
-                socket
-                    .listen(self.backlog.unwrap_or(crate::DEFAULT_BACKLOG))
-                    .map_err(|e| fail("listen on", e))?;
-            }
-            Ok(())
+        if let Some(path) = made_at {
+            after_bind(path);
+        }
+        let file = match (made_at, self.mode) {
+            (Some(path), Some(mode)) => match set_mode(path, mode, MadeBy::ThisBind) {
+                Ok(file) => Some(file),
+                Err(not_set) => {
+                    remove_made(made_at, not_set.ours);
+                    return Err(not_set.error);
+                }
+            },
+            (Some(path), None) => bound_file(path),
+            _ => None,
         };
-        if let Err(error) = finish() {
-            if let Some(path) = made {
-                let _ = fs::remove_file(path);
+        if kind == SocketKind::Stream {
+            if let Err(error) = socket.listen(self.backlog.unwrap_or(crate::DEFAULT_BACKLOG)) {
+                remove_made(made_at, file);
+                return Err(fail("listen on", error));
             }
-            return Err(error);
         }
         Ok(socket)
     }
@@ -334,19 +363,18 @@ impl Plan for UnixSpec<'_> {
                     binds: true,
                     nonblocking: self.nonblocking,
                 };
-                crate::handoff::take(inherit, &wanted)
+                let handoff = crate::handoff::take(inherit, &wanted)?;
+                if let (Handoff::Taken(socket), Some(mode)) = (&handoff, self.mode) {
+                    set_passed_mode(socket, mode)?;
+                }
+                Ok(handoff)
             }
             None => Ok(Handoff::NotTaken(None)),
         }
     }
 
     fn bind(&self, kind: SocketKind) -> io::Result<Socket> {
-        match self.checked_place()? {
-            Place::Path(path) => self.bind_path(&path, kind),
-            // No file, so nothing stale: a name in use is held by a live
-            // socket.
-            place => self.bind_once(&place, kind),
-        }
+        self.bind_with(kind, &|_| {})
     }
 }
 
@@ -364,14 +392,29 @@ fn sock_addr(place: &Place) -> io::Result<SockAddr> {
     }
 }
 
-/// The size of `sun_path`: 108 bytes on Linux, Android and illumos, 104 on
-/// macOS, iOS and the BSDs. A path takes one byte less, for its NUL.
-pub(crate) fn sun_path_len() -> usize {
-    #[allow(unsafe_code)]
-    // SAFETY: `sockaddr_un` is a plain C struct of integers and bytes, for
-    // which all zeros is a valid value.
-    let addr: libc::sockaddr_un = unsafe { std::mem::zeroed() };
-    addr.sun_path.len()
+/// Removes the socket file a failed bind made, if it is still that file.
+fn remove_made(made_at: Option<&PathBuf>, file: Option<FileId>) {
+    if let (Some(path), Some(file)) = (made_at, file) {
+        let _ = remove_if_same(path, file);
+    }
+}
+
+/// `mode` on a passed socket's file, as on a bound one's: the file the
+/// socket is bound to (its `getsockname`), without following a link.
+fn set_passed_mode(socket: &Socket, mode: u32) -> io::Result<()> {
+    let local = socket.local_addr().map_err(|error| {
+        io::Error::new(
+            error.kind(),
+            format!("cannot set the mode of the passed Unix-domain socket: {error}"),
+        )
+    })?;
+    match local.as_pathname() {
+        Some(path) => set_mode(path, mode, MadeBy::Supervisor)
+            .map(drop)
+            .map_err(|not_set| not_set.error),
+        // Not on a path: `mode` with an abstract name was refused before.
+        None => Ok(()),
+    }
 }
 
 /// Whether `path` can be a socket's path here.
@@ -433,40 +476,12 @@ pub(crate) fn place_from_variable(name: &str, value: &OsString) -> io::Result<Pl
         .map_err(|problem| bad_variable(name, value, &format!("is not a socket path: {problem}")))
 }
 
-/// On Linux and Android the file `bind` creates takes the socket inode's
-/// mode, less the umask (`unix_bind_bsd` in `net/unix/af_unix.c`), and
-/// `fchmod` on a socket that is not bound sets that mode: so the file never
-/// exists with more permissions than asked, even for a moment. The `chmod`
-/// after bind then restores any bits the umask took away.
-#[cfg(any(target_os = "linux", target_os = "android"))]
-fn narrow_mode_before_bind(socket: &Socket, mode: u32) -> io::Result<()> {
-    #[allow(unsafe_code)]
-    // SAFETY: fchmod on a descriptor this function borrows; no memory is
-    // passed.
-    let result = unsafe { libc::fchmod(socket.as_raw_fd(), mode as libc::mode_t) };
-    if result == 0 {
-        Ok(())
-    } else {
-        Err(io::Error::last_os_error())
-    }
-}
-
-/// Elsewhere `fchmod` on a socket fails (macOS, the BSDs: EINVAL) and the
-/// file is created with the umask's mode, then set by `chmod` before
-/// `listen`: a stream socket cannot be connected to before it listens, so
-/// it is not reachable with wider permissions; a datagram socket can be sent
-/// to between the two calls (on paper: not run here).
-#[cfg(not(any(target_os = "linux", target_os = "android")))]
-fn narrow_mode_before_bind(_socket: &Socket, _mode: u32) -> io::Result<()> {
-    Ok(())
-}
-
 /// What holds a path that `bind` found in use.
 enum Found {
     /// A socket that something is bound to.
     Live,
     /// A socket file that nothing is bound to: left by a process that died.
-    Stale(fs::Metadata),
+    Stale(FileId),
     /// Nothing any more.
     Gone,
     /// Something that is not a socket: never touched.
@@ -474,7 +489,10 @@ enum Found {
 }
 
 /// Looks at the path without following a link; for a socket, connects to
-/// it. Only "connection refused" proves that nothing is bound there.
+/// it. "Connection refused" means nothing is bound there, for a program
+/// that does not take the lock: the caller holds the lock, so no live
+/// restartable instance has the path (macOS and the BSDs also refuse when a
+/// live listener's queue is full: see `lock`).
 ///
 /// The probe is a real connect: a live stream listener accepts one
 /// connection that closes at once without data. A datagram socket gets no
@@ -493,23 +511,10 @@ fn inspect(path: &Path, kind: SocketKind) -> io::Result<Found> {
     };
     let file_type = file.file_type();
     if !file_type.is_socket() {
-        let what = if file_type.is_symlink() {
-            match fs::read_link(path) {
-                Ok(target) => format!(
-                    "a symbolic link (to {}), which is neither followed nor removed",
-                    target.display()
-                ),
-                Err(_) => "a symbolic link, which is neither followed nor removed".to_owned(),
-            }
-        } else if file_type.is_dir() {
-            "a directory".to_owned()
-        } else if file_type.is_file() {
-            "a regular file".to_owned()
-        } else if file_type.is_fifo() {
-            "a FIFO".to_owned()
-        } else {
-            "a device file".to_owned()
-        };
+        let mut what = what_is_there(path, file_type);
+        if file_type.is_symlink() {
+            what.push_str(", which is neither followed nor removed");
+        }
         return Ok(Found::NotASocket(what));
     }
     let probe = Socket::new(Domain::UNIX, kind.socket_type(), None)
@@ -518,7 +523,7 @@ fn inspect(path: &Path, kind: SocketKind) -> io::Result<Found> {
     match probe.connect(&SockAddr::unix(path)?) {
         Ok(()) => Ok(Found::Live),
         Err(error) => match error.raw_os_error() {
-            Some(libc::ECONNREFUSED) => Ok(Found::Stale(file)),
+            Some(libc::ECONNREFUSED) => Ok(Found::Stale(FileId::of(&file))),
             // Listening with a full queue, or of the other socket type.
             Some(libc::EAGAIN | libc::EINPROGRESS | libc::EPROTOTYPE) => Ok(Found::Live),
             Some(libc::ENOENT) => Ok(Found::Gone),
@@ -531,123 +536,5 @@ fn inspect(path: &Path, kind: SocketKind) -> io::Result<Found> {
     }
 }
 
-/// Removes the stale socket file, if it is still the file that was probed.
-fn remove_stale(path: &Path, probed: &fs::Metadata) -> io::Result<()> {
-    let same = fs::symlink_metadata(path).map_or(false, |now| {
-        now.dev() == probed.dev() && now.ino() == probed.ino()
-    });
-    if !same {
-        return Ok(());
-    }
-    match fs::remove_file(path) {
-        Err(error) if error.kind() != io::ErrorKind::NotFound => Err(Failure::wrap(
-            "remove the stale socket file",
-            Place::Path(path.to_owned()),
-            error,
-        )),
-        _ => Ok(()),
-    }
-}
-
-/// An exclusive advisory lock on `<path>.lock`, released when dropped. The
-/// lock file stays: removing it would let two instances lock two files.
-struct Lock {
-    _file: File,
-}
-
-impl Lock {
-    fn acquire(path: &Path) -> io::Result<Lock> {
-        let mut name = path.as_os_str().to_owned();
-        name.push(".lock");
-        let lock_path = PathBuf::from(name);
-        let fail = |action: &str, error: io::Error| {
-            io::Error::new(
-                error.kind(),
-                format!(
-                    "cannot bind {}: cannot {action} the lock file {}: {error}",
-                    path.display(),
-                    lock_path.display()
-                ),
-            )
-        };
-        let mut options = OpenOptions::new();
-        options
-            .read(true)
-            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
-            .mode(0o644);
-        // Another user's lock file can be locked through a read-only open.
-        let file = options
-            .clone()
-            .write(true)
-            .create(true)
-            .open(&lock_path)
-            .or_else(|error| match error.kind() {
-                io::ErrorKind::PermissionDenied => options.open(&lock_path),
-                _ => Err(error),
-            })
-            .map_err(|e| fail("open", e))?;
-        let deadline = Instant::now() + LOCK_WAIT;
-        let mut pause = Duration::from_millis(1);
-        loop {
-            match try_lock(&file) {
-                Ok(true) => return Ok(Lock { _file: file }),
-                Ok(false) if Instant::now() < deadline => {
-                    thread::sleep(pause);
-                    pause = (pause * 2).min(Duration::from_millis(50));
-                }
-                Ok(false) => {
-                    return Err(fail(
-                        "lock",
-                        io::Error::new(
-                            io::ErrorKind::TimedOut,
-                            format!("another process has held it for {} s", LOCK_WAIT.as_secs()),
-                        ),
-                    ))
-                }
-                Err(error) => return Err(fail("lock", error)),
-            }
-        }
-    }
-}
-
-/// `flock(LOCK_EX | LOCK_NB)`: `Ok(false)` when another holds it. flock
-/// locks belong to the open file, so two binds in one process exclude each
-/// other too.
-#[cfg(not(target_os = "solaris"))]
-fn try_lock(file: &File) -> io::Result<bool> {
-    #[allow(unsafe_code)]
-    // SAFETY: flock on a descriptor that `file` owns; no memory is passed.
-    let result = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
-    if result == 0 {
-        return Ok(true);
-    }
-    let error = io::Error::last_os_error();
-    match error.raw_os_error() {
-        Some(libc::EWOULDBLOCK) => Ok(false),
-        Some(libc::EINTR) => try_lock(file),
-        _ => Err(error),
-    }
-}
-
-/// Solaris has no flock: a POSIX record lock on the whole file, which
-/// belongs to the process (two binds in one process do not exclude each
-/// other there; on paper, not run here).
-#[cfg(target_os = "solaris")]
-fn try_lock(file: &File) -> io::Result<bool> {
-    #[allow(unsafe_code)]
-    // SAFETY: all zeros is a valid `flock` struct; fcntl reads it.
-    let result = unsafe {
-        let mut lock: libc::flock = std::mem::zeroed();
-        lock.l_type = libc::F_WRLCK as libc::c_short;
-        lock.l_whence = libc::SEEK_SET as libc::c_short;
-        libc::fcntl(file.as_raw_fd(), libc::F_SETLK, &lock)
-    };
-    if result == 0 {
-        return Ok(true);
-    }
-    let error = io::Error::last_os_error();
-    match error.raw_os_error() {
-        Some(libc::EAGAIN | libc::EACCES) => Ok(false),
-        _ => Err(error),
-    }
-}
+#[cfg(test)]
+mod tests;

@@ -18,6 +18,8 @@ use crate::SocketKind;
 #[cfg(any(target_os = "linux", target_os = "android"))]
 #[path = "sock_diag.rs"]
 pub(crate) mod sock_diag;
+/// The raw calls of Unix-domain socket files and their locks.
+pub(crate) mod unix_socket;
 
 /// The socket options a listener gets on a unix target.
 ///
