@@ -40,6 +40,9 @@ async fn retrying_std(port: u16) -> io::Result<TcpListener> {}
 #[restartable_listener(host = "127.0.0.1", port = port)]
 async fn once(port: u16) -> io::Result<TcpListener> {}
 
+#[restartable_listener(path = path, retry = "2s")]
+async fn retrying_unix(path: &std::path::Path) -> io::Result<tokio::net::UnixListener> {}
+
 #[restartable_listener(host = "127.0.0.1", port = port)]
 fn once_blocking(port: u16) -> io::Result<TcpListener> {}
 
@@ -115,7 +118,14 @@ fn run_child(scenario: &str, extra: &[(&str, &str)]) -> Report {
 #[test]
 fn child_entry() {
     match env::var(SCENARIO).as_deref() {
-        Ok("retry") => retry_on_a_current_thread_runtime(),
+        Ok("retry") => {
+            let (_holder, port) = hold();
+            retry_on_a_current_thread_runtime(retrying(port));
+        }
+        Ok("unix lock") => {
+            let path = std::path::PathBuf::from(env::var("SOCKET_PATH").unwrap());
+            retry_on_a_current_thread_runtime(retrying_unix(&path));
+        }
         Ok("no thread") => retry_without_a_thread(),
         _ => {}
     }
@@ -205,9 +215,9 @@ impl<F: Future> Future for Timed<F> {
 
 /// In the child: a current-thread tokio runtime, a task that ticks every
 /// millisecond and notes the longest gap between its ticks, and a listener
-/// that retries for 2 s against a held port and then looks up the holder.
-fn retry_on_a_current_thread_runtime() {
-    let (_holder, port) = hold();
+/// that retries for 2 s against a held port or path and then looks up the
+/// holder.
+fn retry_on_a_current_thread_runtime<T>(listening: impl Future<Output = io::Result<T>>) {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -233,10 +243,10 @@ fn retry_on_a_current_thread_runtime() {
         });
         // Let the ticker start before the listener's first poll.
         tokio::task::yield_now().await;
-        let (result, in_poll, longest_poll, polls) = Timed::new(retrying(port)).await;
+        let (result, in_poll, longest_poll, polls) = Timed::new(listening).await;
         done.store(true, Ordering::Relaxed);
         let (ticks, longest_gap) = ticker.await.unwrap();
-        let error = result.unwrap_err();
+        let error = result.err().expect("the listener failed");
         (error, in_poll, longest_poll, polls, ticks, longest_gap)
     });
     let new_threads = census.new_threads();
@@ -286,11 +296,64 @@ fn a_two_second_retry_takes_at_most_one_thread_and_never_blocks_the_runtime() {
     // names this child, which holds the port.
     let error = report.line("listener error: ");
     assert!(
-        error.contains("; still in use after retrying for 2."),
+        error.contains(&format!("; a listening socket of process {} (", report.pid)),
         "{error}"
     );
+    assert_never_blocked(&report);
+}
+
+/// The lock of a Unix-domain path held by another program: each attempt is
+/// "in use" at once (it never waits for the lock inside `poll`, as it once
+/// did for up to 5 s), and the retry's pauses are awaited like any other.
+#[test]
+fn a_unix_path_whose_lock_is_held_elsewhere_never_blocks_the_runtime() {
+    let dir = env::temp_dir().join(format!("restartable-async-lock-{}", std::process::id()));
+    let _ = fs::remove_dir_all(&dir);
+    fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("app.sock");
+    let lock = dir.join("app.sock.lock");
+    // util-linux's flock(1) holds the lock in a process of its own.
+    let mut holder = Command::new("flock")
+        .arg("--exclusive")
+        .arg(&lock)
+        .args(["sleep", "30"])
+        .spawn()
+        .expect("flock(1) from util-linux");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !lock_is_held(&lock) {
+        assert!(Instant::now() < deadline, "flock never took the lock");
+        thread::sleep(Duration::from_millis(5));
+    }
+    let report = run_child("unix lock", &[("SOCKET_PATH", path.to_str().unwrap())]);
+    let _ = holder.kill();
+    let _ = holder.wait();
+    for line in &report.lines {
+        println!("child: {line}");
+    }
+    let error = report.line("listener error: ");
+    assert!(error.contains(&path.display().to_string()), "{error}");
+    assert_never_blocked(&report);
+    fs::remove_dir_all(dir).unwrap();
+}
+
+/// Whether another open file holds `lock` (a try-lock from here fails).
+fn lock_is_held(lock: &std::path::Path) -> bool {
+    use std::os::unix::io::AsRawFd;
+    let Ok(file) = fs::File::open(lock) else {
+        return false;
+    };
+    #[allow(unsafe_code)]
+    // SAFETY: flock on a descriptor `file` owns for the call; no memory.
+    let result = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+    result != 0
+}
+
+/// What both retries show: the whole 2 s was tried, at most one new
+/// thread, little time inside `poll`, and a ticker that kept ticking.
+fn assert_never_blocked(report: &Report) {
+    let error = report.line("listener error: ");
     assert!(
-        error.contains(&format!("; a listening socket of process {} (", report.pid)),
+        error.contains("; still in use after retrying for 2."),
         "{error}"
     );
     // One helper thread for all pauses (none when one was already running).

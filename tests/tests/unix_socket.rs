@@ -421,8 +421,11 @@ fn a_live_listener_is_never_removed_and_the_error_names_path_and_holder() {
     assert_eq!(error.kind(), ErrorKind::AddrInUse, "{error}");
     let message = error.to_string();
     assert!(message.starts_with(&lock_held(&path)), "{message}");
+    // The holder is named, or on a loaded machine said not found in time;
+    // never another process.
     assert!(
-        message.contains(&format!("a listening socket of process {} (", child.id())),
+        message.contains(&format!("a listening socket of process {} (", child.id()))
+            || message.contains("a listening socket holds it; its process was not found within"),
         "{message}"
     );
     // The holder still accepts through the path.
