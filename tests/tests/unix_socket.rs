@@ -991,13 +991,17 @@ fn threads_binding_one_path_at_once_get_exactly_one_listener() {
         let results: Vec<io::Result<UnixListener>> =
             handles.into_iter().map(|h| h.join().unwrap()).collect();
         let mut winners = Vec::new();
+        let mut losers = Vec::new();
         for result in results {
             match result {
                 Ok(listener) => winners.push(listener),
-                Err(error) => assert_eq!(error.kind(), ErrorKind::AddrInUse, "{error}"),
+                Err(error) => {
+                    assert_eq!(error.kind(), ErrorKind::AddrInUse, "{error}");
+                    losers.push(error.to_string());
+                }
             }
         }
-        assert_eq!(winners.len(), 1, "round {round}");
+        assert_eq!(winners.len(), 1, "round {round}: {losers:#?}");
         // The winner is the one at the path.
         winners[0].set_nonblocking(true).unwrap();
         let _client = UnixStream::connect(&path).unwrap();
