@@ -129,7 +129,7 @@ fn a_passed_socket_s_file_gets_the_mode_and_a_link_there_is_refused() {
         );
         assert_eq!(mode_of(&path), 0o666);
     } else {
-        println!("the cases of a service of another user need root: skipped");
+        restartable_tests::skip("the cases of a service of another user need root");
     }
 
     // The socket's file replaced by a link to another file: the socket is
