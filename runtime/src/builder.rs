@@ -6,33 +6,40 @@ use std::io;
 use std::net::SocketAddr;
 #[cfg(unix)]
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use socket2::Socket;
 
-use crate::bind::{listen, listen_async};
+#[cfg(unix)]
+use crate::addr::ListenAddr;
+use crate::convert::Bindable;
+#[cfg(unix)]
+use crate::convert::BindableUnix;
+use crate::listener::ip::{listen, listen_async};
+#[cfg(unix)]
+use crate::listener::unix::{listen_unix, listen_unix_async};
 use crate::spec::{Configure, Inherit, Spec};
+#[cfg(unix)]
+use crate::spec::{UnixAddr, UnixSpec};
 use crate::sys::Policy;
-#[cfg(unix)]
-use crate::unix_socket::{listen_unix, listen_unix_async, UnixAddr, UnixSpec};
-use crate::Bindable;
-#[cfg(unix)]
-use crate::BindableUnix;
 
 /// `inherit` as the builder keeps it.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 enum InheritOwned {
     Next,
     Named(String),
 }
 
-type BoxedConfigure = Box<dyn Fn(&Socket) -> io::Result<()> + Send + Sync>;
+/// Shared, so that a builder is `Clone`.
+type SharedConfigure = Arc<dyn Fn(&Socket) -> io::Result<()> + Send + Sync>;
 
 /// The options that IP and Unix-domain listeners share.
+#[derive(Clone)]
 struct Common {
     backlog: Option<i32>,
     nonblocking: bool,
-    configure: Option<BoxedConfigure>,
+    configure: Option<SharedConfigure>,
     inherit: Option<InheritOwned>,
     retry: Option<Duration>,
 }
@@ -49,7 +56,7 @@ impl Common {
     }
 
     fn configure(&self) -> Option<Configure<'_>> {
-        self.configure.as_ref().map(|f| -> Configure<'_> { f })
+        self.configure.as_deref().map(|f| -> Configure<'_> { f })
     }
 
     fn inherit(&self) -> Option<Inherit<'_>> {
@@ -94,7 +101,7 @@ macro_rules! common_setters {
         where
             F: Fn(&Socket) -> io::Result<()> + Send + Sync + 'static,
         {
-            self.common.configure = Some(Box::new(configure));
+            self.common.configure = Some(Arc::new(configure));
             self
         }
 
@@ -150,6 +157,7 @@ macro_rules! common_setters {
 /// # Ok(())
 /// # }
 /// ```
+#[derive(Clone)]
 pub struct Builder {
     addr: SocketAddr,
     port_env: Option<String>,
@@ -174,13 +182,6 @@ impl Builder {
             exclusive: true,
             common: Common::new(),
         }
-    }
-
-    /// A builder for a Unix-domain listener on `path`: see [`UnixBuilder`].
-    #[cfg(unix)]
-    #[cfg_attr(docsrs, doc(cfg(unix)))]
-    pub fn unix(path: impl Into<PathBuf>) -> UnixBuilder {
-        UnixBuilder::new(path)
     }
 
     /// Takes the port from the environment variable `name` when it is set;
@@ -293,14 +294,6 @@ impl fmt::Debug for Builder {
     }
 }
 
-/// Where a [`UnixBuilder`] binds.
-#[cfg(unix)]
-#[derive(Debug)]
-enum UnixPlace {
-    Path(PathBuf),
-    Abstract(Vec<u8>),
-}
-
 /// Builds a Unix-domain listener, like `#[restartable_listener(path = ...)]`,
 /// from values known at run time: a stale socket file left by a crash is
 /// removed, a live socket's never (see the crate docs for how).
@@ -309,7 +302,7 @@ enum UnixPlace {
 /// use std::os::unix::net::UnixListener;
 ///
 /// # fn main() -> std::io::Result<()> {
-/// let listener: UnixListener = restartable::Builder::unix("/run/app/app.sock")
+/// let listener: UnixListener = restartable::UnixBuilder::new("/run/app/app.sock")
 ///     .path_env("APP_SOCKET")
 ///     .mode(0o660)
 ///     .bind()?;
@@ -319,8 +312,10 @@ enum UnixPlace {
 /// ```
 #[cfg(unix)]
 #[cfg_attr(docsrs, doc(cfg(unix)))]
+#[derive(Clone)]
 pub struct UnixBuilder {
-    place: UnixPlace,
+    /// A path or an abstract name.
+    place: ListenAddr,
     path_env: Option<String>,
     mode: Option<u32>,
     common: Common,
@@ -331,7 +326,7 @@ impl UnixBuilder {
     /// A builder for a listener on the socket file `path`, with every
     /// option at its default.
     pub fn new(path: impl Into<PathBuf>) -> UnixBuilder {
-        UnixBuilder::with_place(UnixPlace::Path(path.into()))
+        UnixBuilder::with_place(ListenAddr::Path(path.into()))
     }
 
     /// A builder for a listener on `name` in the abstract namespace of
@@ -339,10 +334,10 @@ impl UnixBuilder {
     /// Elsewhere [`UnixBuilder::bind`] fails with
     /// [`io::ErrorKind::Unsupported`].
     pub fn abstract_name(name: impl Into<Vec<u8>>) -> UnixBuilder {
-        UnixBuilder::with_place(UnixPlace::Abstract(name.into()))
+        UnixBuilder::with_place(ListenAddr::Abstract(name.into()))
     }
 
-    fn with_place(place: UnixPlace) -> UnixBuilder {
+    fn with_place(place: ListenAddr) -> UnixBuilder {
         UnixBuilder {
             place,
             path_env: None,
@@ -402,10 +397,11 @@ impl UnixBuilder {
 
     fn spec(&self) -> UnixSpec<'_> {
         UnixSpec {
-            addr: Some(match &self.place {
-                UnixPlace::Path(path) => UnixAddr::Path(path),
-                UnixPlace::Abstract(name) => UnixAddr::Abstract(name),
-            }),
+            addr: match &self.place {
+                ListenAddr::Path(path) => Some(UnixAddr::Path(path)),
+                ListenAddr::Abstract(name) => Some(UnixAddr::Abstract(name)),
+                ListenAddr::Ip(_) => None,
+            },
             path_env: self.path_env.as_deref(),
             mode: self.mode,
             backlog: self.common.backlog,

@@ -10,8 +10,16 @@ use std::time::Duration;
 
 use socket2::Socket;
 
+#[cfg(unix)]
+use std::path::Path;
+
+#[cfg(unix)]
+use crate::addr::{check_abstract, check_path, place_from_variable, ListenAddr};
 use crate::error::bad_variable;
 use crate::sys;
+
+/// The backlog of a listener when none is given.
+pub const DEFAULT_BACKLOG: i32 = 1024;
 
 /// A function that sets more options on the socket before bind.
 /// `Sync`, so that the future of an `async fn` holding it can be sent.
@@ -73,7 +81,7 @@ impl Spec<'_> {
 
     /// The backlog to listen with when this binds.
     pub(crate) fn backlog(&self) -> i32 {
-        self.backlog.unwrap_or(crate::DEFAULT_BACKLOG)
+        self.backlog.unwrap_or(DEFAULT_BACKLOG)
     }
 
     /// The address to bind: `addr`, with the port from `port_env` when that
@@ -232,4 +240,118 @@ pub(crate) fn parse_port(name: &str, value: &OsString) -> io::Result<u16> {
         .to_str()
         .and_then(|v| v.parse().ok())
         .ok_or_else(|| bad_variable(name, value, "is not a port number (expected 0 to 65535)"))
+}
+
+/// Where a Unix-domain socket is bound, as the attribute writes it.
+#[cfg(unix)]
+#[doc(hidden)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum UnixAddr<'a> {
+    /// A path in the file system.
+    Path(&'a Path),
+    /// A name in the abstract namespace (Linux, Android), without the
+    /// leading NUL.
+    Abstract(&'a [u8]),
+}
+
+/// Everything about a Unix-domain listener. The attribute's expansion
+/// builds one as a struct literal; [`UnixBuilder`](crate::UnixBuilder)
+/// borrows its fields.
+#[cfg(unix)]
+#[doc(hidden)]
+#[allow(missing_debug_implementations)]
+pub struct UnixSpec<'a> {
+    /// The path or abstract name; `None` when `path_env` alone gives it.
+    pub addr: Option<UnixAddr<'a>>,
+    /// An environment variable whose value, when it is set, replaces
+    /// `addr`: a path, or `@` and an abstract name.
+    pub path_env: Option<&'a str>,
+    /// The permission bits of the socket's file.
+    pub mode: Option<u32>,
+    /// The length of the queue of connections not yet accepted (stream
+    /// sockets only).
+    pub backlog: Option<i32>,
+    /// Whether the socket is in nonblocking mode.
+    pub nonblocking: bool,
+    /// Called after the options, before bind.
+    pub configure: Option<Configure<'a>>,
+    /// Take a socket passed by a supervisor instead of binding.
+    pub inherit: Option<Inherit<'a>>,
+    /// How long to keep trying while a live socket holds the path.
+    pub retry: Option<Duration>,
+}
+
+#[cfg(unix)]
+impl UnixSpec<'_> {
+    /// The path or abstract name to bind: from `path_env` when it is set,
+    /// else `addr`; checked against the OS's limit.
+    pub(crate) fn place(&self) -> io::Result<ListenAddr> {
+        if let Some(name) = self.path_env {
+            if let Some(value) = env::var_os(name) {
+                return place_from_variable(name, &value);
+            }
+            if self.addr.is_none() {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    format!(
+                        "environment variable {name} is not set and no fallback `path` was given"
+                    ),
+                ));
+            }
+        }
+        match self.addr {
+            Some(UnixAddr::Path(path)) => check_path(path)
+                .map(|()| ListenAddr::Path(path.to_owned()))
+                .map_err(|problem| {
+                    io::Error::new(
+                        io::ErrorKind::InvalidInput,
+                        format!("cannot bind {}: {problem}", path.display()),
+                    )
+                }),
+            Some(UnixAddr::Abstract(name)) => {
+                let place = ListenAddr::Abstract(name.to_owned());
+                check_abstract(name)
+                    .map(|()| place)
+                    .map_err(|(kind, problem)| {
+                        io::Error::new(
+                            kind,
+                            format!(
+                                "cannot bind {}: {problem}",
+                                ListenAddr::Abstract(name.to_owned())
+                            ),
+                        )
+                    })
+            }
+            None => Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "no path was given",
+            )),
+        }
+    }
+
+    pub(crate) fn checked_place(&self) -> io::Result<ListenAddr> {
+        let place = self.place()?;
+        if let Some(backlog) = self.backlog.filter(|&backlog| backlog < 1) {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("cannot listen on {place}: backlog must be at least 1, got {backlog}"),
+            ));
+        }
+        if self.mode.map_or(false, |mode| mode > 0o777) {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!(
+                    "cannot bind {place}: mode {:#o} is not a set of permission bits (0 to 0o777)",
+                    self.mode.unwrap_or_default()
+                ),
+            ));
+        }
+        if let (ListenAddr::Abstract(_), Some(_)) = (&place, self.mode) {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("cannot bind {place}: an abstract name has no file, so no mode"),
+            ));
+        }
+        Ok(place)
+    }
 }

@@ -139,11 +139,51 @@ fn a_path_that_is_not_utf8_is_not_serialized_lossily() {
     let error = serde_json::to_string(&ListenAddr::Abstract(b"app-\xff".to_vec())).unwrap_err();
     assert_eq!(
         error.to_string(),
-        "cannot write listen address \"@app-\u{fffd}\" as text: the name is not UTF-8"
+        // The one Display of an address: a byte that is not UTF-8 escaped.
+        "cannot write listen address \"@app-\\\\xff\" as text: the name is not UTF-8"
     );
     // Display cannot fail: it shows the bytes that are not UTF-8 as U+FFFD,
     // which does not parse back to the same path.
     let shown = ListenAddr::Path(path.clone()).to_string();
     assert_eq!(shown, "/run/app-\u{fffd}.sock");
     assert_ne!(shown.parse::<ListenAddr>().unwrap(), ListenAddr::Path(path));
+}
+
+/// `--listen 127.0.0.1:0` and `--listen /path/app.sock` with the same code:
+/// text, then `bind`, then `accept` and write, whatever the address is.
+#[cfg(unix)]
+#[test]
+fn text_to_listener_is_one_call_and_the_same_code_for_ip_and_path() {
+    use std::io::{Read, Write};
+    let dir = std::env::temp_dir().join(format!("restartable-listen-any-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("app.sock");
+    for text in ["127.0.0.1:0".to_owned(), path.display().to_string()] {
+        let listener = text.parse::<ListenAddr>().unwrap().bind().unwrap();
+        let local = listener.local_addr().unwrap();
+        let client = std::thread::spawn(move || {
+            let mut reply = String::new();
+            match local {
+                ListenAddr::Ip(addr) => std::net::TcpStream::connect(addr)
+                    .unwrap()
+                    .read_to_string(&mut reply),
+                ListenAddr::Path(path) => std::os::unix::net::UnixStream::connect(path)
+                    .unwrap()
+                    .read_to_string(&mut reply),
+                other => panic!("{other}"),
+            }
+            .unwrap();
+            reply
+        });
+        let mut stream = listener.accept().unwrap();
+        stream.write_all(b"hello").unwrap();
+        drop(stream);
+        assert_eq!(client.join().unwrap(), "hello", "{text}");
+        match (&listener, text.starts_with('/')) {
+            (restartable::Listener::Unix(_), true) | (restartable::Listener::Tcp(_), false) => {}
+            (other, _) => panic!("{text} made {other:?}"),
+        }
+    }
+    std::fs::remove_dir_all(dir).unwrap();
 }

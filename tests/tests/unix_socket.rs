@@ -759,7 +759,7 @@ fn the_builder_does_the_same_at_run_time() {
         ErrorKind::AddrInUse,
         "control"
     );
-    let listener: UnixListener = restartable::Builder::unix(&path)
+    let listener: UnixListener = restartable::UnixBuilder::new(&path)
         .mode(0o600)
         .backlog(8)
         .bind()
@@ -768,7 +768,7 @@ fn the_builder_does_the_same_at_run_time() {
     assert_eq!(mode, 0o600, "{mode:o}");
     UnixStream::connect(&path).unwrap();
     listener.accept().unwrap();
-    let error = restartable::Builder::unix(&path)
+    let error = restartable::UnixBuilder::new(&path)
         .bind::<UnixDatagram>()
         .unwrap_err();
     assert_eq!(error.kind(), ErrorKind::AddrInUse, "{error}");

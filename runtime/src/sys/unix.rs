@@ -11,7 +11,7 @@ use std::os::unix::io::RawFd;
 
 use socket2::Socket;
 
-use crate::SocketKind;
+use crate::convert::SocketKind;
 
 /// The kernel's socket tables, asked over netlink (for the holder of a port
 /// in an "address in use" error).

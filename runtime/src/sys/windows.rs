@@ -26,8 +26,8 @@ use windows_sys::Win32::Networking::WinSock::{
 /// windows-sys 0.52 (the one socket2 0.5 uses) does not name it.
 const SO_EXCLUSIVEADDRUSE: i32 = !SO_REUSEADDR;
 
+use crate::convert::SocketKind;
 use crate::winsock_bind::{bind_error_in_use, Bind, ReuseOption};
-use crate::SocketKind;
 
 /// The socket options a listener gets on Windows.
 ///

@@ -4,7 +4,7 @@
 
 use std::io;
 
-use crate::{Bindable, SocketKind};
+use crate::convert::{Bindable, SocketKind};
 
 /// tokio registers the socket with the reactor of the current runtime and
 /// panics when there is none: this says so as an error instead, before any
@@ -58,7 +58,7 @@ impl Bindable for ::tokio::net::UdpSocket {
 /// A listening Unix-domain stream socket registered with the current tokio
 /// runtime; made nonblocking before the conversion.
 #[cfg(unix)]
-impl crate::BindableUnix for ::tokio::net::UnixListener {
+impl crate::convert::BindableUnix for ::tokio::net::UnixListener {
     const KIND: SocketKind = SocketKind::Stream;
 
     fn check_context() -> io::Result<()> {
@@ -75,7 +75,7 @@ impl crate::BindableUnix for ::tokio::net::UnixListener {
 /// A bound Unix-domain datagram socket registered with the current tokio
 /// runtime; made nonblocking before the conversion.
 #[cfg(unix)]
-impl crate::BindableUnix for ::tokio::net::UnixDatagram {
+impl crate::convert::BindableUnix for ::tokio::net::UnixDatagram {
     const KIND: SocketKind = SocketKind::Datagram;
 
     fn check_context() -> io::Result<()> {

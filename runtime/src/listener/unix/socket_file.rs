@@ -10,7 +10,8 @@ use std::io;
 use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
 use std::path::Path;
 
-use crate::error::{Failure, Place};
+use crate::addr::ListenAddr;
+use crate::error::Failure;
 use crate::sys::unix_socket::{effective_uid, Entry};
 
 /// A file's device and inode.
@@ -45,7 +46,7 @@ pub(super) struct NotSet {
 /// there is an `AlreadyExists` error that says what it is, and is left
 /// alone. Returns the file's identity.
 pub(super) fn set_mode(path: &Path, mode: u32, made_by: MadeBy) -> Result<FileId, NotSet> {
-    let place = || Place::Path(path.to_owned());
+    let place = || ListenAddr::Path(path.to_owned());
     let refuse = |what: String| NotSet {
         error: Failure::wrap(
             "set the mode of",

@@ -7,7 +7,7 @@ use std::net::{TcpListener, UdpSocket};
 
 use ::async_io::Async;
 
-use crate::{Bindable, SocketKind};
+use crate::convert::{Bindable, SocketKind};
 
 /// `Async::new` makes the socket nonblocking and registers it with the
 /// reactor, which async-io starts on first use; when that fails (no thread
@@ -51,7 +51,7 @@ impl Bindable for Async<UdpSocket> {
 
 /// A listening Unix-domain stream socket registered with async-io's reactor.
 #[cfg(unix)]
-impl crate::BindableUnix for Async<std::os::unix::net::UnixListener> {
+impl crate::convert::BindableUnix for Async<std::os::unix::net::UnixListener> {
     const KIND: SocketKind = SocketKind::Stream;
 
     fn from_socket(socket: socket2::Socket) -> io::Result<Self> {
@@ -64,7 +64,7 @@ impl crate::BindableUnix for Async<std::os::unix::net::UnixListener> {
 
 /// A bound Unix-domain datagram socket registered with async-io's reactor.
 #[cfg(unix)]
-impl crate::BindableUnix for Async<std::os::unix::net::UnixDatagram> {
+impl crate::convert::BindableUnix for Async<std::os::unix::net::UnixDatagram> {
     const KIND: SocketKind = SocketKind::Datagram;
 
     fn from_socket(socket: socket2::Socket) -> io::Result<Self> {

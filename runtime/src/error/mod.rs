@@ -1,16 +1,18 @@
 //! The errors a listener can fail with: an `io::Error` that keeps the kind
 //! of its cause, names the address, and keeps the OS error as its source.
 
+#[cfg(any(target_os = "linux", target_os = "android"))]
+pub(crate) mod holder;
+
 use std::error::Error;
 use std::ffi::OsStr;
 use std::fmt;
 use std::io;
 use std::net::SocketAddr;
-#[cfg(unix)]
-use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::SocketKind;
+use crate::addr::ListenAddr;
+use crate::convert::SocketKind;
 
 /// The OS error code behind an error from this crate (or any `io::Error`):
 /// errno on unix, the WSA error on Windows, e.g. 98 (EADDRINUSE on Linux)
@@ -66,50 +68,11 @@ pub(crate) fn bad_variable(name: &str, value: &OsStr, problem: &str) -> io::Erro
     )
 }
 
-/// Where a listener binds, as its errors name it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Place {
-    /// An IP address and port.
-    Ip(SocketAddr),
-    /// A Unix-domain socket's path.
-    #[cfg(unix)]
-    Path(PathBuf),
-    /// A name in Linux's abstract namespace, without the leading NUL.
-    #[cfg(unix)]
-    Abstract(Vec<u8>),
-}
-
-impl From<SocketAddr> for Place {
-    fn from(addr: SocketAddr) -> Place {
-        Place::Ip(addr)
-    }
-}
-
-/// `127.0.0.1:8080`, `/run/app.sock`, `@app` (an abstract name, its bytes
-/// escaped where they are not printable ASCII).
-impl fmt::Display for Place {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Place::Ip(addr) => write!(f, "{addr}"),
-            #[cfg(unix)]
-            Place::Path(path) => write!(f, "{}", path.display()),
-            #[cfg(unix)]
-            Place::Abstract(name) => {
-                f.write_str("@")?;
-                for byte in name {
-                    write!(f, "{}", std::ascii::escape_default(*byte))?;
-                }
-                Ok(())
-            }
-        }
-    }
-}
-
 /// What went wrong, on which address; the `io::Error` around it keeps the
 /// original kind, and the original error is its source.
 pub(crate) struct Failure {
     action: &'static str,
-    place: Place,
+    place: ListenAddr,
     error: io::Error,
     /// The kind of the `io::Error` around it: the OS error's own, or
     /// `AddrInUse` for an error that means it there (Windows' WSAEACCES).
@@ -134,7 +97,7 @@ impl Failure {
     /// The error of `action` on `addr`, e.g. `"set IPV6_V6ONLY on"`.
     pub(crate) fn wrap(
         action: &'static str,
-        place: impl Into<Place>,
+        place: impl Into<ListenAddr>,
         error: io::Error,
     ) -> io::Error {
         let kind = error.kind();
@@ -144,7 +107,7 @@ impl Failure {
     /// The error of a bind: when it is "address in use",
     /// [`Unfinished::finish`] adds who holds the port.
     pub(crate) fn wrap_bind(
-        place: impl Into<Place>,
+        place: impl Into<ListenAddr>,
         kind: SocketKind,
         error: io::Error,
     ) -> io::Error {
@@ -157,7 +120,7 @@ impl Failure {
     /// to another kind (Windows: `sys::bind_error_kind`). The OS error stays
     /// the source, so that [`os_error`] still gives its code.
     pub(crate) fn wrap_bind_as(
-        place: impl Into<Place>,
+        place: impl Into<ListenAddr>,
         kind: SocketKind,
         error_kind: io::ErrorKind,
         error: io::Error,
@@ -184,7 +147,7 @@ impl Failure {
 
     fn into_io_error(
         action: &'static str,
-        place: Place,
+        place: ListenAddr,
         error: io::Error,
         kind: io::ErrorKind,
         bound_kind: Option<SocketKind>,
@@ -288,7 +251,7 @@ impl Unfinished {
 /// Who holds a port or path: a blocking lookup (bounded to about 100 ms),
 /// that may run on any thread.
 pub(crate) struct HolderLookup {
-    place: Place,
+    place: ListenAddr,
     kind: SocketKind,
     only_v6: Option<bool>,
 }
@@ -307,13 +270,13 @@ const HOLDER_KNOWABLE: bool = cfg!(any(target_os = "linux", target_os = "android
 /// Who holds the port or path, on Linux and Android: the kernel's socket
 /// tables (`sock_diag`) and `/proc`.
 #[cfg(any(target_os = "linux", target_os = "android"))]
-fn holder(place: &Place, kind: SocketKind, only_v6: Option<bool>) -> Option<String> {
-    crate::holder::describe(place, kind, only_v6)
+fn holder(place: &ListenAddr, kind: SocketKind, only_v6: Option<bool>) -> Option<String> {
+    holder::describe(place, kind, only_v6)
 }
 
 /// Elsewhere nothing is said rather than something unsure.
 #[cfg(not(any(target_os = "linux", target_os = "android")))]
-fn holder(_place: &Place, _kind: SocketKind, _only_v6: Option<bool>) -> Option<String> {
+fn holder(_place: &ListenAddr, _kind: SocketKind, _only_v6: Option<bool>) -> Option<String> {
     None
 }
 
@@ -321,11 +284,11 @@ impl fmt::Display for Failure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "cannot {} {}: ", self.action, self.place)?;
         let what = match self.place {
-            Place::Ip(_) => "this port",
+            ListenAddr::Ip(_) => "this port",
             #[cfg(unix)]
-            Place::Path(_) => "this path",
+            ListenAddr::Path(_) => "this path",
             #[cfg(unix)]
-            Place::Abstract(_) => "this name",
+            ListenAddr::Abstract(_) => "this name",
         };
         match (self.kind, self.error.raw_os_error()) {
             (io::ErrorKind::AddrInUse, Some(code)) => write!(

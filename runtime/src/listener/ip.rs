@@ -7,13 +7,13 @@ use std::time::Duration;
 
 use socket2::{Domain, Socket};
 
-use crate::attempts::{run, Handoff, Listening, Plan};
+use crate::convert::{Bindable, SocketKind};
 use crate::error::Failure;
+use crate::listener::attempts::{run, Handoff, Listening, Plan};
 #[cfg(unix)]
 use crate::spec::Inherit;
 use crate::spec::Spec;
 use crate::sys::{self, Policy};
-use crate::{Bindable, SocketKind};
 
 /// The socket `spec` describes: a passed one when `inherit` asks for it and
 /// one was passed; else created with `policy`, bound (retried while the

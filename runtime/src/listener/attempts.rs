@@ -11,10 +11,10 @@ use std::time::{Duration, Instant};
 
 use socket2::Socket;
 
-use crate::background::{Helper, Wait, HELPER};
+use crate::convert::SocketKind;
 use crate::error::Unfinished;
-use crate::retry::Retry;
-use crate::SocketKind;
+use crate::listener::background::{Helper, Wait, HELPER};
+use crate::listener::retry::Retry;
 
 /// How one listener is made, whatever its address: the steps that
 /// [`Attempts`] takes in turn. (`pub` in a private module: unnameable

@@ -11,8 +11,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Mutex;
 
-use super::{UnixAddr, UnixSpec};
-use crate::SocketKind;
+use crate::convert::SocketKind;
+use crate::spec::{UnixAddr, UnixSpec};
 
 fn spec(path: &Path, mode: Option<u32>) -> UnixSpec<'_> {
     UnixSpec {
@@ -137,7 +137,7 @@ fn the_file_has_the_narrowed_mode_at_the_instant_bind_creates_it() {
         .arg(env::current_exe().unwrap())
         .args([
             "--exact",
-            "unix_socket::tests::child_reports_modes_under_umask_0",
+            "listener::unix::tests::child_reports_modes_under_umask_0",
             "--nocapture",
             "--test-threads=1",
         ])

@@ -40,9 +40,10 @@ use std::os::unix::io::{AsRawFd, RawFd};
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
-use crate::error::{Failure, Place};
+use crate::addr::ListenAddr;
+use crate::convert::SocketKind;
+use crate::error::Failure;
 use crate::sys::unix_socket::{effective_uid, try_lock};
-use crate::SocketKind;
 
 /// The lock files this process holds. Entries are never removed: a lock
 /// is held until the process ends, and each entry is leaked to be
@@ -111,7 +112,7 @@ pub(crate) fn take(path: &Path, kind: SocketKind) -> io::Result<Turn> {
             let locked = try_lock(&file).map_err(|e| cannot(path, &lock_path, "lock", &e))?;
             if !locked {
                 return Err(Failure::wrap_bind(
-                    Place::Path(path.to_owned()),
+                    ListenAddr::Path(path.to_owned()),
                     kind,
                     io::Error::new(
                         io::ErrorKind::AddrInUse,

@@ -1,11 +1,24 @@
 //! What an annotated function can return: the `Bindable` trait, and the
 //! kind of socket each type is made from.
 
+#[cfg(feature = "async-io")]
+mod async_io;
+mod either;
+#[cfg(feature = "tokio")]
+mod tokio;
+#[cfg(unix)]
+mod unix;
+
+pub use self::either::{Listener, Stream};
+#[cfg(unix)]
+pub use self::unix::BindableUnix;
+
 use std::io;
 use std::net::{TcpListener, UdpSocket};
 
 /// Whether a socket listens for connections or exchanges datagrams.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum SocketKind {
     /// A TCP socket that is put in the listening state after bind.
     Stream,

@@ -1,12 +1,21 @@
 //! A whole listen address from a string: what a service takes as
 //! `--listen`, from a configuration file or from the environment.
 
+#[cfg(unix)]
+use std::ffi::OsString;
 use std::fmt;
 use std::io;
 use std::net::SocketAddr;
 #[cfg(unix)]
-use std::path::PathBuf;
+use std::os::unix::ffi::OsStrExt;
+#[cfg(unix)]
+use std::path::{Path, PathBuf};
 use std::str::FromStr;
+
+#[cfg(unix)]
+use crate::error::bad_variable;
+#[cfg(unix)]
+use crate::sys::unix_socket::sun_path_len;
 
 /// Where to listen, parsed from text: `127.0.0.1:8080` or `[::1]:8080`
 /// (with a scope id: `[fe80::1%2]:8080`), and on unix a socket path
@@ -15,36 +24,25 @@ use std::str::FromStr;
 ///
 /// Its [`FromStr`] makes it a command-line argument type as it is (clap:
 /// `#[arg(long)] listen: ListenAddr`), and with the `serde` feature it is
-/// read from and written as a string. Hand it to the builder that fits:
+/// read from and written as a string. [`ListenAddr::bind`] makes the
+/// listener that fits it (a [`Listener`](crate::Listener)), or hand it to
+/// [`Builder`](crate::Builder) or [`UnixBuilder`](crate::UnixBuilder) for
+/// options:
 ///
 /// ```no_run
-/// use restartable::{Builder, ListenAddr};
+/// use restartable::ListenAddr;
 ///
-/// # fn main() -> std::io::Result<()> {
-/// let listen: ListenAddr = std::env::args()
-///     .nth(1)
-///     .unwrap_or_else(|| "127.0.0.1:8080".to_owned())
-///     .parse()?;
-/// match listen {
-///     ListenAddr::Ip(addr) => {
-///         let listener: std::net::TcpListener = Builder::new(addr).bind()?;
-///         # drop(listener);
+/// fn main() {
+///     let text = std::env::args().nth(1).unwrap_or_else(|| "127.0.0.1:8080".to_owned());
+///     // `127.0.0.1:8080` and `/run/app.sock` alike.
+///     match text.parse::<ListenAddr>().and_then(|listen| listen.bind()) {
+///         Ok(_listener) => println!("listening on {text}"),
+///         Err(error) => {
+///             eprintln!("error: {error}");
+///             std::process::exit(1);
+///         }
 ///     }
-///     #[cfg(unix)]
-///     ListenAddr::Path(path) => {
-///         let listener: std::os::unix::net::UnixListener = Builder::unix(path).bind()?;
-///         # drop(listener);
-///     }
-///     #[cfg(unix)]
-///     ListenAddr::Abstract(name) => {
-///         let listener: std::os::unix::net::UnixListener =
-///             restartable::UnixBuilder::abstract_name(name).bind()?;
-///         # drop(listener);
-///     }
-///     _ => unreachable!("no other kind of address is parsed"),
 /// }
-/// # Ok(())
-/// # }
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
@@ -72,11 +70,15 @@ impl From<SocketAddr> for ListenAddr {
 /// an IPv6 scope id given by interface name is shown as the index it was
 /// resolved to (`[fe80::1%2]:8080`).
 ///
-/// Formatting cannot fail, so a path or an abstract name that is not UTF-8
-/// (possible only when the value was built from bytes, not parsed from a
-/// `&str`) is shown lossily, each byte sequence that is not UTF-8 as U+FFFD:
-/// `to_string().parse()` gives back the same value only for UTF-8 paths and
-/// names. Serializing such a value is an error rather than lossy.
+/// This is also how every error of the crate names the address.
+///
+/// Formatting cannot fail, so a path that is not UTF-8 (possible only when
+/// the value was built from bytes, not parsed from a `&str`) is shown
+/// lossily, each byte sequence that is not UTF-8 as U+FFFD; in an abstract
+/// name such bytes, and control characters (a NUL, a newline), are shown
+/// escaped (`\x00`, `\n`, `\xff`). `to_string().parse()` gives back the same
+/// value for every path and name that is UTF-8 without control characters.
+/// Serializing any other value is an error rather than lossy.
 impl fmt::Display for ListenAddr {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -84,9 +86,47 @@ impl fmt::Display for ListenAddr {
             #[cfg(unix)]
             ListenAddr::Path(path) => write!(f, "{}", path.display()),
             #[cfg(unix)]
-            ListenAddr::Abstract(name) => write!(f, "@{}", String::from_utf8_lossy(name)),
+            ListenAddr::Abstract(name) => {
+                f.write_str("@")?;
+                write_escaped(f, name)
+            }
         }
     }
+}
+
+/// `bytes` as text: UTF-8 as it is, control characters and bytes that are
+/// not UTF-8 escaped.
+#[cfg(unix)]
+fn write_escaped(f: &mut fmt::Formatter<'_>, mut bytes: &[u8]) -> fmt::Result {
+    while !bytes.is_empty() {
+        let (text, bad) = match std::str::from_utf8(bytes) {
+            Ok(text) => (text, &[][..]),
+            Err(error) => {
+                let (valid, after) = bytes.split_at(error.valid_up_to());
+                let bad_len = error.error_len().unwrap_or(after.len());
+                // `valid` is UTF-8: from_utf8 said so.
+                (
+                    std::str::from_utf8(valid).unwrap_or_default(),
+                    &after[..bad_len],
+                )
+            }
+        };
+        for c in text.chars() {
+            if c.is_ascii_control() {
+                // `\x00`, `\n`, `\t`, as bytes are usually shown.
+                write!(f, "{}", std::ascii::escape_default(c as u8))?;
+            } else if c.is_control() {
+                write!(f, "{}", c.escape_unicode())?;
+            } else {
+                write!(f, "{c}")?;
+            }
+        }
+        for byte in bad {
+            write!(f, "\\x{byte:02x}")?;
+        }
+        bytes = &bytes[text.len() + bad.len()..];
+    }
+    Ok(())
 }
 
 /// # Errors
@@ -117,14 +157,14 @@ impl FromStr for ListenAddr {
         #[cfg(unix)]
         {
             if let Some(name) = text.strip_prefix('@') {
-                return crate::unix_socket::check_abstract(name.as_bytes())
+                return check_abstract(name.as_bytes())
                     .map(|()| ListenAddr::Abstract(name.as_bytes().to_owned()))
                     .map_err(|(kind, problem)| {
                         io::Error::new(kind, format!("invalid listen address {text:?}: {problem}"))
                     });
             }
             if text.contains('/') {
-                return crate::unix_socket::check_path(std::path::Path::new(text))
+                return check_path(Path::new(text))
                     .map(|()| ListenAddr::Path(PathBuf::from(text)))
                     .map_err(invalid);
             }
@@ -198,4 +238,66 @@ impl<'de> serde::Deserialize<'de> for ListenAddr {
         }
         deserializer.deserialize_str(Text)
     }
+}
+
+/// Whether `path` can be a socket's path here.
+#[cfg(unix)]
+pub(crate) fn check_path(path: &Path) -> Result<(), String> {
+    let bytes = path.as_os_str().as_bytes();
+    let max = sun_path_len() - 1;
+    if bytes.is_empty() {
+        Err("the path is empty".to_owned())
+    } else if bytes.contains(&0) {
+        Err("the path contains a NUL byte".to_owned())
+    } else if bytes.len() > max {
+        Err(format!(
+            "the path is {} bytes long, and a Unix-domain socket's path is at most {max} bytes \
+             on this OS (sun_path holds {} with the terminating NUL); use a shorter path, or a \
+             relative one",
+            bytes.len(),
+            max + 1
+        ))
+    } else {
+        Ok(())
+    }
+}
+
+/// Whether `name` can be an abstract name here.
+#[cfg(unix)]
+pub(crate) fn check_abstract(name: &[u8]) -> Result<(), (io::ErrorKind, String)> {
+    if !cfg!(any(target_os = "linux", target_os = "android")) {
+        return Err((
+            io::ErrorKind::Unsupported,
+            "abstract names exist on Linux and Android only; use a path".to_owned(),
+        ));
+    }
+    let max = sun_path_len() - 1;
+    if name.len() > max {
+        return Err((
+            io::ErrorKind::InvalidInput,
+            format!(
+                "the abstract name is {} bytes long, over the {max} that sun_path holds after \
+                 its leading NUL",
+                name.len()
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// `APP_SOCKET=/run/app.sock` or `APP_SOCKET=@app`.
+#[cfg(unix)]
+pub(crate) fn place_from_variable(name: &str, value: &OsString) -> io::Result<ListenAddr> {
+    let bytes = value.as_bytes();
+    if let Some(abstract_name) = bytes.strip_prefix(b"@") {
+        return check_abstract(abstract_name)
+            .map(|()| ListenAddr::Abstract(abstract_name.to_owned()))
+            .map_err(|(kind, problem)| {
+                let error = bad_variable(name, value, &format!("cannot be used: {problem}"));
+                io::Error::new(kind, error.to_string())
+            });
+    }
+    check_path(Path::new(value))
+        .map(|()| ListenAddr::Path(PathBuf::from(value)))
+        .map_err(|problem| bad_variable(name, value, &format!("is not a socket path: {problem}")))
 }

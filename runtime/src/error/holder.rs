@@ -12,9 +12,9 @@ use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use crate::error::Place;
+use crate::addr::ListenAddr;
+use crate::convert::SocketKind;
 use crate::sys::sock_diag::{self, InetSocket, Transport, UnixSocket};
-use crate::SocketKind;
 
 /// The longest the lookup may take, the kernel's answer and the search for
 /// the process together: on a host with many processes, reading every
@@ -30,21 +30,25 @@ const SEARCH_LIMIT: Duration = Duration::from_millis(100);
 ///
 /// `only_v6` is `IPV6_V6ONLY` of the socket that failed to bind an IPv6
 /// address.
-pub(crate) fn describe(place: &Place, kind: SocketKind, only_v6: Option<bool>) -> Option<String> {
+pub(crate) fn describe(
+    place: &ListenAddr,
+    kind: SocketKind,
+    only_v6: Option<bool>,
+) -> Option<String> {
     describe_within(place, kind, only_v6, SEARCH_LIMIT)
 }
 
 fn describe_within(
-    place: &Place,
+    place: &ListenAddr,
     kind: SocketKind,
     only_v6: Option<bool>,
     limit: Duration,
 ) -> Option<String> {
     let deadline = Instant::now() + limit;
     let holders = match place {
-        Place::Ip(addr) => ip_holders(&Attempt::new(*addr, only_v6), kind, deadline)?,
-        Place::Path(path) => path_holders(path, deadline)?,
-        Place::Abstract(name) => abstract_holders(name, deadline)?,
+        ListenAddr::Ip(addr) => ip_holders(&Attempt::new(*addr, only_v6), kind, deadline)?,
+        ListenAddr::Path(path) => path_holders(path, deadline)?,
+        ListenAddr::Abstract(name) => abstract_holders(name, deadline)?,
     };
     let first = holders.first()?;
     Some(match owner(&holders, deadline) {
@@ -565,20 +569,20 @@ mod tests {
         )
     }
 
-    fn generous(place: &Place, kind: SocketKind, only_v6: Option<bool>) -> Option<String> {
+    fn generous(place: &ListenAddr, kind: SocketKind, only_v6: Option<bool>) -> Option<String> {
         describe_within(place, kind, only_v6, Duration::from_secs(60))
     }
 
     #[test]
     fn sockets_of_this_process_are_named() {
         let tcp = TcpListener::bind("127.0.0.1:0").unwrap();
-        let place = Place::Ip(tcp.local_addr().unwrap());
+        let place = ListenAddr::Ip(tcp.local_addr().unwrap());
         assert_eq!(
             generous(&place, SocketKind::Stream, None),
             Some(format!("a listening socket {}", this_process()))
         );
         let udp = UdpSocket::bind("[::1]:0").unwrap();
-        let place = Place::Ip(udp.local_addr().unwrap());
+        let place = ListenAddr::Ip(udp.local_addr().unwrap());
         assert_eq!(
             generous(&place, SocketKind::Datagram, Some(true)),
             Some(format!("a UDP socket {}", this_process()))
@@ -604,7 +608,7 @@ mod tests {
         // Accepted connections show the listener's path: not named.
         let _client = std::os::unix::net::UnixStream::connect(&path).unwrap();
         let _accepted = listener.accept().unwrap();
-        let place = Place::Path(path.clone());
+        let place = ListenAddr::Path(path.clone());
         assert_eq!(
             generous(&place, SocketKind::Stream, None),
             Some(format!("a listening socket {}", this_process()))
@@ -627,7 +631,7 @@ mod tests {
         let link = dir.join("link.sock");
         std::os::unix::fs::symlink(&path, &link).unwrap();
         assert_eq!(
-            generous(&Place::Path(link), SocketKind::Datagram, None),
+            generous(&ListenAddr::Path(link), SocketKind::Datagram, None),
             None
         );
         drop(datagram);
@@ -639,13 +643,13 @@ mod tests {
         let addr = SockAddr::unix(std::ffi::OsStr::from_bytes(&bytes)).unwrap();
         abstract_listener.bind(&addr).unwrap();
         abstract_listener.listen(1).unwrap();
-        let place = Place::Abstract(name.clone().into_bytes());
+        let place = ListenAddr::Abstract(name.clone().into_bytes());
         assert_eq!(
             generous(&place, SocketKind::Stream, None),
             Some(format!("a listening socket {}", this_process()))
         );
         // A name that only begins the same is another name.
-        let longer = Place::Abstract(format!("{name}-2").into_bytes());
+        let longer = ListenAddr::Abstract(format!("{name}-2").into_bytes());
         assert_eq!(generous(&longer, SocketKind::Stream, None), None);
         drop(abstract_listener);
         fs::remove_dir_all(dir).unwrap();
@@ -674,7 +678,7 @@ mod tests {
         let mut child = Command::new(std::env::current_exe().unwrap())
             .args([
                 "--exact",
-                "holder::tests::hold_for_the_parent",
+                "error::holder::tests::hold_for_the_parent",
                 "--nocapture",
             ])
             .env(HOLD, "127.0.0.2:0")
@@ -689,7 +693,7 @@ mod tests {
             .find_map(|line| Some(line.split_once("holding ")?.1.parse().unwrap()))
             .expect("the child did not listen");
         let ours = TcpListener::bind(("127.0.0.3", addr.port())).unwrap();
-        let said = generous(&Place::Ip(addr), SocketKind::Stream, None);
+        let said = generous(&ListenAddr::Ip(addr), SocketKind::Stream, None);
         let _ = child.kill();
         child.wait().unwrap();
         let said = said.unwrap();
