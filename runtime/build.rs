@@ -2,9 +2,6 @@
 //! (Rust 1.78 and later), so that an unsupported return type gets a message
 //! that lists the supported ones. Older compilers reject the attribute.
 
-// Built by Rust 1.63 too (without `macros`), which has no `is_some_and`.
-#![allow(clippy::unnecessary_map_or)]
-
 use std::env;
 use std::process::Command;
 
@@ -23,7 +20,7 @@ fn main() {
             let minor: u32 = parts.next()?.parse().ok()?;
             (major == 1).then_some(minor)
         });
-    if minor.map_or(false, |minor| minor >= 78) {
+    if minor.is_some_and(|minor| minor >= 78) {
         println!("cargo:rustc-cfg=restartable_diagnostic_namespace");
     }
 }

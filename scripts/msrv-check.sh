@@ -4,8 +4,8 @@
 # features (the attribute), one with `tokio` and one with `async-io`, are resolved as a user on
 # the stated version would resolve them (cargo's MSRV-aware fallback), and
 # every package in each graph must state a rust-version no newer than ours.
-# Rust 1.63 itself, for the runtime without `macros`, is built and tested by
-# scripts/windows-check.sh with Debian's rustc 1.63.
+# The crates' own code is checked against the same version by clippy's
+# `incompatible_msrv` lint, which reads rust-version (cargo clippy in .ci/run).
 #
 # Usage: scripts/msrv-check.sh
 set -euo pipefail

@@ -2,7 +2,7 @@
 # Debian's rustc-web (a current rustc) with its std sources (rust-web-src, for
 # `cargo -Zbuild-std`) into a cache outside the clone, and exports RUSTC,
 # RUSTC_BOOTSTRAP and LD_LIBRARY_PATH to use it with rustup's cargo.
-# rustc-web conflicts with Debian's rustc 1.63, so it is not installed; the
+# rustc-web conflicts with Debian's rustc, so it is not installed; the
 # package names move with updates, so they are discovered. Sets
 # $rustc_web_cache (the cache folder).
 rustc_web_cache=${RESTARTABLE_TARGETS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/restartable-targets}

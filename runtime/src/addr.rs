@@ -26,7 +26,7 @@ use crate::sys::unix_socket::sun_path_len;
 /// `#[arg(long)] listen: ListenAddr`), and with the `serde` feature it is
 /// read from and written as a string. [`ListenAddr::bind`] makes the
 /// listener that fits it (a [`Listener`](crate::Listener)), or hand it to
-/// [`Builder`](crate::Builder) or [`UnixBuilder`](crate::UnixBuilder) for
+/// [`Builder`](crate::Builder) or (on unix) `UnixBuilder` for
 /// options:
 ///
 /// ```no_run
@@ -173,7 +173,7 @@ impl FromStr for ListenAddr {
             "it has no port"
         } else if text
             .rsplit_once(':')
-            .map_or(false, |(_, port)| port.parse::<u16>().is_ok())
+            .is_some_and(|(_, port)| port.parse::<u16>().is_ok())
         {
             "host names are not resolved"
         } else {

@@ -4,14 +4,9 @@
 #![doc = include_str!("../README.md")]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![deny(missing_docs)]
-// Without the `macros` feature (as in the Windows check, built with rustc
-// 1.63) the attribute the docs link to is absent.
+// Without the `macros` feature the attribute the docs link to is absent.
 #![cfg_attr(not(feature = "macros"), allow(rustdoc::broken_intra_doc_links))]
 #![warn(missing_debug_implementations, rust_2018_idioms)]
-// Without `macros` the runtime builds with Rust 1.63 (scripts/windows-check.sh
-// proves it), which has neither let-else (1.65) nor `is_ok_and` (1.70);
-// clippy goes by the package's rust-version, 1.71, the attribute's.
-#![allow(clippy::manual_let_else, clippy::unnecessary_map_or)]
 
 #[cfg(not(any(unix, windows)))]
 compile_error!(

@@ -193,9 +193,8 @@ pub(crate) fn socket_addr_from_text(text: &str) -> io::Result<Option<SocketAddr>
     if let Ok(addr) = text.parse() {
         return Ok(Some(addr));
     }
-    let (ip, interface, port) = match scope_by_name(text) {
-        Some(parts) => parts,
-        None => return Ok(None),
+    let Some((ip, interface, port)) = scope_by_name(text) else {
+        return Ok(None);
     };
     let index = match CString::new(interface) {
         Ok(name) => sys::interface_index(&name).map_err(|error| {
@@ -337,7 +336,7 @@ impl UnixSpec<'_> {
                 format!("cannot listen on {place}: backlog must be at least 1, got {backlog}"),
             ));
         }
-        if self.mode.map_or(false, |mode| mode > 0o777) {
+        if self.mode.is_some_and(|mode| mode > 0o777) {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
                 format!(

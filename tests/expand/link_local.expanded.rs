@@ -4,7 +4,7 @@
 pub fn listener(ttl: u32) -> std::io::Result<std::net::TcpListener> {
     let configure: ::restartable::__private::Configure<'_> = &move |
         socket: &restartable::socket2::Socket|
-    socket.set_ttl(ttl);
+    socket.set_ttl_v4(ttl);
     let spec = ::restartable::__private::Spec {
         addr: ::restartable::__private::SocketAddr::V6(
             ::restartable::__private::SocketAddrV6::new(

@@ -141,7 +141,7 @@ fn inside_the_namespace() {
     }
     assert_eq!(
         restartable::socket2::SockRef::from(&listener)
-            .ttl()
+            .ttl_v4()
             .unwrap(),
         7
     );

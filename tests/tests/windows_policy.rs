@@ -3,9 +3,8 @@
 //! are real Winsock calls; Wine maps them onto Linux sockets, so what it
 //! cannot show (TIME_WAIT, SO_REUSEADDR sharing) is not asserted here.
 //!
-//! Run under Wine twice: built with the current compiler together with the
-//! rest of the behaviour suite (`scripts/windows-check.sh`), and by Debian's
-//! rustc 1.63 through `wintest/` (the MSRV of the runtime without macros).
+//! Run under Wine, built with the current compiler together with the rest of
+//! the behaviour suite (`scripts/windows-check.sh`).
 #![cfg(windows)]
 #![allow(
     dead_code,
@@ -15,7 +14,7 @@
 )]
 
 use std::io;
-// Imported: Rust 1.63's prelude lacks `size_of`.
+// Imported: Rust 1.71's prelude lacks `size_of` (1.80 has it).
 use std::mem::size_of;
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, UdpSocket};
 use std::os::windows::io::AsRawSocket;

@@ -58,9 +58,9 @@ pub enum Stream {
 
 impl ListenAddr {
     /// A listener on this address, with the per-OS policy and every option
-    /// at its default, as [`Builder::bind`](crate::Builder::bind) and
-    /// [`UnixBuilder::bind`](crate::UnixBuilder::bind) make it (a stale
-    /// socket file is replaced, a live one never).
+    /// at its default, as [`Builder::bind`](crate::Builder::bind) and (on
+    /// unix) `UnixBuilder::bind` make it (a stale socket file is replaced,
+    /// a live one never).
     ///
     /// # Errors
     ///

@@ -232,7 +232,7 @@ fn path_holders(path: &Path, deadline: Instant) -> Option<Vec<Holder>> {
     }
     let sockets = sock_diag::unix_sockets(false, deadline, |socket| {
         holds_its_address(socket)
-            && socket.file.map_or(false, |(device, inode)| {
+            && socket.file.is_some_and(|(device, inode)| {
                 user_device(device) == file.dev() && u64::from(inode) == file.ino() & 0xffff_ffff
             })
     })
@@ -245,9 +245,10 @@ fn path_holders(path: &Path, deadline: Instant) -> Option<Vec<Holder>> {
 fn abstract_holders(name: &[u8], deadline: Instant) -> Option<Vec<Holder>> {
     let sockets = sock_diag::unix_sockets(true, deadline, |socket| {
         holds_its_address(socket)
-            && socket.name.as_deref().map_or(false, |bound| {
-                bound.first() == Some(&0) && &bound[1..] == name
-            })
+            && socket
+                .name
+                .as_deref()
+                .is_some_and(|bound| bound.first() == Some(&0) && &bound[1..] == name)
     })
     .ok()?;
     Some(sockets.iter().filter_map(unix_holder).collect())
@@ -318,16 +319,14 @@ fn owner(holders: &[Holder], deadline: Instant) -> Owner<'_> {
     // This process as /proc numbers it (another pid namespace may differ).
     let own_entry = fs::read_link(own).ok();
     let uids: Option<Vec<u32>> = holders.iter().map(|holder| holder.uid).collect();
-    let entries = match fs::read_dir("/proc") {
-        Ok(entries) => entries,
-        Err(_) => return Owner::NotVisible,
+    let Ok(entries) = fs::read_dir("/proc") else {
+        return Owner::NotVisible;
     };
     let mut others = Vec::new();
     for entry in entries.flatten() {
         let name = entry.file_name();
-        let pid = match name.to_str().and_then(|name| name.parse::<u32>().ok()) {
-            Some(pid) => pid,
-            None => continue,
+        let Some(pid) = name.to_str().and_then(|name| name.parse::<u32>().ok()) else {
+            continue;
         };
         if own_entry.as_deref().map(Path::as_os_str) == Some(name.as_os_str()) {
             continue;
@@ -362,19 +361,16 @@ fn scan(fd_dir: &Path, holders: &[Holder], deadline: Instant) -> Scan {
     if Instant::now() > deadline {
         return Scan::OutOfTime;
     }
-    let fds = match fs::read_dir(fd_dir) {
-        Ok(fds) => fds,
-        // Another user's process, or one that just ended.
-        Err(_) => return Scan::No,
+    let Ok(fds) = fs::read_dir(fd_dir) else {
+        return Scan::No;
     };
     for (count, fd) in fds.flatten().enumerate() {
         // A process may have thousands of descriptors.
         if count % 256 == 255 && Instant::now() > deadline {
             return Scan::OutOfTime;
         }
-        let link = match fs::read_link(fd.path()) {
-            Ok(link) => link,
-            Err(_) => continue,
+        let Ok(link) = fs::read_link(fd.path()) else {
+            continue;
         };
         let inode = link
             .as_os_str()
@@ -661,9 +657,8 @@ mod tests {
     /// its standard input closes.
     #[test]
     fn hold_for_the_parent() {
-        let addr = match std::env::var(HOLD) {
-            Ok(addr) => addr,
-            Err(_) => return,
+        let Ok(addr) = std::env::var(HOLD) else {
+            return;
         };
         let listener = TcpListener::bind(addr).unwrap();
         println!("holding {}", listener.local_addr().unwrap());

@@ -43,9 +43,8 @@ impl Vars {
     /// A malformed variable is an error only when the sockets are for this
     /// process: another process's variables are none of its business.
     pub(crate) fn parse(&self, own_pid: u32, accept_unset_pid: bool) -> io::Result<Addressed> {
-        let fds = match &self.fds {
-            Some(fds) => fds,
-            None => return Ok(Addressed::Nothing),
+        let Some(fds) = &self.fds else {
+            return Ok(Addressed::Nothing);
         };
         let count_text = fds.to_string_lossy().into_owned();
         match self.pid.as_deref().filter(|pid| !pid.is_empty()) {
@@ -83,7 +82,7 @@ impl Vars {
                 .and_then(|first| RawFd::try_from(first).ok())
                 .filter(|first| *first >= SD_LISTEN_FDS_START)
                 .filter(|first| {
-                    RawFd::try_from(count).map_or(false, |count| first.checked_add(count).is_some())
+                    RawFd::try_from(count).is_ok_and(|count| first.checked_add(count).is_some())
                 })
                 .ok_or_else(|| {
                     bad_variable(

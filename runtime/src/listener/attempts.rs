@@ -303,9 +303,8 @@ mod tests {
         };
         let waker = waker();
         let polled = Pin::new(&mut future).poll(&mut Context::from_waker(&waker));
-        let error = match polled {
-            Poll::Ready(Err(error)) => error,
-            _ => panic!("the first poll did not end the retry"),
+        let Poll::Ready(Err(error)) = polled else {
+            panic!("the first poll did not end the retry")
         };
         assert_eq!(error.kind(), io::ErrorKind::AddrInUse);
         let message = error.to_string();

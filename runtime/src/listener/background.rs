@@ -221,7 +221,7 @@ impl<T> Future for Wait<T> {
                 if !state
                     .waker
                     .as_ref()
-                    .map_or(false, |waker| waker.will_wake(cx.waker()))
+                    .is_some_and(|waker| waker.will_wake(cx.waker()))
                 {
                     state.waker = Some(cx.waker().clone());
                 }

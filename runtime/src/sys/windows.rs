@@ -11,7 +11,7 @@
 
 use std::ffi::CStr;
 use std::io;
-// Imported: Rust 1.63's prelude lacks `size_of`.
+// Imported: Rust 1.71's prelude lacks `size_of` (1.80 has it).
 use std::mem::size_of;
 use std::net::SocketAddr;
 use std::os::windows::io::AsRawSocket;

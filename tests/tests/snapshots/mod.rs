@@ -1,7 +1,6 @@
 //! The attribute's generated code as the expansion snapshots hold it
 //! (`tests/expand/*.expanded.rs`, the macro's real output), one module
-//! each. Shared by the test files that call it and by `wintest/` (Rust 1.63
-//! for Windows). `reuse_port` is left out: it is a compile error on most
+//! each, shared by the test files that call it. `reuse_port` is left out: it is a compile error on most
 //! targets by design, and `tests/expansions.rs` includes it on Linux.
 #![allow(dead_code)]
 

@@ -126,7 +126,7 @@ pub(super) fn bound_file(path: &Path) -> Option<FileId> {
 /// unlink by descriptor; that is why the directory must be one only the
 /// service's user can write.)
 pub(super) fn remove_if_same(path: &Path, file: FileId) -> io::Result<()> {
-    let same = fs::symlink_metadata(path).map_or(false, |now| FileId::of(&now) == file);
+    let same = fs::symlink_metadata(path).is_ok_and(|now| FileId::of(&now) == file);
     if !same {
         return Ok(());
     }
