@@ -9,7 +9,7 @@ use syn::{
     Visibility,
 };
 
-use crate::errors::Errors;
+use super::errors::Errors;
 
 pub(crate) const SUPPORTED_TYPES: &str = "std::net::TcpListener, std::net::UdpSocket or \
                                           restartable::socket2::Socket";
