@@ -12,6 +12,7 @@ use syn::parse::{ParseStream, Parser};
 use syn::{Expr, Ident, LitBool, LitStr, Token};
 
 use super::errors::Errors;
+use super::suggest;
 use super::values::{self, Inherit, Value};
 
 /// Which listeners a key applies to.
@@ -285,6 +286,9 @@ pub(crate) struct Args {
     pub(crate) krate: Option<syn::Path>,
     /// Every known key written, in the order written, valid value or not.
     pub(crate) given: Vec<Given>,
+    /// Whether a key was not known. Then what was meant is not known either,
+    /// and no check may rely on a key being absent.
+    pub(crate) unknown_key: bool,
 }
 
 impl Args {
@@ -344,37 +348,37 @@ pub(crate) fn parse(tokens: TokenStream, errors: &mut Errors) -> Option<Args> {
         }
         Ok(raw)
     };
-    let raw = match parser.parse2(tokens) {
+    let mut raw = match parser.parse2(tokens) {
         Ok(raw) => raw,
         Err(error) => {
             errors.push(error);
             return None;
         }
     };
-    for RawArg {
-        key: ident,
-        eq,
-        value,
-    } in raw
-    {
+    // By index: an unknown key's error looks at all the keys written.
+    for at in 0..raw.len() {
+        let value = raw[at].value.take();
+        let RawArg { key: ident, eq, .. } = &raw[at];
         let name = ident.unraw().to_string();
         if args.has(&name) {
-            errors.at(&ident, format!("duplicate argument `{name}`"));
+            errors.at(ident, format!("duplicate argument `{name}`"));
             continue;
         }
         let Some(key) = KEYS.iter().find(|key| key.name == name) else {
-            errors.at(&ident, unknown_key(&name));
+            errors.at(ident, unknown_key(&name, &raw));
+            args.unknown_key = true;
             continue;
         };
         let Some(value) = value else {
             errors.at(&quote::quote!(#ident #eq), key.missing_value);
             args.given.push(Given {
                 key,
-                ident,
+                ident: ident.clone(),
                 valid: false,
             });
             continue;
         };
+        let ident = ident.clone();
         let errors_before = errors.len();
         (key.parse)(value, &mut args, errors);
         args.given.push(Given {
@@ -386,13 +390,33 @@ pub(crate) fn parse(tokens: TokenStream, errors: &mut Errors) -> Option<Args> {
     Some(args)
 }
 
-/// The error for `name`, which is no key: the list of keys.
-fn unknown_key(name: &str) -> String {
-    let mut keys = String::new();
-    for (i, key) in KEYS.iter().enumerate() {
-        keys.push_str(if i == 0 { "`" } else { ", `" });
-        keys.push_str(key.name);
-        keys.push('`');
+/// The error for `name`, which is no key: the key it nearly is, else the
+/// list of keys. A key that is written as well is not what was meant.
+fn unknown_key(name: &str, written: &[RawArg]) -> String {
+    let mut nearest: Option<(usize, &str)> = None;
+    for key in &KEYS {
+        if let Some(distance) = suggest::distance_of_near_miss(name, key.name) {
+            let nearer = match nearest {
+                Some((best, _)) => distance < best,
+                None => true,
+            };
+            if nearer {
+                nearest = Some((distance, key.name));
+            }
+        }
     }
-    format!("unknown argument `{name}`; expected one of {keys}")
+    match nearest {
+        Some((_, near)) if !written.iter().any(|arg| arg.key.unraw() == near) => {
+            format!("unknown argument `{name}`; did you mean `{near}`?")
+        }
+        _ => {
+            let mut keys = String::new();
+            for (i, key) in KEYS.iter().enumerate() {
+                keys.push_str(if i == 0 { "`" } else { ", `" });
+                keys.push_str(key.name);
+                keys.push('`');
+            }
+            format!("unknown argument `{name}`; expected one of {keys}")
+        }
+    }
 }

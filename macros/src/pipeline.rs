@@ -23,6 +23,8 @@ mod expand;
 mod item;
 #[path = "messages.rs"]
 mod messages;
+#[path = "suggest.rs"]
+mod suggest;
 #[path = "template.rs"]
 mod template;
 #[path = "valid.rs"]

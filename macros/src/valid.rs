@@ -179,7 +179,8 @@ fn address(args: &mut Args, errors: &mut Errors) -> Option<Address> {
             return unix_address(args, key.name, errors);
         }
     }
-    if let Some(key) = args.key("mode") {
+    // With a key unknown, `path` may be what was meant.
+    if let (Some(key), false) = (args.key("mode"), args.unknown_key) {
         errors.at(
             key,
             "`mode` sets the permission bits of a Unix-domain socket's file: give \
@@ -222,14 +223,17 @@ fn address(args: &mut Args, errors: &mut Errors) -> Option<Address> {
         });
     }
     if no_address {
-        errors.push(syn::Error::new(
-            Span::call_site(),
-            "missing `port`: write `#[restartable_listener(port = 8080)]`, \
-             or give `addr = \"127.0.0.1:8080\"`, `port_env = \"PORT\"` or \
-             `addr_env = \"LISTEN_ADDR\"`; \
-             for a Unix-domain socket, `path = \"/run/app/app.sock\"`; \
-             for a socket passed by systemd alone, `inherit = \"name\"`",
-        ));
+        // With a key unknown, it may be the address that was meant.
+        if !args.unknown_key {
+            errors.push(syn::Error::new(
+                Span::call_site(),
+                "missing `port`: write `#[restartable_listener(port = 8080)]`, \
+                 or give `addr = \"127.0.0.1:8080\"`, `port_env = \"PORT\"` or \
+                 `addr_env = \"LISTEN_ADDR\"`; \
+                 for a Unix-domain socket, `path = \"/run/app/app.sock\"`; \
+                 for a socket passed by systemd alone, `inherit = \"name\"`",
+            ));
+        }
         return None;
     }
     Some(Address::HostPort {
