@@ -69,8 +69,9 @@ pub(crate) struct Integer {
     max: u64,
     /// Permission bits, which are only ever meant in octal.
     octal: bool,
-    /// The key, for a hint when the number is written in quotes.
-    unquoted: Option<&'static str>,
+    /// For a number written in quotes: the key and the key that reads it
+    /// from the environment instead.
+    unquoted: Option<(&'static str, &'static str)>,
 }
 
 pub(crate) const PORT: Integer = Integer {
@@ -79,7 +80,7 @@ pub(crate) const PORT: Integer = Integer {
     min: 0,
     max: 65535,
     octal: false,
-    unquoted: Some("port"),
+    unquoted: Some(("port", "port_env")),
 };
 
 pub(crate) const BACKLOG: Integer = Integer {
@@ -113,13 +114,13 @@ pub(crate) fn integer(value: Expr, option: &Integer, errors: &mut Errors) -> Opt
         Some(Lit::Int(int)) => int,
         Some(other) => {
             let message = match (other, option.unquoted) {
-                (Lit::Str(text), Some(key)) => format!(
-                    "{expected}, found a string; write `{key} = {}` without quotes, \
-                     or `{key}_env = \"PORT\"` to read it at run time",
+                (Lit::Str(text), Some((key, env_key))) => format!(
+                    "{expected}; found a string: write `{key} = {}` without quotes, or \
+                     `{env_key} = \"PORT\"` to read it at run time",
                     text.value()
                 ),
                 _ => format!(
-                    "{expected}: an integer (unsuffixed or `{}`), a constant or a parameter",
+                    "{expected}; write an integer (unsuffixed or `{}`), a constant or a parameter",
                     option.suffix
                 ),
             };
@@ -131,9 +132,9 @@ pub(crate) fn integer(value: Expr, option: &Integer, errors: &mut Errors) -> Opt
         errors.at(
             int,
             format!(
-                "{expected}, unsuffixed or `{}`; found `{}`",
-                option.suffix,
-                int.suffix()
+                "{expected}; found the suffix `{}`: write the number with no suffix or with `{}`",
+                int.suffix(),
+                option.suffix
             ),
         );
         return None;
@@ -142,15 +143,15 @@ pub(crate) fn integer(value: Expr, option: &Integer, errors: &mut Errors) -> Opt
     let number = int_value(int);
     if option.octal && !written.starts_with("0o") && number != Some(0) {
         let digits = int.base10_digits();
-        let hint = if digits.bytes().all(|b| (b'0'..=b'7').contains(&b)) {
-            format!(": `mode = 0o{digits}` may be what was meant")
+        let message = if digits.bytes().all(|b| (b'0'..=b'7').contains(&b)) {
+            format!(
+                "{expected}; write the bits in octal, found {written}: `mode = 0o{digits}` \
+                 may be what was meant"
+            )
         } else {
-            String::new()
+            format!("{expected}; write the bits in octal, found {written}")
         };
-        errors.at(
-            int,
-            format!("{expected}; write the bits in octal, found {written}{hint}"),
-        );
+        errors.at(int, message);
         return None;
     }
     match number {
@@ -199,7 +200,6 @@ pub(crate) fn env_name(
 }
 
 pub(crate) fn host(value: Expr, errors: &mut Errors) -> Option<Value<IpAddr>> {
-    const EXPECTED: &str = "expected an IP address such as \"0.0.0.0\", \"127.0.0.1\" or \"::\"";
     match literal(&value) {
         None => Some(Value::Expr(value)),
         Some(Lit::Str(text)) => match text.value().parse() {
@@ -208,7 +208,8 @@ pub(crate) fn host(value: Expr, errors: &mut Errors) -> Option<Value<IpAddr>> {
                 errors.at(
                     text,
                     format!(
-                        "{EXPECTED}, without a port; use `addr = {:?}` to give both",
+                        "expected an IP address such as \"0.0.0.0\", \"127.0.0.1\" or \"::\", \
+                         without a port; use `addr = {:?}` to give both",
                         text.value()
                     ),
                 );
@@ -218,7 +219,8 @@ pub(crate) fn host(value: Expr, errors: &mut Errors) -> Option<Value<IpAddr>> {
                 errors.at(
                     text,
                     format!(
-                        "{EXPECTED}; found {:?} (host names are not resolved)",
+                        "expected an IP address such as \"0.0.0.0\", \"127.0.0.1\" or \"::\"; \
+                         found {:?} (host names are not resolved)",
                         text.value()
                     ),
                 );
@@ -226,26 +228,40 @@ pub(crate) fn host(value: Expr, errors: &mut Errors) -> Option<Value<IpAddr>> {
             }
         },
         Some(other) => {
-            errors.at(other, format!("{EXPECTED}, or an `IpAddr` expression"));
+            errors.at(
+                other,
+                "expected an IP address such as \"0.0.0.0\", \"127.0.0.1\" or \"::\", or an \
+                 `IpAddr` expression",
+            );
             None
         }
     }
 }
 
 pub(crate) fn addr(value: Expr, errors: &mut Errors) -> Option<Value<SocketAddr>> {
-    const EXPECTED: &str = "expected a socket address such as \"127.0.0.1:8080\" or \"[::1]:8080\"";
     match literal(&value) {
         None => Some(Value::Expr(value)),
         Some(Lit::Str(text)) => {
             if let Ok(addr) = text.value().parse() {
                 Some(Value::Literal(addr))
             } else {
-                errors.at(text, format!("{EXPECTED}; found {:?}", text.value()));
+                errors.at(
+                    text,
+                    format!(
+                        "expected a socket address such as \"127.0.0.1:8080\" or \"[::1]:8080\"; \
+                         found {:?}",
+                        text.value()
+                    ),
+                );
                 None
             }
         }
         Some(other) => {
-            errors.at(other, format!("{EXPECTED}, or a `SocketAddr` expression"));
+            errors.at(
+                other,
+                "expected a socket address such as \"127.0.0.1:8080\" or \"[::1]:8080\", or a \
+                 `SocketAddr` expression",
+            );
             None
         }
     }
