@@ -1,23 +1,11 @@
 //! The properties the fuzz targets check, one function per target. The
-//! attribute's own modules are compiled into this crate from `macros/src/`
-//! (a proc-macro crate exports nothing but its macros), so the expansion is
-//! the macro's real code, run on proc-macro2's fallback spans.
-#![allow(dead_code, unreachable_pub, missing_docs)]
+//! attribute's pipeline is compiled into this crate from `macros/src/` (a
+//! proc-macro crate exports nothing but its macros), so the expansion is the
+//! macro's real code, run on proc-macro2's fallback spans.
+#![allow(unreachable_pub, missing_docs)]
 
-#[path = "../../macros/src/args.rs"]
-mod args;
-#[path = "../../macros/src/errors.rs"]
-mod errors;
-#[path = "../../macros/src/expand.rs"]
-mod expand;
-#[path = "../../macros/src/item.rs"]
-mod item;
-#[path = "../../macros/src/messages.rs"]
-mod messages;
-#[path = "../../macros/src/template.rs"]
-mod template;
-#[path = "../../macros/src/valid.rs"]
-mod valid;
+#[path = "../../macros/src/pipeline.rs"]
+mod pipeline;
 
 use std::ffi::OsStr;
 use std::io;
@@ -47,7 +35,7 @@ pub fn check_expansion(data: &[u8]) {
         return;
     }
     let inside = [extent(&args), extent(&item)];
-    let output = expand::restartable_listener(args, item);
+    let output = pipeline::restartable_listener(args, item);
     if let Err(error) = syn::parse2::<syn::File>(output.clone()) {
         panic!("the expansion does not parse as items: {error}\n{output}");
     }
@@ -269,7 +257,9 @@ fn assert_same_address(text: &str, addr: std::net::SocketAddr) {
         .and_then(|index| index.trim().parse::<u32>().ok());
     assert_eq!(index, Some(v6.scope_id()), "{text:?}");
     assert_eq!(
-        format!("{ip}%{}]:{port}", v6.scope_id()).parse::<std::net::SocketAddr>().ok(),
+        format!("{ip}%{}]:{port}", v6.scope_id())
+            .parse::<std::net::SocketAddr>()
+            .ok(),
         Some(addr),
         "{text:?}"
     );
@@ -323,7 +313,7 @@ pub fn check_retry(data: &[u8]) {
     let Ok(text) = std::str::from_utf8(data) else {
         return;
     };
-    let parsed = args::parse_duration(text);
+    let parsed = pipeline::values::parse_duration(text);
     let split = text
         .bytes()
         .position(|b| !b.is_ascii_digit())

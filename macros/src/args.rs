@@ -1,6 +1,7 @@
 //! Parses `key = value, ...` into typed options, each kept with the syntax it
-//! came from so that later checks can point at it. Literals are checked
-//! here; expressions are passed on to be type-checked by rustc.
+//! came from so that later checks can point at it. [`KEYS`] is the one list
+//! of the keys: what each is for, the error when its value is missing, and
+//! its parser (in `values`).
 
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
@@ -8,95 +9,257 @@ use std::time::Duration;
 use proc_macro2::TokenStream;
 use syn::ext::IdentExt;
 use syn::parse::{ParseStream, Parser};
-use syn::{Expr, ExprLit, ExprUnary, Ident, Lit, LitBool, LitInt, LitStr, Token, UnOp};
+use syn::{Expr, Ident, LitBool, LitStr, Token};
 
-use crate::errors::Errors;
+use super::errors::Errors;
+use super::suggest;
+use super::values::{self, Inherit, Value};
 
-/// Every key, in the order the docs give them, with what its value looks
-/// like: the message when the value is missing.
-const KEYS: [(&str, &str); 18] = [
-    (
-        "port",
-        "expected `port = 8080` (a number, a constant or a parameter)",
-    ),
-    (
-        "port_env",
-        "expected `port_env = \"PORT\"`, the name of an environment variable",
-    ),
-    (
-        "host",
-        "expected `host = \"127.0.0.1\"` (an IP address) or an `IpAddr` expression",
-    ),
-    (
-        "addr",
-        "expected `addr = \"127.0.0.1:8080\"` or a `SocketAddr` expression",
-    ),
-    (
-        "addr_env",
-        "expected `addr_env = \"LISTEN_ADDR\"`, the name of an environment variable",
-    ),
-    (
-        "path",
-        "expected a socket path such as `path = \"/run/app/app.sock\"`",
-    ),
-    (
-        "path_env",
-        "expected `path_env = \"APP_SOCKET\"`, the name of an environment variable",
-    ),
-    (
-        "abstract_name",
-        "expected a name such as `abstract_name = \"app\"`",
-    ),
-    ("mode", "expected permission bits such as `mode = 0o660`"),
-    ("backlog", "expected `backlog = 1024` (1 to 2147483647)"),
-    ("only_v6", "expected `only_v6 = true` or `only_v6 = false`"),
-    (
-        "nonblocking",
-        "expected `nonblocking = true` or `nonblocking = false`",
-    ),
-    (
-        "reuse_port",
-        "expected `reuse_port = true` or `reuse_port = false`",
-    ),
-    (
-        "exclusive",
-        "expected `exclusive = true` or `exclusive = false`",
-    ),
-    (
-        "inherit",
-        "expected `inherit = true` or `inherit = \"name\"`",
-    ),
-    ("retry", "expected a duration such as `retry = \"2s\"`"),
-    ("configure", "expected `configure = path::to::function`"),
-    ("crate", "expected `crate = \"path::to::restartable\"`"),
+/// Which listeners a key applies to.
+pub(crate) enum Family {
+    /// TCP and UDP sockets.
+    Ip,
+    /// Unix-domain sockets.
+    Unix,
+    Both,
+}
+
+/// What a key gives: where to listen, or how.
+pub(crate) enum Role {
+    Address,
+    Setting,
+}
+
+/// One key of the attribute.
+pub(crate) struct Key {
+    pub(crate) name: &'static str,
+    pub(crate) family: Family,
+    pub(crate) role: Role,
+    /// The error for the key written without a value (`port =`): what a
+    /// value looks like.
+    pub(crate) missing_value: &'static str,
+    /// Parses the value into its field of `Args`, reporting what is wrong.
+    parse: fn(Expr, &mut Args, &mut Errors),
+}
+
+/// Every key, in the order the error for an unknown key lists them: the
+/// addresses first, IP then Unix-domain, then the settings.
+pub(crate) const KEYS: [Key; 18] = [
+    Key {
+        name: "port",
+        family: Family::Ip,
+        role: Role::Address,
+        missing_value: "expected `port = 8080` (a number, a constant or a parameter)",
+        parse: set::port,
+    },
+    Key {
+        name: "port_env",
+        family: Family::Ip,
+        role: Role::Address,
+        missing_value: "expected `port_env = \"PORT\"`, the name of an environment variable",
+        parse: set::port_env,
+    },
+    Key {
+        name: "host",
+        family: Family::Ip,
+        role: Role::Address,
+        missing_value: "expected `host = \"127.0.0.1\"` (an IP address) or an `IpAddr` expression",
+        parse: set::host,
+    },
+    Key {
+        name: "addr",
+        family: Family::Ip,
+        role: Role::Address,
+        missing_value: "expected `addr = \"127.0.0.1:8080\"` or a `SocketAddr` expression",
+        parse: set::addr,
+    },
+    Key {
+        name: "addr_env",
+        family: Family::Ip,
+        role: Role::Address,
+        missing_value: "expected `addr_env = \"LISTEN_ADDR\"`, the name of an environment variable",
+        parse: set::addr_env,
+    },
+    Key {
+        name: "path",
+        family: Family::Unix,
+        role: Role::Address,
+        missing_value: "expected a socket path such as `path = \"/run/app/app.sock\"`",
+        parse: set::path,
+    },
+    Key {
+        name: "path_env",
+        family: Family::Unix,
+        role: Role::Address,
+        missing_value: "expected `path_env = \"APP_SOCKET\"`, the name of an environment variable",
+        parse: set::path_env,
+    },
+    Key {
+        name: "abstract_name",
+        family: Family::Unix,
+        role: Role::Address,
+        missing_value: "expected a name such as `abstract_name = \"app\"`",
+        parse: set::abstract_name,
+    },
+    Key {
+        name: "mode",
+        family: Family::Unix,
+        role: Role::Setting,
+        missing_value: "expected permission bits such as `mode = 0o660`",
+        parse: set::mode,
+    },
+    Key {
+        name: "backlog",
+        family: Family::Both,
+        role: Role::Setting,
+        missing_value: "expected `backlog = 1024` (1 to 2147483647)",
+        parse: set::backlog,
+    },
+    Key {
+        name: "only_v6",
+        family: Family::Ip,
+        role: Role::Setting,
+        missing_value: "expected `only_v6 = true` or `only_v6 = false`",
+        parse: set::only_v6,
+    },
+    Key {
+        name: "nonblocking",
+        family: Family::Both,
+        role: Role::Setting,
+        missing_value: "expected `nonblocking = true` or `nonblocking = false`",
+        parse: set::nonblocking,
+    },
+    Key {
+        name: "reuse_port",
+        family: Family::Ip,
+        role: Role::Setting,
+        missing_value: "expected `reuse_port = true` or `reuse_port = false`",
+        parse: set::reuse_port,
+    },
+    Key {
+        name: "exclusive",
+        family: Family::Ip,
+        role: Role::Setting,
+        missing_value: "expected `exclusive = true` or `exclusive = false`",
+        parse: set::exclusive,
+    },
+    Key {
+        name: "inherit",
+        family: Family::Both,
+        role: Role::Setting,
+        missing_value: "expected `inherit = true` or `inherit = \"name\"`",
+        parse: set::inherit,
+    },
+    Key {
+        name: "retry",
+        family: Family::Both,
+        role: Role::Setting,
+        missing_value: "expected a duration such as `retry = \"2s\"`",
+        parse: set::retry,
+    },
+    Key {
+        name: "configure",
+        family: Family::Both,
+        role: Role::Setting,
+        missing_value: "expected `configure = path::to::function`",
+        parse: set::configure,
+    },
+    Key {
+        name: "crate",
+        family: Family::Both,
+        role: Role::Setting,
+        missing_value: "expected `crate = \"path::to::restartable\"`",
+        parse: set::krate,
+    },
 ];
 
-/// The longest socket path any unix target takes: `sun_path` is 108 bytes
-/// on Linux, Android, illumos and Solaris, with room for the NUL.
-pub(crate) const MAX_PATH: usize = 107;
-/// The longest on macOS, iOS and the BSDs, where `sun_path` is 104 bytes.
-pub(crate) const MAX_PATH_BSD: usize = 103;
+/// Each key's parser, named after it: the value into its field of `Args`.
+/// Functions rather than closures in the table, which would each need a
+/// shim to become a `fn` pointer. One signature for all, so some take the
+/// value without consuming it.
+#[allow(clippy::needless_pass_by_value)]
+mod set {
+    use super::{values, Args, Errors, Expr};
 
-/// The longest `retry`: a restart that waits longer is not a restart.
-const MAX_RETRY: Duration = Duration::from_secs(3600);
+    pub(super) fn port(value: Expr, args: &mut Args, errors: &mut Errors) {
+        args.port = values::integer(value, &values::PORT, errors);
+    }
 
-/// A key as written, and whether its value was valid.
-struct Given {
-    name: String,
-    key: Ident,
-    valid: bool,
+    pub(super) fn port_env(value: Expr, args: &mut Args, errors: &mut Errors) {
+        args.port_env = values::env_name(&value, "port_env", "PORT", errors);
+    }
+
+    pub(super) fn host(value: Expr, args: &mut Args, errors: &mut Errors) {
+        args.host = values::host(value, errors);
+    }
+
+    pub(super) fn addr(value: Expr, args: &mut Args, errors: &mut Errors) {
+        args.addr = values::addr(value, errors);
+    }
+
+    pub(super) fn addr_env(value: Expr, args: &mut Args, errors: &mut Errors) {
+        args.addr_env = values::env_name(&value, "addr_env", "LISTEN_ADDR", errors);
+    }
+
+    pub(super) fn path(value: Expr, args: &mut Args, errors: &mut Errors) {
+        args.path = values::path(value, errors);
+    }
+
+    pub(super) fn path_env(value: Expr, args: &mut Args, errors: &mut Errors) {
+        args.path_env = values::env_name(&value, "path_env", "APP_SOCKET", errors);
+    }
+
+    pub(super) fn abstract_name(value: Expr, args: &mut Args, errors: &mut Errors) {
+        args.abstract_name = values::abstract_name(value, errors);
+    }
+
+    pub(super) fn mode(value: Expr, args: &mut Args, errors: &mut Errors) {
+        args.mode = values::integer(value, &values::MODE, errors);
+    }
+
+    pub(super) fn backlog(value: Expr, args: &mut Args, errors: &mut Errors) {
+        args.backlog = values::integer(value, &values::BACKLOG, errors);
+    }
+
+    pub(super) fn only_v6(value: Expr, args: &mut Args, errors: &mut Errors) {
+        args.only_v6 = values::flag(&value, errors);
+    }
+
+    pub(super) fn nonblocking(value: Expr, args: &mut Args, errors: &mut Errors) {
+        args.nonblocking = values::flag(&value, errors);
+    }
+
+    pub(super) fn reuse_port(value: Expr, args: &mut Args, errors: &mut Errors) {
+        args.reuse_port = values::flag(&value, errors);
+    }
+
+    pub(super) fn exclusive(value: Expr, args: &mut Args, errors: &mut Errors) {
+        args.exclusive = values::flag(&value, errors);
+    }
+
+    pub(super) fn inherit(value: Expr, args: &mut Args, errors: &mut Errors) {
+        args.inherit = values::inherit(&value, errors);
+    }
+
+    pub(super) fn retry(value: Expr, args: &mut Args, errors: &mut Errors) {
+        args.retry = values::retry(&value, errors);
+    }
+
+    pub(super) fn configure(value: Expr, args: &mut Args, errors: &mut Errors) {
+        args.configure = values::configure(value, errors);
+    }
+
+    pub(super) fn krate(value: Expr, args: &mut Args, errors: &mut Errors) {
+        args.krate = values::krate(&value, errors);
+    }
 }
 
-/// `inherit = true`, `inherit = false` or `inherit = "name"`.
-pub(crate) enum Inherit {
-    Flag(LitBool),
-    Named(LitStr),
-}
-
-/// A value that is either checked at expansion or left to the compiler.
-pub(crate) enum Value<T> {
-    Literal(T),
-    Expr(Expr),
+/// A known key as written, and whether its value was valid.
+pub(crate) struct Given {
+    pub(crate) key: &'static Key,
+    /// The key's name as written, to point at.
+    pub(crate) ident: Ident,
+    pub(crate) valid: bool,
 }
 
 /// The options' values; the keys are kept apart, for errors that point at
@@ -121,8 +284,11 @@ pub(crate) struct Args {
     pub(crate) retry: Option<Duration>,
     pub(crate) configure: Option<Expr>,
     pub(crate) krate: Option<syn::Path>,
-    /// Every key written, valid value or not.
-    given: Vec<Given>,
+    /// Every known key written, in the order written, valid value or not.
+    pub(crate) given: Vec<Given>,
+    /// Whether a key was not known. Then what was meant is not known either,
+    /// and no check may rely on a key being absent.
+    pub(crate) unknown_key: bool,
 }
 
 impl Args {
@@ -134,13 +300,13 @@ impl Args {
     /// The key as written, when its value is valid.
     pub(crate) fn key(&self, name: &str) -> Option<&Ident> {
         match self.given(name) {
-            Some(given) if given.valid => Some(&given.key),
+            Some(given) if given.valid => Some(&given.ident),
             _ => None,
         }
     }
 
     fn given(&self, name: &str) -> Option<&Given> {
-        self.given.iter().find(|given| given.name == name)
+        self.given.iter().find(|given| given.key.name == name)
     }
 }
 
@@ -182,488 +348,75 @@ pub(crate) fn parse(tokens: TokenStream, errors: &mut Errors) -> Option<Args> {
         }
         Ok(raw)
     };
-    let raw = match parser.parse2(tokens) {
+    let mut raw = match parser.parse2(tokens) {
         Ok(raw) => raw,
         Err(error) => {
             errors.push(error);
             return None;
         }
     };
-    for RawArg { key, eq, value } in raw {
-        let name = key.unraw().to_string();
+    // By index: an unknown key's error looks at all the keys written.
+    for at in 0..raw.len() {
+        let value = raw[at].value.take();
+        let RawArg { key: ident, eq, .. } = &raw[at];
+        let name = ident.unraw().to_string();
         if args.has(&name) {
-            errors.at(&key, format!("duplicate argument `{name}`"));
+            errors.at(ident, format!("duplicate argument `{name}`"));
             continue;
         }
-        let Some((_, missing_value)) = KEYS.iter().find(|(known, _)| *known == name) else {
-            let mut message = format!("unknown argument `{name}`; expected one of ");
-            for (i, (key, _)) in KEYS.iter().enumerate() {
-                message.push_str(if i == 0 { "`" } else { ", `" });
-                message.push_str(key);
-                message.push('`');
-            }
-            errors.at(&key, message);
+        let Some(key) = KEYS.iter().find(|key| key.name == name) else {
+            errors.at(ident, unknown_key(&name, &raw));
+            args.unknown_key = true;
             continue;
         };
         let Some(value) = value else {
-            errors.at(&quote::quote!(#key #eq), *missing_value);
+            errors.at(&quote::quote!(#ident #eq), key.missing_value);
             args.given.push(Given {
-                name,
                 key,
+                ident: ident.clone(),
                 valid: false,
             });
             continue;
         };
-        // Each parser reports what is wrong with the value, and then
-        // returns `None`.
+        let ident = ident.clone();
         let errors_before = errors.len();
-        match name.as_str() {
-            "port" => args.port = integer(value, &PORT, errors),
-            "port_env" => args.port_env = env_name(&value, "port_env", "PORT", errors),
-            "addr_env" => args.addr_env = env_name(&value, "addr_env", "LISTEN_ADDR", errors),
-            "path" => args.path = path(value, errors),
-            "path_env" => args.path_env = env_name(&value, "path_env", "APP_SOCKET", errors),
-            "abstract_name" => args.abstract_name = abstract_name(value, errors),
-            "mode" => args.mode = integer(value, &MODE, errors),
-            "host" => args.host = host(value, errors),
-            "addr" => args.addr = addr(value, errors),
-            "backlog" => args.backlog = integer(value, &BACKLOG, errors),
-            "only_v6" => args.only_v6 = flag(&value, errors),
-            "nonblocking" => args.nonblocking = flag(&value, errors),
-            "reuse_port" => args.reuse_port = flag(&value, errors),
-            "exclusive" => args.exclusive = flag(&value, errors),
-            "inherit" => args.inherit = inherit(&value, errors),
-            "retry" => args.retry = retry(&value, errors),
-            "configure" => args.configure = configure(value, errors),
-            "crate" => args.krate = krate(&value, errors),
-            _ => {}
-        }
+        (key.parse)(value, &mut args, errors);
         args.given.push(Given {
-            name,
             key,
+            ident,
             valid: errors.len() == errors_before,
         });
     }
     Some(args)
 }
 
-/// The literal inside an expression, looking through the invisible groups
-/// that `macro_rules!` puts around `$value:expr`.
-fn literal(expr: &Expr) -> Option<&Lit> {
-    match expr {
-        Expr::Lit(ExprLit { lit, .. }) => Some(lit),
-        Expr::Group(group) => literal(&group.expr),
-        _ => None,
-    }
-}
-
-/// An integer literal's value; `None` past `u64::MAX`. One parser for
-/// every width, which is then narrowed with `try_from`.
-fn int_value(int: &LitInt) -> Option<u64> {
-    int.base10_digits().parse().ok()
-}
-
-/// `-1`, `-0.5`: a negated literal, which no unsigned option accepts.
-fn is_negative_literal(expr: &Expr) -> bool {
-    match expr {
-        Expr::Unary(ExprUnary {
-            op: UnOp::Neg(_),
-            expr,
-            ..
-        }) => literal(expr).is_some(),
-        Expr::Group(group) => is_negative_literal(&group.expr),
-        _ => false,
-    }
-}
-
-/// What an integer option takes.
-struct Integer {
-    expected: &'static str,
-    /// The one suffix a literal may have, besides none.
-    suffix: &'static str,
-    min: u64,
-    max: u64,
-    /// Permission bits, which are only ever meant in octal.
-    octal: bool,
-    /// The key, for a hint when the number is written in quotes.
-    unquoted: Option<&'static str>,
-}
-
-const PORT: Integer = Integer {
-    expected: "expected a port number from 0 to 65535",
-    suffix: "u16",
-    min: 0,
-    max: 65535,
-    octal: false,
-    unquoted: Some("port"),
-};
-
-const BACKLOG: Integer = Integer {
-    expected: "expected a backlog from 1 to 2147483647",
-    suffix: "i32",
-    min: 1,
-    max: 2_147_483_647,
-    octal: false,
-    unquoted: None,
-};
-
-const MODE: Integer = Integer {
-    expected: "expected permission bits from 0o000 to 0o777, such as `mode = 0o660`",
-    suffix: "u32",
-    min: 0,
-    max: 0o777,
-    octal: true,
-    unquoted: None,
-};
-
-/// An integer literal in the option's range, or an expression left to
-/// rustc (a constant, a parameter).
-fn integer(value: Expr, option: &Integer, errors: &mut Errors) -> Option<Value<u64>> {
-    let expected = option.expected;
-    let int = match literal(&value) {
-        None if is_negative_literal(&value) => {
-            errors.at(&value, format!("{expected}; found a negative number"));
-            return None;
-        }
-        None => return Some(Value::Expr(value)),
-        Some(Lit::Int(int)) => int,
-        Some(other) => {
-            let message = match (other, option.unquoted) {
-                (Lit::Str(text), Some(key)) => format!(
-                    "{expected}, found a string; write `{key} = {}` without quotes, \
-                     or `{key}_env = \"PORT\"` to read it at run time",
-                    text.value()
-                ),
-                _ => format!(
-                    "{expected}: an integer (unsuffixed or `{}`), a constant or a parameter",
-                    option.suffix
-                ),
+/// The error for `name`, which is no key: the key it nearly is, else the
+/// list of keys. A key that is written as well is not what was meant.
+fn unknown_key(name: &str, written: &[RawArg]) -> String {
+    let mut nearest: Option<(usize, &str)> = None;
+    for key in &KEYS {
+        if let Some(distance) = suggest::distance_of_near_miss(name, key.name) {
+            let nearer = match nearest {
+                Some((best, _)) => distance < best,
+                None => true,
             };
-            errors.at(other, message);
-            return None;
-        }
-    };
-    if !int.suffix().is_empty() && int.suffix() != option.suffix {
-        errors.at(
-            int,
-            format!(
-                "{expected}, unsuffixed or `{}`; found `{}`",
-                option.suffix,
-                int.suffix()
-            ),
-        );
-        return None;
-    }
-    let written = int.to_string();
-    let number = int_value(int);
-    if option.octal && !written.starts_with("0o") && number != Some(0) {
-        let digits = int.base10_digits();
-        let hint = if digits.bytes().all(|b| (b'0'..=b'7').contains(&b)) {
-            format!(": `mode = 0o{digits}` may be what was meant")
-        } else {
-            String::new()
-        };
-        errors.at(
-            int,
-            format!("{expected}; write the bits in octal, found {written}{hint}"),
-        );
-        return None;
-    }
-    match number {
-        Some(number) if (option.min..=option.max).contains(&number) => Some(Value::Literal(number)),
-        _ => {
-            errors.at(int, format!("{expected}; found {written}"));
-            None
-        }
-    }
-}
-
-/// `port_env = "PORT"`, `path_env = "APP_SOCKET"`: a variable's name.
-fn env_name(value: &Expr, key: &str, example: &str, errors: &mut Errors) -> Option<LitStr> {
-    let Some(Lit::Str(name)) = literal(value) else {
-        errors.at(
-            value,
-            format!(
-                "expected the name of an environment variable as a string, such as `{key} = \"{example}\"`"
-            ),
-        );
-        return None;
-    };
-    let text = name.value();
-    let mut chars = text.chars();
-    let valid = chars
-        .next()
-        .is_some_and(|first| first.is_ascii_alphabetic() || first == '_')
-        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_');
-    if valid {
-        Some(name.clone())
-    } else {
-        errors.at(
-            name,
-            format!(
-                "expected an environment variable name (letters, digits and `_`, \
-                 not starting with a digit), found {text:?}"
-            ),
-        );
-        None
-    }
-}
-
-fn host(value: Expr, errors: &mut Errors) -> Option<Value<IpAddr>> {
-    const EXPECTED: &str = "expected an IP address such as \"0.0.0.0\", \"127.0.0.1\" or \"::\"";
-    match literal(&value) {
-        None => Some(Value::Expr(value)),
-        Some(Lit::Str(text)) => match text.value().parse() {
-            Ok(ip) => Some(Value::Literal(ip)),
-            Err(_) if text.value().parse::<SocketAddr>().is_ok() => {
-                errors.at(
-                    text,
-                    format!(
-                        "{EXPECTED}, without a port; use `addr = {:?}` to give both",
-                        text.value()
-                    ),
-                );
-                None
-            }
-            Err(_) => {
-                errors.at(
-                    text,
-                    format!(
-                        "{EXPECTED}; found {:?} (host names are not resolved)",
-                        text.value()
-                    ),
-                );
-                None
-            }
-        },
-        Some(other) => {
-            errors.at(other, format!("{EXPECTED}, or an `IpAddr` expression"));
-            None
-        }
-    }
-}
-
-fn addr(value: Expr, errors: &mut Errors) -> Option<Value<SocketAddr>> {
-    const EXPECTED: &str = "expected a socket address such as \"127.0.0.1:8080\" or \"[::1]:8080\"";
-    match literal(&value) {
-        None => Some(Value::Expr(value)),
-        Some(Lit::Str(text)) => {
-            if let Ok(addr) = text.value().parse() {
-                Some(Value::Literal(addr))
-            } else {
-                errors.at(text, format!("{EXPECTED}; found {:?}", text.value()));
-                None
+            if nearer {
+                nearest = Some((distance, key.name));
             }
         }
-        Some(other) => {
-            errors.at(other, format!("{EXPECTED}, or a `SocketAddr` expression"));
-            None
-        }
     }
-}
-
-/// A string literal, checked by `problem`, or an expression left to rustc.
-fn string_or_expr(
-    value: Expr,
-    expected: &str,
-    problem: fn(&str) -> Option<String>,
-    errors: &mut Errors,
-) -> Option<Value<LitStr>> {
-    let text = match literal(&value) {
-        None => return Some(Value::Expr(value)),
-        Some(Lit::Str(text)) => text,
-        Some(other) => {
-            errors.at(other, expected);
-            return None;
-        }
-    };
-    if let Some(problem) = problem(&text.value()) {
-        errors.at(text, format!("{expected}; {problem}"));
-        return None;
-    }
-    Some(Value::Literal(text.clone()))
-}
-
-fn path(value: Expr, errors: &mut Errors) -> Option<Value<LitStr>> {
-    const EXPECTED: &str = "expected a socket path such as \"/run/app/app.sock\", \
-                            or an expression that is `AsRef<Path>`";
-    string_or_expr(value, EXPECTED, path_problem, errors)
-}
-
-fn path_problem(path: &str) -> Option<String> {
-    if path.is_empty() {
-        Some("the path is empty".to_owned())
-    } else if path.contains('\0') {
-        Some("the path contains a NUL byte, which ends a socket path".to_owned())
-    } else if path.len() > MAX_PATH {
-        Some(format!(
-            "the path is {} bytes long, and a Unix-domain socket's path is at most {MAX_PATH} \
-             bytes on Linux, Android, illumos and Solaris (sun_path holds 108 with the NUL) and \
-             {MAX_PATH_BSD} on macOS, iOS and the BSDs (104)",
-            path.len()
-        ))
-    } else if path.starts_with('@') {
-        Some("a name in the abstract namespace is given with `abstract_name`".to_owned())
-    } else {
-        None
-    }
-}
-
-fn abstract_name(value: Expr, errors: &mut Errors) -> Option<Value<LitStr>> {
-    const EXPECTED: &str = "expected a name such as `abstract_name = \"app\"`, or an \
-                            expression that is `AsRef<[u8]>`";
-    string_or_expr(value, EXPECTED, abstract_name_problem, errors)
-}
-
-fn abstract_name_problem(name: &str) -> Option<String> {
-    if name.is_empty() {
-        Some("the name is empty".to_owned())
-    } else if name.len() > MAX_PATH {
-        Some(format!(
-            "the name is {} bytes long, over the {MAX_PATH} that sun_path holds after the \
-             leading NUL",
-            name.len()
-        ))
-    } else {
-        None
-    }
-}
-
-fn flag(value: &Expr, errors: &mut Errors) -> Option<LitBool> {
-    if let Some(Lit::Bool(flag)) = literal(value) {
-        Some(flag.clone())
-    } else {
-        errors.at(value, "expected `true` or `false`");
-        None
-    }
-}
-
-fn inherit(value: &Expr, errors: &mut Errors) -> Option<Inherit> {
-    const EXPECTED: &str = "expected `true`, `false`, or the name of the passed socket \
-                            in LISTEN_FDNAMES, such as `inherit = \"http\"`";
-    match literal(value) {
-        Some(Lit::Bool(flag)) => Some(Inherit::Flag(flag.clone())),
-        Some(Lit::Str(name)) => {
-            let text = name.value();
-            // systemd's rule for FileDescriptorName=: 1 to 255 printable
-            // ASCII characters, no `:` (the separator in LISTEN_FDNAMES).
-            let problem = if text.is_empty() {
-                Some("the name is empty".to_owned())
-            } else if text.len() > 255 {
-                Some(format!("the name is {} bytes long, over 255", text.len()))
-            } else if text.contains(':') {
-                Some("`:` separates the names in LISTEN_FDNAMES, so no name contains it".to_owned())
-            } else if !text.chars().all(|c| c.is_ascii_graphic() || c == ' ') {
-                Some("names are printable ASCII".to_owned())
-            } else {
-                None
-            };
-            if let Some(problem) = problem {
-                errors.at(name, format!("{EXPECTED}; {problem}"));
-                None
-            } else {
-                Some(Inherit::Named(name.clone()))
-            }
+    match nearest {
+        Some((_, near)) if !written.iter().any(|arg| arg.key.unraw() == near) => {
+            format!("unknown argument `{name}`; did you mean `{near}`?")
         }
         _ => {
-            errors.at(value, EXPECTED);
-            None
+            let mut keys = String::new();
+            for (i, key) in KEYS.iter().enumerate() {
+                keys.push_str(if i == 0 { "`" } else { ", `" });
+                keys.push_str(key.name);
+                keys.push('`');
+            }
+            format!("unknown argument `{name}`; expected one of {keys}")
         }
-    }
-}
-
-fn retry(value: &Expr, errors: &mut Errors) -> Option<Duration> {
-    const EXPECTED: &str = "expected a duration from 1ms to 1h as a string: a whole number \
-                            and a unit, `ms`, `s`, `m` or `h`, such as `retry = \"2s\"`";
-    let Some(Lit::Str(text)) = literal(value) else {
-        errors.at(value, EXPECTED);
-        return None;
-    };
-    let written = text.value();
-    let duration = parse_duration(&written);
-    match duration {
-        Some(duration) if duration.is_zero() => {
-            errors.at(
-                text,
-                format!(
-                    "{EXPECTED}; {written:?} is no time at all: remove `retry` to fail at once"
-                ),
-            );
-            None
-        }
-        Some(duration) if duration > MAX_RETRY => {
-            errors.at(
-                text,
-                format!("{EXPECTED}; {written:?} is longer than an hour"),
-            );
-            None
-        }
-        Some(duration) => Some(duration),
-        None if written.contains('.') => {
-            errors.at(
-                text,
-                format!("{EXPECTED}; found {written:?}: write a fraction in a smaller unit, such as \"1500ms\""),
-            );
-            None
-        }
-        None => {
-            errors.at(text, format!("{EXPECTED}; found {written:?}"));
-            None
-        }
-    }
-}
-
-/// `"500ms"`, `"2s"`, `"1m"`, `"1h"`: digits then a unit, nothing else.
-pub(crate) fn parse_duration(text: &str) -> Option<Duration> {
-    let split = text.find(|c: char| !c.is_ascii_digit())?;
-    let (number, unit) = text.split_at(split);
-    if number.is_empty() || number.len() > 7 {
-        return None;
-    }
-    let number: u64 = number.parse().ok()?;
-    match unit {
-        "ms" => Some(Duration::from_millis(number)),
-        "s" => Some(Duration::from_secs(number)),
-        "m" => Some(Duration::from_secs(number * 60)),
-        "h" => Some(Duration::from_secs(number * 3600)),
-        _ => None,
-    }
-}
-
-fn configure(value: Expr, errors: &mut Errors) -> Option<Expr> {
-    match value {
-        Expr::Path(_) | Expr::Closure(_) => Some(value),
-        _ => {
-            errors.at(
-                &value,
-                "expected the path of a function \
-                 `fn(&restartable::socket2::Socket) -> std::io::Result<()>`",
-            );
-            None
-        }
-    }
-}
-
-fn krate(value: &Expr, errors: &mut Errors) -> Option<syn::Path> {
-    let Some(Lit::Str(text)) = literal(value) else {
-        errors.at(
-            value,
-            "expected a path in a string, such as `crate = \"my_crate::restartable\"`",
-        );
-        return None;
-    };
-    // `LitStr::parse` gives every token the literal's span, so the path
-    // resolves where the attribute is written.
-    if let Ok(path) = text.parse::<syn::Path>() {
-        Some(path)
-    } else {
-        errors.at(
-            text,
-            format!(
-                "expected a path such as \"::restartable\" or \"my_crate::restartable\", found {:?}",
-                text.value()
-            ),
-        );
-        None
     }
 }

@@ -1,5 +1,11 @@
 //! Collects every mistake of one attribute, so that one compile shows them
 //! all.
+//!
+//! Every message is a whole sentence as the source writes it: one string
+//! literal, or an option's "expected …" sentence, `; ` and one literal
+//! clause (what was found, what to do). Only values are filled in (what was
+//! written, a number, a key's name, the list of keys), never a piece of a
+//! sentence, so that a user can search for any part of the message.
 
 use proc_macro2::TokenStream;
 use quote::ToTokens;

@@ -8,37 +8,16 @@ use proc_macro2::{Ident, Literal, Span, TokenStream};
 use quote::ToTokens;
 use syn::spanned::Spanned;
 
-use crate::args::{self, Inherit, Value};
-use crate::errors::Errors;
-use crate::item::{self, ListenerFn};
-use crate::messages::{NO_DUAL_STACK, REUSE_PORT_ELSEWHERE, REUSE_PORT_ON_WINDOWS};
-use crate::template::{fill, fill_at};
-use crate::valid::{self, Address, Config, UnixAddr};
-
-/// The attribute: arguments and item in, the function (and any errors) out.
-pub(crate) fn restartable_listener(args: TokenStream, item: TokenStream) -> TokenStream {
-    let mut errors = Errors::default();
-    let args = args::parse(args, &mut errors);
-    let function = match item::parse(item, &mut errors) {
-        Ok(function) => function,
-        Err(mut item) => {
-            item.extend(errors.into_compile_errors());
-            return item;
-        }
-    };
-    let config = args.and_then(|args| valid::check(args, &function, &mut errors));
-    let mut expanded = match config {
-        Some(config) => generate(&function, &config),
-        None => placeholder(&function),
-    };
-    expanded.extend(errors.into_compile_errors());
-    expanded
-}
+use super::item::ListenerFn;
+use super::messages::{NO_DUAL_STACK, REUSE_PORT_ELSEWHERE, REUSE_PORT_ON_WINDOWS};
+use super::template::{fill, fill_at};
+use super::valid::{Address, Config, UnixAddr};
+use super::values::{self, Inherit, Value};
 
 /// The function as the user wrote it but with a body that type-checks,
 /// emitted next to errors so that the rest of the crate still compiles
 /// against it.
-fn placeholder(function: &ListenerFn) -> TokenStream {
+pub(crate) fn placeholder(function: &ListenerFn) -> TokenStream {
     // A `const fn` has been reported already; the placeholder's panic
     // would add a second, unrelated error.
     let mut sig = function.sig.clone();
@@ -74,9 +53,9 @@ fn with_body(
     )
 }
 
-/// The body: a `Spec` (or `UnixSpec`) literal, the policy per target, and
-/// one call into the runtime.
-fn generate(function: &ListenerFn, config: &Config) -> TokenStream {
+/// The function with its body: a `Spec` (or `UnixSpec`) literal, the policy
+/// per target, and one call into the runtime.
+pub(crate) fn generate(function: &ListenerFn, config: &Config) -> TokenStream {
     let private = fill("$krate::__private", &[("krate", &krate(config))]);
     // Hygienic names: the user's parameters can be called anything.
     let spec = Ident::new("spec", Span::mixed_site());
@@ -331,7 +310,7 @@ fn unix_addr(private: &TokenStream, addr: Option<&UnixAddr>) -> UnixTokens {
         Some(UnixAddr::Path(path)) => {
             let path = match path {
                 Value::Literal(path) => {
-                    if path.value().len() > args::MAX_PATH_BSD {
+                    if path.value().len() > values::MAX_PATH_BSD {
                         target_checks.extend(fill_at(
                             path.span(),
                             r#"

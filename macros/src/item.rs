@@ -9,7 +9,7 @@ use syn::{
     Visibility,
 };
 
-use crate::errors::Errors;
+use super::errors::Errors;
 
 pub(crate) const SUPPORTED_TYPES: &str = "std::net::TcpListener, std::net::UdpSocket or \
                                           restartable::socket2::Socket";
@@ -92,11 +92,16 @@ pub(crate) fn parse(tokens: TokenStream, errors: &mut Errors) -> Result<Listener
 
 /// `T` of a return type `...::Result<T>` or `Result<T, E>`, or an error.
 fn socket_type(sig: &Signature, errors: &mut Errors) -> Option<Type> {
-    let expected = format!("expected `std::io::Result<T>` where T is {SUPPORTED_TYPES}");
     let ty = match &sig.output {
         ReturnType::Type(_, ty) => ty,
         ReturnType::Default => {
-            errors.at(&sig.ident, format!("missing return type: {expected}"));
+            errors.at(
+                &sig.ident,
+                format!(
+                    "missing return type: expected `std::io::Result<T>` where T is \
+                     {SUPPORTED_TYPES}"
+                ),
+            );
             return None;
         }
     };
@@ -118,25 +123,37 @@ fn socket_type(sig: &Signature, errors: &mut Errors) -> Option<Type> {
         _ => None,
     };
     if found.is_none() {
-        errors.at(ty, expected);
+        errors.at(
+            ty,
+            format!("expected `std::io::Result<T>` where T is {SUPPORTED_TYPES}"),
+        );
     }
     found
 }
 
 fn not_a_function(tokens: &TokenStream, errors: &mut Errors) {
-    const EXPECTED: &str = "#[restartable_listener] goes on a function such as \
-                            `fn listener() -> std::io::Result<std::net::TcpListener> {}`";
     // The item's keyword (`struct`, `impl`, ...), after any attributes and
     // visibility: enough to point at without parsing the whole item.
     for token in tokens.clone() {
         match token {
             TokenTree::Ident(word) if word == "pub" || word == "unsafe" => {}
             TokenTree::Ident(keyword) => {
-                errors.at(&keyword, format!("{EXPECTED}, found `{keyword}`"));
+                errors.at(
+                    &keyword,
+                    format!(
+                        "#[restartable_listener] goes on a function such as \
+                         `fn listener() -> std::io::Result<std::net::TcpListener> {{}}`, \
+                         found `{keyword}`"
+                    ),
+                );
                 return;
             }
             _ => {}
         }
     }
-    errors.at(tokens, EXPECTED);
+    errors.at(
+        tokens,
+        "#[restartable_listener] goes on a function such as \
+         `fn listener() -> std::io::Result<std::net::TcpListener> {}`",
+    );
 }

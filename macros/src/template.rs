@@ -29,7 +29,10 @@ fn fill_with_span(source: &str, span: Option<Span>, holes: &Holes) -> TokenStrea
         Ok(tokens) => substitute(tokens, span, holes),
         // The templates are constants of this crate and every one is
         // expanded by the tests; still an error, never a panic.
-        Err(error) => bug(&format!("a template does not lex: {error}")),
+        Err(error) => bug(&format!(
+            "restartable-macros: a template does not lex ({error}); this is a bug, please \
+             report it"
+        )),
     }
 }
 
@@ -49,9 +52,10 @@ fn substitute(tokens: TokenStream, span: Option<Span>, holes: &Holes) -> TokenSt
                 let hole = holes.iter().find(|(hole, _)| *hole == text);
                 match hole {
                     Some((_, value)) => value.to_tokens(&mut filled),
-                    None => {
-                        filled.extend(bug(&format!("a template's hole has no value: {name:?}")));
-                    }
+                    None => filled.extend(bug(&format!(
+                        "restartable-macros: a template's hole {name:?} has no value; this is \
+                         a bug, please report it"
+                    ))),
                 }
             }
             TokenTree::Group(group) => {
@@ -71,17 +75,11 @@ fn substitute(tokens: TokenStream, span: Option<Span>, holes: &Holes) -> TokenSt
     filled
 }
 
-/// A mistake in this crate, reported as a compile error that asks for a bug
-/// report.
-fn bug(what: &str) -> TokenStream {
-    let message = Literal::string(&format!(
-        "restartable-macros: {what}; this is a bug, please report it"
-    ));
-    fill_literal_error(message)
-}
-
-fn fill_literal_error(message: Literal) -> TokenStream {
-    // Written without a template, so that a broken template cannot loop.
+/// A mistake in this crate, reported as a compile error (`message` asks for
+/// a bug report). Written without a template, so that a broken template
+/// cannot loop.
+fn bug(message: &str) -> TokenStream {
+    let message = Literal::string(message);
     let mut tokens = TokenStream::from_str("::core::compile_error!").unwrap_or_default();
     let mut group = Group::new(
         proc_macro2::Delimiter::Parenthesis,

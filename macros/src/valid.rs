@@ -2,16 +2,16 @@
 //! defaults: the result is everything code generation needs.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::time::Duration;
 
 use proc_macro2::Span;
 use quote::quote;
 use syn::{Expr, Ident, LitBool, LitStr, Type};
 
-use std::time::Duration;
-
-use crate::args::{Args, Inherit, Value};
-use crate::errors::Errors;
-use crate::item::ListenerFn;
+use super::args::{Args, Family, Key, Role, KEYS};
+use super::errors::Errors;
+use super::item::ListenerFn;
+use super::values::{Inherit, Value};
 
 pub(crate) enum Address {
     /// `host` (default `0.0.0.0`) with `port`, or with `port_env` alone.
@@ -34,19 +34,11 @@ pub(crate) enum UnixAddr {
     Abstract(Value<LitStr>),
 }
 
-/// The keys that make a listener a Unix-domain one.
-const UNIX_KEYS: [&str; 3] = ["path", "path_env", "abstract_name"];
-/// The keys that only an IP listener takes.
-const IP_KEYS: [&str; 8] = [
-    "host",
-    "port",
-    "addr",
-    "port_env",
-    "addr_env",
-    "only_v6",
-    "reuse_port",
-    "exclusive",
-];
+/// Whether the key makes a listener a Unix-domain one: `path`, `path_env`,
+/// `abstract_name`.
+fn is_unix_address(key: &Key) -> bool {
+    matches!((&key.family, &key.role), (Family::Unix, Role::Address))
+}
 
 pub(crate) struct Config {
     pub(crate) address: Address,
@@ -128,24 +120,25 @@ pub(crate) fn check(mut args: Args, function: &ListenerFn, errors: &mut Errors) 
 /// `path`, `path_env`, `abstract_name`: checked against the IP keys and
 /// each other.
 fn unix_address(args: &mut Args, unix_key: &str, errors: &mut Errors) -> Option<Address> {
-    for &name in &IP_KEYS {
-        let Some(key) = args.key(name) else {
+    for given in &args.given {
+        if !matches!(given.key.family, Family::Ip) || !given.valid {
             continue;
-        };
-        let message = if name == "addr_env" {
-            format!(
+        }
+        let name = given.key.name;
+        let message = match given.key.role {
+            Role::Address if name == "addr_env" => format!(
                 "`addr_env` gives an IP address and port; a Unix-domain socket's path comes \
                  from `path_env` (`{unix_key}` is given)"
-            )
-        } else if matches!(name, "host" | "port" | "addr" | "port_env") {
-            format!(
+            ),
+            Role::Address => format!(
                 "`{name}` cannot be used with `{unix_key}`: a Unix-domain socket has a path, \
                  not a host or port; remove one of them"
-            )
-        } else {
-            format!("`{name}` applies to IP sockets, not to a Unix-domain socket (`{unix_key}`)")
+            ),
+            Role::Setting => format!(
+                "`{name}` applies to IP sockets, not to a Unix-domain socket (`{unix_key}`)"
+            ),
         };
-        errors.at(key, message);
+        errors.at(&given.ident, message);
     }
     if let (Some(_), Some(key)) = (&args.path, args.key("abstract_name")) {
         errors.at(
@@ -161,10 +154,12 @@ fn unix_address(args: &mut Args, unix_key: &str, errors: &mut Errors) -> Option<
              file; remove `mode`",
         );
     }
-    for &name in &UNIX_KEYS {
-        if args.has(name) && args.key(name).is_none() {
-            return None;
-        }
+    if args
+        .given
+        .iter()
+        .any(|given| is_unix_address(given.key) && !given.valid)
+    {
+        return None;
     }
     let addr = match (args.path.take(), args.abstract_name.take()) {
         (Some(path), _) => Some(UnixAddr::Path(path)),
@@ -179,12 +174,13 @@ fn unix_address(args: &mut Args, unix_key: &str, errors: &mut Errors) -> Option<
 }
 
 fn address(args: &mut Args, errors: &mut Errors) -> Option<Address> {
-    for &unix_key in &UNIX_KEYS {
-        if args.has(unix_key) {
-            return unix_address(args, unix_key, errors);
+    for key in &KEYS {
+        if is_unix_address(key) && args.has(key.name) {
+            return unix_address(args, key.name, errors);
         }
     }
-    if let Some(key) = args.key("mode") {
+    // With a key unknown, `path` may be what was meant.
+    if let (Some(key), false) = (args.key("mode"), args.unknown_key) {
         errors.at(
             key,
             "`mode` sets the permission bits of a Unix-domain socket's file: give \
@@ -227,14 +223,17 @@ fn address(args: &mut Args, errors: &mut Errors) -> Option<Address> {
         });
     }
     if no_address {
-        errors.push(syn::Error::new(
-            Span::call_site(),
-            "missing `port`: write `#[restartable_listener(port = 8080)]`, \
-             or give `addr = \"127.0.0.1:8080\"`, `port_env = \"PORT\"` or \
-             `addr_env = \"LISTEN_ADDR\"`; \
-             for a Unix-domain socket, `path = \"/run/app/app.sock\"`; \
-             for a socket passed by systemd alone, `inherit = \"name\"`",
-        ));
+        // With a key unknown, it may be the address that was meant.
+        if !args.unknown_key {
+            errors.push(syn::Error::new(
+                Span::call_site(),
+                "missing `port`: write `#[restartable_listener(port = 8080)]`, \
+                 or give `addr = \"127.0.0.1:8080\"`, `port_env = \"PORT\"` or \
+                 `addr_env = \"LISTEN_ADDR\"`; \
+                 for a Unix-domain socket, `path = \"/run/app/app.sock\"`; \
+                 for a socket passed by systemd alone, `inherit = \"name\"`",
+            ));
+        }
         return None;
     }
     Some(Address::HostPort {

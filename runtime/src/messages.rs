@@ -1,7 +1,9 @@
 //! What the attribute says at compile time, in the branch of a target that
 //! cannot do what was asked, and the runtime says when the same value comes
-//! at run time (from the builder or an expression): written once. The macro
-//! crate compiles this file too (`macros/src/messages.rs` links to it).
+//! at run time (from the builder or an expression): written once, in two
+//! equal files, `runtime/src/messages.rs` and `macros/src/messages.rs`, as a
+//! package cannot include a file outside itself (`tests/tests/no_links.rs`
+//! keeps them equal).
 
 // Each text is used on some targets only, and by the runtime or the macro.
 #![allow(dead_code)]

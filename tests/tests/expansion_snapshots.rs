@@ -3,28 +3,12 @@
 //! and the Windows check compile those files, so they are the generated code
 //! per target. `RESTARTABLE_BLESS=1` rewrites them.
 //!
-//! The macro's modules are compiled into this test from `macros/src/` (a
+//! The macro's pipeline is compiled into this test from `macros/src/` (a
 //! proc-macro crate exports nothing but its macros), so the expansion is the
 //! macro's own code.
 
-// The macro's code is written for its rust-version, 1.71, which clippy goes
-// by there (Duration::from_hours is 1.91).
-#![allow(clippy::duration_suboptimal_units)]
-
-#[path = "../../macros/src/args.rs"]
-mod args;
-#[path = "../../macros/src/errors.rs"]
-mod errors;
-#[path = "../../macros/src/expand.rs"]
-mod expand;
-#[path = "../../macros/src/item.rs"]
-mod item;
-#[path = "../../macros/src/messages.rs"]
-mod messages;
-#[path = "../../macros/src/template.rs"]
-mod template;
-#[path = "../../macros/src/valid.rs"]
-mod valid;
+#[path = "../../macros/src/pipeline.rs"]
+mod pipeline;
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -49,7 +33,7 @@ fn take_attribute(attrs: &mut Vec<Attribute>) -> Option<TokenStream> {
 }
 
 fn expand(args: TokenStream, item: &impl ToTokens) -> TokenStream {
-    expand::restartable_listener(args, item.to_token_stream())
+    pipeline::restartable_listener(args, item.to_token_stream())
 }
 
 fn expand_items(items: Vec<Item>) -> Vec<Item> {

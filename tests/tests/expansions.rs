@@ -123,6 +123,6 @@ fn the_crate_docs_are_the_readme() {
     assert_eq!(
         include_str!("../../runtime/README.md"),
         include_str!("../../README.md"),
-        "runtime/README.md is the README (a link to it)"
+        "runtime/README.md must be the README, unchanged"
     );
 }
