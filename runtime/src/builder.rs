@@ -197,8 +197,9 @@ impl Builder {
 
     /// Takes the whole address from the environment variable `name` when it
     /// is set (`127.0.0.1:8080`, `[::1]:8080`); the address given to
-    /// [`Builder::new`] is the fallback, with the port from
-    /// [`Builder::port_env`] if that is set too.
+    /// [`Builder::new`] is the fallback. With [`Builder::port_env`] as well
+    /// it is an [`io::ErrorKind::InvalidInput`] error at bind, as
+    /// `addr_env` with `port_env` is a compile error of the attribute.
     ///
     /// A value that is not a socket address is an
     /// [`io::ErrorKind::InvalidInput`] error that names the variable.
@@ -249,8 +250,29 @@ impl Builder {
     /// [`Builder::backlog`], [`Builder::only_v6`] and
     /// [`Builder::reuse_port`].
     pub fn bind<T: Bindable>(&self) -> io::Result<T> {
-        let policy = Policy::from_options(self.reuse_port, self.exclusive)?;
-        listen(&self.spec(), policy)
+        listen(&self.spec(), self.policy()?)
+    }
+
+    /// The policy, after the checks the attribute makes at compile time on
+    /// the same combinations of options.
+    fn policy(&self) -> io::Result<Policy> {
+        if let (Some(addr_env), Some(port_env)) = (&self.addr_env, &self.port_env) {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!(
+                    "port_env({port_env:?}) cannot be used with addr_env({addr_env:?}), whose \
+                     variable gives host and port; use one of them"
+                ),
+            ));
+        }
+        if self.reuse_port && !self.exclusive {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "exclusive(false) has no effect with reuse_port(true): exclusive concerns \
+                 Windows only, where reuse_port is refused; remove one of them",
+            ));
+        }
+        Policy::from_options(self.reuse_port, self.exclusive)
     }
 
     /// [`Builder::bind`] for async code: the pauses of [`Builder::retry`]
@@ -260,8 +282,7 @@ impl Builder {
     ///
     /// As [`Builder::bind`].
     pub async fn bind_async<T: Bindable>(&self) -> io::Result<T> {
-        let policy = Policy::from_options(self.reuse_port, self.exclusive)?;
-        listen_async(&self.spec(), policy).await
+        listen_async(&self.spec(), self.policy()?).await
     }
 
     fn spec(&self) -> Spec<'_> {

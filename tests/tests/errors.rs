@@ -80,3 +80,21 @@ fn the_debug_form_reads_as_the_message_does() {
         "the holder: {debug}"
     );
 }
+
+/// The builder refuses what the attribute refuses at compile time
+/// (`reuse_port = true` with `exclusive = false`).
+#[test]
+fn the_builder_refuses_reuse_port_with_exclusive_false_as_the_attribute_does() {
+    let error = restartable::Builder::new((Ipv4Addr::LOCALHOST, 0))
+        .reuse_port(true)
+        .exclusive(false)
+        .bind::<TcpListener>()
+        .unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::InvalidInput);
+    assert!(
+        error
+            .to_string()
+            .starts_with("exclusive(false) has no effect with reuse_port(true)"),
+        "{error}"
+    );
+}

@@ -249,3 +249,21 @@ fn addr_env_takes_a_scope_id_by_interface_name() {
         )
     );
 }
+
+/// The builder refuses what the attribute refuses at compile time
+/// (`addr_env` with `port_env`: `tests/ui/args/addr_env_with_port_env.rs`).
+#[test]
+fn the_builder_refuses_addr_env_with_port_env_as_the_attribute_does() {
+    let error = Builder::new((Ipv4Addr::LOCALHOST, 0))
+        .addr_env("RESTARTABLE_TEST_BOTH_ADDR")
+        .port_env("RESTARTABLE_TEST_BOTH_PORT")
+        .bind::<TcpListener>()
+        .unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::InvalidInput);
+    assert_eq!(
+        error.to_string(),
+        "port_env(\"RESTARTABLE_TEST_BOTH_PORT\") cannot be used with \
+         addr_env(\"RESTARTABLE_TEST_BOTH_ADDR\"), whose variable gives host and port; use one \
+         of them"
+    );
+}
