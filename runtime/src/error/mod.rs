@@ -68,10 +68,68 @@ pub(crate) fn bad_variable(name: &str, value: &OsStr, problem: &str) -> io::Erro
     )
 }
 
+/// The step of making a listener that failed. Each says its whole
+/// sentence, the address in it, so that a message can be searched for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Step {
+    CreateSocket,
+    SetReuseAddress,
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    SetReusePort,
+    #[cfg(target_os = "freebsd")]
+    SetReusePortLb,
+    #[cfg(windows)]
+    SetExclusiveAddressUse,
+    SetOnlyV6,
+    MakeNonblocking,
+    Configure,
+    SetMode,
+    Bind,
+    Listen,
+    RemoveStaleFile,
+    Probe,
+    LookAtWhatHolds,
+    FindOutWhetherBound,
+}
+
+impl Step {
+    fn write(self, f: &mut fmt::Formatter<'_>, place: &ListenAddr) -> fmt::Result {
+        match self {
+            Step::CreateSocket => write!(f, "cannot create a socket for {place}"),
+            Step::SetReuseAddress => write!(f, "cannot set SO_REUSEADDR on the socket for {place}"),
+            #[cfg(any(target_os = "linux", target_os = "android"))]
+            Step::SetReusePort => write!(f, "cannot set SO_REUSEPORT on the socket for {place}"),
+            #[cfg(target_os = "freebsd")]
+            Step::SetReusePortLb => {
+                write!(f, "cannot set SO_REUSEPORT_LB on the socket for {place}")
+            }
+            #[cfg(windows)]
+            Step::SetExclusiveAddressUse => {
+                write!(
+                    f,
+                    "cannot set SO_EXCLUSIVEADDRUSE on the socket for {place}"
+                )
+            }
+            Step::SetOnlyV6 => write!(f, "cannot set IPV6_V6ONLY on the socket for {place}"),
+            Step::MakeNonblocking => write!(f, "cannot make the socket for {place} nonblocking"),
+            Step::Configure => write!(f, "cannot configure the socket for {place}"),
+            Step::SetMode => write!(f, "cannot set the mode of {place}"),
+            Step::Bind => write!(f, "cannot bind {place}"),
+            Step::Listen => write!(f, "cannot listen on {place}"),
+            Step::RemoveStaleFile => write!(f, "cannot remove the stale socket file {place}"),
+            Step::Probe => write!(f, "cannot make a socket to probe {place}"),
+            Step::LookAtWhatHolds => write!(f, "cannot look at what holds {place}"),
+            Step::FindOutWhetherBound => {
+                write!(f, "cannot find out whether a socket is bound to {place}")
+            }
+        }
+    }
+}
+
 /// What went wrong, on which address; the `io::Error` around it keeps the
 /// original kind, and the original error is its source.
 pub(crate) struct Failure {
-    action: &'static str,
+    step: Step,
     place: ListenAddr,
     error: io::Error,
     /// The kind of the `io::Error` around it: the OS error's own, or
@@ -94,14 +152,10 @@ pub(crate) struct Failure {
 }
 
 impl Failure {
-    /// The error of `action` on `addr`, e.g. `"set IPV6_V6ONLY on"`.
-    pub(crate) fn wrap(
-        action: &'static str,
-        place: impl Into<ListenAddr>,
-        error: io::Error,
-    ) -> io::Error {
+    /// The error of `step` on `place`, e.g. `Step::SetOnlyV6`.
+    pub(crate) fn wrap(step: Step, place: impl Into<ListenAddr>, error: io::Error) -> io::Error {
         let kind = error.kind();
-        Failure::into_io_error(action, place.into(), error, kind, None)
+        Failure::into_io_error(step, place.into(), error, kind, None)
     }
 
     /// The error of a bind: when it is "address in use",
@@ -125,7 +179,7 @@ impl Failure {
         error_kind: io::ErrorKind,
         error: io::Error,
     ) -> io::Error {
-        Failure::into_io_error("bind", place.into(), error, error_kind, Some(kind))
+        Failure::into_io_error(Step::Bind, place.into(), error, error_kind, Some(kind))
     }
 
     /// The error of an IP bind, of the kind `error_kind` (see
@@ -146,7 +200,7 @@ impl Failure {
     }
 
     fn into_io_error(
-        action: &'static str,
+        step: Step,
         place: ListenAddr,
         error: io::Error,
         kind: io::ErrorKind,
@@ -155,7 +209,7 @@ impl Failure {
         io::Error::new(
             kind,
             Failure {
-                action,
+                step,
                 place,
                 error,
                 kind,
@@ -282,7 +336,8 @@ fn holder(_place: &ListenAddr, _kind: SocketKind, _only_v6: Option<bool>) -> Opt
 
 impl fmt::Display for Failure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "cannot {} {}: ", self.action, self.place)?;
+        self.step.write(f, &self.place)?;
+        f.write_str(": ")?;
         let what = match self.place {
             ListenAddr::Ip(_) => "this port",
             #[cfg(unix)]

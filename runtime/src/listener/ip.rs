@@ -8,7 +8,7 @@ use std::time::Duration;
 use socket2::{Domain, Socket};
 
 use crate::convert::{Bindable, SocketKind};
-use crate::error::Failure;
+use crate::error::{Failure, Step};
 use crate::listener::attempts::{run, Handoff, Listening, Plan};
 #[cfg(unix)]
 use crate::spec::Inherit;
@@ -94,21 +94,21 @@ impl Plan for IpPlan<'_, '_> {
     fn bind(&self, kind: SocketKind) -> io::Result<Socket> {
         let spec = self.spec;
         let addr = spec.checked_address()?;
-        let fail = |action: &'static str, error: io::Error| Failure::wrap(action, addr, error);
+        let fail = |step: Step, error: io::Error| Failure::wrap(step, addr, error);
         let socket = Socket::new(Domain::for_address(addr), kind.socket_type(), None)
-            .map_err(|e| fail("create a socket for", e))?;
+            .map_err(|e| fail(Step::CreateSocket, e))?;
         sys::apply_listener_policy(&socket, kind, self.policy)
-            .map_err(|(action, e)| fail(action, e))?;
+            .map_err(|(step, e)| fail(step, e))?;
         if addr.is_ipv6() {
-            sys::set_only_v6(&socket, spec.only_v6).map_err(|e| fail("set IPV6_V6ONLY on", e))?;
+            sys::set_only_v6(&socket, spec.only_v6).map_err(|e| fail(Step::SetOnlyV6, e))?;
         }
         if spec.nonblocking {
             socket
                 .set_nonblocking(true)
-                .map_err(|e| fail("make nonblocking the socket for", e))?;
+                .map_err(|e| fail(Step::MakeNonblocking, e))?;
         }
         if let Some(configure) = spec.configure {
-            configure(&socket).map_err(|e| fail("configure the socket for", e))?;
+            configure(&socket).map_err(|e| fail(Step::Configure, e))?;
         }
         socket.bind(&addr.into()).map_err(|error| {
             let error_kind = sys::bind_error_kind(&socket, addr, self.policy, &error);
@@ -122,7 +122,7 @@ impl Plan for IpPlan<'_, '_> {
         if kind == SocketKind::Stream {
             socket
                 .listen(spec.backlog())
-                .map_err(|e| fail("listen on", e))?;
+                .map_err(|e| fail(Step::Listen, e))?;
         }
         Ok(socket)
     }

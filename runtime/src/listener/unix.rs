@@ -25,7 +25,7 @@ use socket2::{Domain, SockAddr, Socket};
 use crate::addr::ListenAddr;
 use crate::convert::BindableUnix;
 use crate::convert::SocketKind;
-use crate::error::Failure;
+use crate::error::{Failure, Step};
 use crate::listener::attempts::{run, Handoff, Listening, Plan};
 use crate::spec::UnixSpec;
 use crate::sys::unix_socket::narrow_mode_before_bind;
@@ -81,9 +81,8 @@ impl UnixSpec<'_> {
         match inspect(path, kind)? {
             Found::Live => return Err(in_use),
             Found::Gone => {}
-            Found::Stale(file) => remove_if_same(path, file).map_err(|error| {
-                Failure::wrap("remove the stale socket file", place.clone(), error)
-            })?,
+            Found::Stale(file) => remove_if_same(path, file)
+                .map_err(|error| Failure::wrap(Step::RemoveStaleFile, place.clone(), error))?,
             Found::NotASocket(what) => {
                 return Err(io::Error::new(
                     io::ErrorKind::AlreadyExists,
@@ -105,20 +104,19 @@ impl UnixSpec<'_> {
         kind: SocketKind,
         after_bind: &impl Fn(&Path),
     ) -> io::Result<Socket> {
-        let fail =
-            |action: &'static str, error: io::Error| Failure::wrap(action, place.clone(), error);
+        let fail = |step: Step, error: io::Error| Failure::wrap(step, place.clone(), error);
         let socket = Socket::new(Domain::UNIX, kind.socket_type(), None)
-            .map_err(|e| fail("create a socket for", e))?;
+            .map_err(|e| fail(Step::CreateSocket, e))?;
         if let Some(mode) = self.mode {
-            narrow_mode_before_bind(&socket, mode).map_err(|e| fail("set the mode of", e))?;
+            narrow_mode_before_bind(&socket, mode).map_err(|e| fail(Step::SetMode, e))?;
         }
         if self.nonblocking {
             socket
                 .set_nonblocking(true)
-                .map_err(|e| fail("make nonblocking the socket for", e))?;
+                .map_err(|e| fail(Step::MakeNonblocking, e))?;
         }
         if let Some(configure) = self.configure {
-            configure(&socket).map_err(|e| fail("configure the socket for", e))?;
+            configure(&socket).map_err(|e| fail(Step::Configure, e))?;
         }
         socket
             .bind(&sock_addr(place)?)
@@ -145,7 +143,7 @@ impl UnixSpec<'_> {
             if let Err(error) = socket.listen(self.backlog.unwrap_or(crate::spec::DEFAULT_BACKLOG))
             {
                 remove_made(made_at, file);
-                return Err(fail("listen on", error));
+                return Err(fail(Step::Listen, error));
             }
         }
         Ok(socket)
@@ -249,7 +247,7 @@ fn inspect(path: &Path, kind: SocketKind) -> io::Result<Found> {
         Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(Found::Gone),
         Err(error) => {
             return Err(Failure::wrap(
-                "look at what holds",
+                Step::LookAtWhatHolds,
                 ListenAddr::Path(path.to_owned()),
                 error,
             ))
@@ -265,7 +263,7 @@ fn inspect(path: &Path, kind: SocketKind) -> io::Result<Found> {
     }
     let probe = Socket::new(Domain::UNIX, kind.socket_type(), None)
         .and_then(|probe| probe.set_nonblocking(true).map(|()| probe))
-        .map_err(|e| Failure::wrap("probe", ListenAddr::Path(path.to_owned()), e))?;
+        .map_err(|e| Failure::wrap(Step::Probe, ListenAddr::Path(path.to_owned()), e))?;
     match probe.connect(&SockAddr::unix(path)?) {
         Ok(()) => Ok(Found::Live),
         Err(error) => match error.raw_os_error() {
@@ -274,7 +272,7 @@ fn inspect(path: &Path, kind: SocketKind) -> io::Result<Found> {
             Some(libc::EAGAIN | libc::EINPROGRESS | libc::EPROTOTYPE) => Ok(Found::Live),
             Some(libc::ENOENT) => Ok(Found::Gone),
             _ => Err(Failure::wrap(
-                "find out whether a socket is bound to",
+                Step::FindOutWhetherBound,
                 ListenAddr::Path(path.to_owned()),
                 error,
             )),

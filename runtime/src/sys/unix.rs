@@ -12,6 +12,7 @@ use std::os::unix::io::RawFd;
 use socket2::Socket;
 
 use crate::convert::SocketKind;
+use crate::error::Step;
 
 /// The kernel's socket tables, asked over netlink (for the holder of a port
 /// in an "address in use" error).
@@ -91,22 +92,22 @@ pub(crate) fn apply_listener_policy(
     socket: &Socket,
     kind: SocketKind,
     policy: Policy,
-) -> Result<(), (&'static str, io::Error)> {
+) -> Result<(), (Step, io::Error)> {
     if kind == SocketKind::Stream {
         socket
             .set_reuse_address(true)
-            .map_err(|e| ("set SO_REUSEADDR on", e))?;
+            .map_err(|e| (Step::SetReuseAddress, e))?;
     }
     match policy.reuse_port {
         ReusePort::No => Ok(()),
         #[cfg(any(target_os = "linux", target_os = "android"))]
         ReusePort::Port => socket
             .set_reuse_port(true)
-            .map_err(|e| ("set SO_REUSEPORT on", e)),
+            .map_err(|e| (Step::SetReusePort, e)),
         #[cfg(target_os = "freebsd")]
         ReusePort::LoadBalanced => socket
             .set_reuse_port_lb(true)
-            .map_err(|e| ("set SO_REUSEPORT_LB on", e)),
+            .map_err(|e| (Step::SetReusePortLb, e)),
     }
 }
 

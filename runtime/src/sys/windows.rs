@@ -27,6 +27,7 @@ use windows_sys::Win32::Networking::WinSock::{
 const SO_EXCLUSIVEADDRUSE: i32 = !SO_REUSEADDR;
 
 use crate::convert::SocketKind;
+use crate::error::Step;
 use crate::winsock_bind::{bind_error_in_use, Bind, ReuseOption};
 
 /// The socket options a listener gets on Windows.
@@ -72,9 +73,9 @@ pub(crate) fn apply_listener_policy(
     socket: &Socket,
     _kind: SocketKind,
     policy: Policy,
-) -> Result<(), (&'static str, io::Error)> {
+) -> Result<(), (Step, io::Error)> {
     if policy.exclusive_address_use {
-        set_exclusive_address_use(socket).map_err(|e| ("set SO_EXCLUSIVEADDRUSE on", e))?;
+        set_exclusive_address_use(socket).map_err(|e| (Step::SetExclusiveAddressUse, e))?;
     }
     Ok(())
 }

@@ -96,7 +96,7 @@ pub(crate) fn take(path: &Path, kind: SocketKind) -> io::Result<Turn> {
     let file = open(path, &lock_path)?;
     let metadata = file
         .metadata()
-        .map_err(|e| cannot(path, &lock_path, "look at", &e))?;
+        .map_err(|e| cannot(path, &lock_path, LockStep::LookAt, &e))?;
     check(path, &lock_path, &file, &metadata)?;
     let id = (metadata.dev(), metadata.ino());
     let entry = {
@@ -109,7 +109,8 @@ pub(crate) fn take(path: &Path, kind: SocketKind) -> io::Result<Turn> {
             // Locked while the list is held, so that two threads of this
             // process never lock the file through two descriptors (the
             // second would see it held).
-            let locked = try_lock(&file).map_err(|e| cannot(path, &lock_path, "lock", &e))?;
+            let locked =
+                try_lock(&file).map_err(|e| cannot(path, &lock_path, LockStep::Lock, &e))?;
             if !locked {
                 return Err(Failure::wrap_bind(
                     ListenAddr::Path(path.to_owned()),
@@ -231,7 +232,7 @@ fn not_opened(path: &Path, lock_path: &Path, error: &io::Error) -> io::Error {
             return not_a_lock_file(path, lock_path, found.file_type());
         }
     }
-    cannot(path, lock_path, "open", error)
+    cannot(path, lock_path, LockStep::Open, error)
 }
 
 fn not_a_lock_file(path: &Path, lock_path: &Path, found: fs::FileType) -> io::Error {
@@ -246,13 +247,26 @@ fn not_a_lock_file(path: &Path, lock_path: &Path, found: fs::FileType) -> io::Er
     )
 }
 
-fn cannot(path: &Path, lock_path: &Path, action: &str, error: &io::Error) -> io::Error {
-    io::Error::new(
-        error.kind(),
-        format!(
-            "cannot bind {}: cannot {action} the lock file {}: {error}",
-            path.display(),
-            lock_path.display()
-        ),
-    )
+/// What was done to the lock file when it failed.
+#[derive(Clone, Copy)]
+enum LockStep {
+    Open,
+    LookAt,
+    Lock,
+}
+
+fn cannot(path: &Path, lock_path: &Path, step: LockStep, error: &io::Error) -> io::Error {
+    let (path, lock_path) = (path.display(), lock_path.display());
+    let message = match step {
+        LockStep::Open => {
+            format!("cannot bind {path}: cannot open the lock file {lock_path}: {error}")
+        }
+        LockStep::LookAt => {
+            format!("cannot bind {path}: cannot look at the lock file {lock_path}: {error}")
+        }
+        LockStep::Lock => {
+            format!("cannot bind {path}: cannot lock the lock file {lock_path}: {error}")
+        }
+    };
+    io::Error::new(error.kind(), message)
 }

@@ -11,7 +11,7 @@ use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
 use std::path::Path;
 
 use crate::addr::ListenAddr;
-use crate::error::Failure;
+use crate::error::{Failure, Step};
 use crate::sys::unix_socket::{effective_uid, Entry};
 
 /// A file's device and inode.
@@ -49,7 +49,7 @@ pub(super) fn set_mode(path: &Path, mode: u32, made_by: MadeBy) -> Result<FileId
     let place = || ListenAddr::Path(path.to_owned());
     let refuse = |what: String| NotSet {
         error: Failure::wrap(
-            "set the mode of",
+            Step::SetMode,
             place(),
             io::Error::new(
                 io::ErrorKind::AlreadyExists,
@@ -68,7 +68,7 @@ pub(super) fn set_mode(path: &Path, mode: u32, made_by: MadeBy) -> Result<FileId
         ours: None,
     };
     let entry = Entry::open(path).map_err(|error| NotSet {
-        error: Failure::wrap("set the mode of", place(), error),
+        error: Failure::wrap(Step::SetMode, place(), error),
         ours: None,
     })?;
     let metadata = entry.metadata();
@@ -105,7 +105,7 @@ pub(super) fn set_mode(path: &Path, mode: u32, made_by: MadeBy) -> Result<FileId
                 error
             };
         NotSet {
-            error: Failure::wrap("set the mode of", place(), error),
+            error: Failure::wrap(Step::SetMode, place(), error),
             ours,
         }
     })?;
