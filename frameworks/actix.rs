@@ -2,8 +2,8 @@
 //! actix-web takes a std listener and registers it with its own runtime.
 //!
 //! ```text
-//! cargo run --example actix       # then: curl http://127.0.0.1:3000/
-//! PORT=8080 cargo run --example actix
+//! cargo run -p restartable-frameworks --example actix       # then: curl http://127.0.0.1:3000/
+//! PORT=8080 cargo run -p restartable-frameworks --example actix
 //! ```
 
 use actix_web::{web, App, HttpServer};
@@ -13,7 +13,14 @@ use restartable::restartable_listener;
 fn listener() -> std::io::Result<std::net::TcpListener> {}
 
 #[actix_web::main]
-async fn main() -> std::io::Result<()> {
+async fn main() {
+    if let Err(e) = serve().await {
+        eprintln!("error: {e}");
+        std::process::exit(1);
+    }
+}
+
+async fn serve() -> std::io::Result<()> {
     HttpServer::new(|| App::new().route("/", web::get().to(|| async { "hello from actix-web\n" })))
         .listen(listener()?)?
         .run()

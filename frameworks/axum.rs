@@ -1,8 +1,8 @@
 //! An axum server whose listener comes from `#[restartable_listener]`.
 //!
 //! ```text
-//! cargo run --example axum        # then: curl http://127.0.0.1:3000/
-//! PORT=8080 cargo run --example axum
+//! cargo run -p restartable-frameworks --example axum        # then: curl http://127.0.0.1:3000/
+//! PORT=8080 cargo run -p restartable-frameworks --example axum
 //! ```
 
 use restartable::restartable_listener;
@@ -11,7 +11,14 @@ use restartable::restartable_listener;
 async fn listener() -> std::io::Result<tokio::net::TcpListener> {}
 
 #[tokio::main]
-async fn main() -> std::io::Result<()> {
+async fn main() {
+    if let Err(e) = serve().await {
+        eprintln!("error: {e}");
+        std::process::exit(1);
+    }
+}
+
+async fn serve() -> std::io::Result<()> {
     let app = axum::Router::new().route("/", axum::routing::get(|| async { "hello from axum\n" }));
     axum::serve(listener().await?, app).await
 }

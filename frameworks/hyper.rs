@@ -1,8 +1,8 @@
 //! A hyper 1 server whose listener comes from `#[restartable_listener]`.
 //!
 //! ```text
-//! cargo run --example hyper       # then: curl http://127.0.0.1:3000/
-//! PORT=8080 cargo run --example hyper
+//! cargo run -p restartable-frameworks --example hyper       # then: curl http://127.0.0.1:3000/
+//! PORT=8080 cargo run -p restartable-frameworks --example hyper
 //! ```
 
 use std::convert::Infallible;
@@ -23,7 +23,14 @@ async fn hello(_: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible
 }
 
 #[tokio::main]
-async fn main() -> std::io::Result<()> {
+async fn main() {
+    if let Err(e) = serve().await {
+        eprintln!("error: {e}");
+        std::process::exit(1);
+    }
+}
+
+async fn serve() -> std::io::Result<()> {
     let listener = listener().await?;
     loop {
         let (stream, _) = listener.accept().await?;

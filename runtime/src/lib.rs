@@ -1,6 +1,7 @@
-// The crate docs are the README (runtime/README.md links to the one at the
-// root of the repository), so that the two cannot drift apart; its Rust
-// examples run as this crate's doctests.
+// The crate docs are the README (runtime/README.md is a copy of the one at
+// the root of the repository, kept equal by tests/tests/expansions.rs, as a
+// package cannot include a file outside itself); its Rust examples run as
+// this crate's doctests.
 #![doc = include_str!("../README.md")]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![deny(missing_docs)]
