@@ -327,10 +327,7 @@ fn unix_addr(private: &TokenStream, addr: Option<&UnixAddr>) -> UnixTokens {
                 }
                 Value::Expr(expr) => given_expr(expr, "unix_path"),
             };
-            Some(fill(
-                "$private::UnixAddr::Path($path)",
-                &[("private", private), ("path", &path)],
-            ))
+            Some(path)
         }
         Some(UnixAddr::Abstract(name)) => {
             let name = match name {
@@ -343,14 +340,15 @@ fn unix_addr(private: &TokenStream, addr: Option<&UnixAddr>) -> UnixTokens {
                         "#,
                         &[("message", &Literal::string(ABSTRACT_ELSEWHERE))],
                     ));
-                    syn::LitByteStr::new(name.value().as_bytes(), name.span()).into_token_stream()
+                    let bytes = syn::LitByteStr::new(name.value().as_bytes(), name.span());
+                    fill(
+                        "$private::abstract_name($name)",
+                        &[("private", private), ("name", &bytes)],
+                    )
                 }
                 Value::Expr(expr) => given_expr(expr, "abstract_name"),
             };
-            Some(fill(
-                "$private::UnixAddr::Abstract($name)",
-                &[("private", private), ("name", &name)],
-            ))
+            Some(name)
         }
     };
     UnixTokens {

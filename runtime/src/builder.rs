@@ -19,9 +19,9 @@ use crate::convert::BindableUnix;
 use crate::listener::ip::{listen, listen_async};
 #[cfg(unix)]
 use crate::listener::unix::{listen_unix, listen_unix_async};
-use crate::spec::{Configure, Inherit, Spec};
 #[cfg(unix)]
-use crate::spec::{UnixAddr, UnixSpec};
+use crate::spec::UnixSpec;
+use crate::spec::{Configure, Inherit, Spec};
 use crate::sys::Policy;
 
 /// `inherit` as the builder keeps it.
@@ -418,11 +418,7 @@ impl UnixBuilder {
 
     fn spec(&self) -> UnixSpec<'_> {
         UnixSpec {
-            addr: match &self.place {
-                ListenAddr::Path(path) => Some(UnixAddr::Path(path)),
-                ListenAddr::Abstract(name) => Some(UnixAddr::Abstract(name)),
-                ListenAddr::Ip(_) => None,
-            },
+            addr: Some(self.place.clone()),
             path_env: self.path_env.as_deref(),
             mode: self.mode,
             backlog: self.common.backlog,

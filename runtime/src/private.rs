@@ -4,9 +4,9 @@
 pub use crate::listener::ip::{listen, listen_async};
 #[cfg(unix)]
 pub use crate::listener::unix::{listen_unix, listen_unix_async};
-pub use crate::spec::{Configure, Inherit, Spec};
 #[cfg(unix)]
-pub use crate::spec::{UnixAddr, UnixSpec};
+pub use crate::spec::UnixSpec;
+pub use crate::spec::{Configure, Inherit, Spec};
 pub use core::time::Duration;
 pub use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV6};
 
@@ -46,18 +46,18 @@ pub fn into_result<T, E: ErrorType>(result: std::io::Result<T>) -> Result<T, E> 
     result.map_err(E::from)
 }
 
-/// A `path = expr` value as the path it names.
+/// A `path = expr` value as the address it names.
 #[cfg(unix)]
 #[inline]
-pub fn unix_path<P: AsRef<std::path::Path> + ?Sized>(path: &P) -> &std::path::Path {
-    path.as_ref()
+pub fn unix_path<P: AsRef<std::path::Path> + ?Sized>(path: &P) -> crate::ListenAddr {
+    crate::ListenAddr::Path(path.as_ref().to_owned())
 }
 
-/// An `abstract_name = expr` value as its bytes.
+/// An `abstract_name = expr` value as the address it names.
 #[cfg(unix)]
 #[inline]
-pub fn abstract_name<N: AsRef<[u8]> + ?Sized>(name: &N) -> &[u8] {
-    name.as_ref()
+pub fn abstract_name<N: AsRef<[u8]> + ?Sized>(name: &N) -> crate::ListenAddr {
+    crate::ListenAddr::Abstract(name.as_ref().to_owned())
 }
 
 #[cfg(unix)]

@@ -11,9 +11,6 @@ use std::time::Duration;
 use socket2::Socket;
 
 #[cfg(unix)]
-use std::path::Path;
-
-#[cfg(unix)]
 use crate::addr::{check_abstract, check_path, place_from_variable, ListenAddr};
 use crate::error::bad_variable;
 use crate::sys;
@@ -241,18 +238,6 @@ pub(crate) fn parse_port(name: &str, value: &OsString) -> io::Result<u16> {
         .ok_or_else(|| bad_variable(name, value, "is not a port number (expected 0 to 65535)"))
 }
 
-/// Where a Unix-domain socket is bound, as the attribute writes it.
-#[cfg(unix)]
-#[doc(hidden)]
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum UnixAddr<'a> {
-    /// A path in the file system.
-    Path(&'a Path),
-    /// A name in the abstract namespace (Linux, Android), without the
-    /// leading NUL.
-    Abstract(&'a [u8]),
-}
-
 /// Everything about a Unix-domain listener. The attribute's expansion
 /// builds one as a struct literal; [`UnixBuilder`](crate::UnixBuilder)
 /// borrows its fields.
@@ -261,7 +246,7 @@ pub enum UnixAddr<'a> {
 #[allow(missing_debug_implementations)]
 pub struct UnixSpec<'a> {
     /// The path or abstract name; `None` when `path_env` alone gives it.
-    pub addr: Option<UnixAddr<'a>>,
+    pub addr: Option<ListenAddr>,
     /// An environment variable whose value, when it is set, replaces
     /// `addr`: a path, or `@` and an abstract name.
     pub path_env: Option<&'a str>,
@@ -298,29 +283,24 @@ impl UnixSpec<'_> {
                 ));
             }
         }
-        match self.addr {
-            Some(UnixAddr::Path(path)) => check_path(path)
-                .map(|()| ListenAddr::Path(path.to_owned()))
+        match &self.addr {
+            Some(ListenAddr::Path(path)) => check_path(path)
+                .map(|()| ListenAddr::Path(path.clone()))
                 .map_err(|problem| {
                     io::Error::new(
                         io::ErrorKind::InvalidInput,
                         format!("cannot bind {}: {problem}", path.display()),
                     )
                 }),
-            Some(UnixAddr::Abstract(name)) => {
-                let place = ListenAddr::Abstract(name.to_owned());
-                check_abstract(name)
-                    .map(|()| place)
-                    .map_err(|(kind, problem)| {
-                        io::Error::new(
-                            kind,
-                            format!(
-                                "cannot bind {}: {problem}",
-                                ListenAddr::Abstract(name.to_owned())
-                            ),
-                        )
-                    })
-            }
+            Some(place @ ListenAddr::Abstract(name)) => check_abstract(name)
+                .map(|()| place.clone())
+                .map_err(|(kind, problem)| {
+                    io::Error::new(kind, format!("cannot bind {place}: {problem}"))
+                }),
+            Some(ListenAddr::Ip(addr)) => Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("cannot bind {addr} as a Unix-domain socket: it is an IP address"),
+            )),
             None => Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
                 "no path was given",

@@ -10,7 +10,7 @@ pub async fn listener() -> std::io::Result<restartable::socket2::Socket> {
     let result = {
         let spec = ::restartable::__private::UnixSpec {
             addr: ::core::option::Option::Some(
-                ::restartable::__private::UnixAddr::Abstract(b"restartable-example"),
+                ::restartable::__private::abstract_name(b"restartable-example"),
             ),
             path_env: ::core::option::Option::None,
             mode: ::core::option::Option::None,

@@ -9,9 +9,7 @@ pub fn socket(
         let given = &socket_path;
         let spec = ::restartable::__private::UnixSpec {
             addr: ::core::option::Option::Some(
-                ::restartable::__private::UnixAddr::Path(
-                    ::restartable::__private::unix_path(given),
-                ),
+                ::restartable::__private::unix_path(given),
             ),
             path_env: ::core::option::Option::Some("APP_SOCKET"),
             mode: ::core::option::Option::None,

@@ -6,9 +6,7 @@ pub fn listener() -> std::io::Result<std::os::unix::net::UnixListener> {
     let result = {
         let spec = ::restartable::__private::UnixSpec {
             addr: ::core::option::Option::Some(
-                ::restartable::__private::UnixAddr::Path(
-                    ::restartable::__private::unix_path("/run/app/app.sock"),
-                ),
+                ::restartable::__private::unix_path("/run/app/app.sock"),
             ),
             path_env: ::core::option::Option::None,
             mode: ::core::option::Option::Some(0o660),

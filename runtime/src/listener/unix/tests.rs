@@ -11,12 +11,13 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Mutex;
 
+use crate::addr::ListenAddr;
 use crate::convert::SocketKind;
-use crate::spec::{UnixAddr, UnixSpec};
+use crate::spec::UnixSpec;
 
-fn spec(path: &Path, mode: Option<u32>) -> UnixSpec<'_> {
+fn spec(path: &Path, mode: Option<u32>) -> UnixSpec<'static> {
     UnixSpec {
-        addr: Some(UnixAddr::Path(path)),
+        addr: Some(ListenAddr::Path(path.to_owned())),
         path_env: None,
         mode,
         backlog: Some(8),
