@@ -269,7 +269,9 @@ fn assert_same_address(text: &str, addr: std::net::SocketAddr) {
         .and_then(|index| index.trim().parse::<u32>().ok());
     assert_eq!(index, Some(v6.scope_id()), "{text:?}");
     assert_eq!(
-        format!("{ip}%{}]:{port}", v6.scope_id()).parse::<std::net::SocketAddr>().ok(),
+        format!("{ip}%{}]:{port}", v6.scope_id())
+            .parse::<std::net::SocketAddr>()
+            .ok(),
         Some(addr),
         "{text:?}"
     );
