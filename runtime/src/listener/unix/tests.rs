@@ -106,9 +106,8 @@ const CHILD_DIR: &str = "RESTARTABLE_UNIT_MODE_DIR";
 /// listener is made, and a control: a plain bind's file.
 #[test]
 fn child_reports_modes_under_umask_0() {
-    let dir = match env::var_os(CHILD_DIR) {
-        Some(dir) => dir,
-        None => return,
+    let Some(dir) = env::var_os(CHILD_DIR) else {
+        return;
     };
     let dir = PathBuf::from(dir);
     let path = dir.join("app.sock");
