@@ -6,12 +6,12 @@ use std::io;
 
 /// A `port_env` value, as `Spec` reads it.
 pub fn port_from_variable(name: &str, value: &OsStr) -> io::Result<u16> {
-    crate::spec::parse_port(name, &value.to_owned())
+    crate::addr::parse_port(name, &value.to_owned())
 }
 
 /// An `addr_env` value, as `Spec` reads it.
 pub fn addr_from_variable(name: &str, value: &OsStr) -> io::Result<std::net::SocketAddr> {
-    crate::spec::parse_addr(name, &value.to_owned())
+    crate::addr::parse_addr(name, &value.to_owned())
 }
 
 /// The `LISTEN_*` variables for process `own_pid`: the passed

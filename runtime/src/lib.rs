@@ -19,14 +19,18 @@ compile_error!(
 // error above is the only one (socket2 and tokio are not even built).
 // The modules, along the way a listener is made: where (addr) and what
 // (spec) it is asked to be, the attempts that make it (listener), taking a
-// passed socket (handoff), the socket types it becomes (convert), and the
-// errors it fails with (error); every raw OS call is in sys.
+// passed socket (handoff), the socket types it becomes (convert; either for
+// an address of either kind), and the errors it fails with (error, with the
+// leaves step and variable); every raw OS call is in sys. Each imports only
+// modules below it: no circle, nothing from this file.
 #[cfg(any(unix, windows))]
 mod addr;
 #[cfg(any(unix, windows))]
 mod builder;
 #[cfg(any(unix, windows))]
 mod convert;
+#[cfg(any(unix, windows))]
+mod either;
 #[cfg(any(unix, windows))]
 mod error;
 #[cfg(unix)]
@@ -39,9 +43,13 @@ mod messages;
 #[cfg(any(unix, windows))]
 mod spec;
 #[cfg(any(unix, windows))]
+mod step;
+#[cfg(any(unix, windows))]
 #[cfg_attr(unix, path = "sys/unix.rs")]
 #[cfg_attr(windows, path = "sys/windows.rs")]
 mod sys;
+#[cfg(any(unix, windows))]
+mod variable;
 // Microsoft's table of Winsock's bind refusals: used on Windows, compiled
 // and tested everywhere.
 #[cfg(any(unix, windows))]
@@ -59,7 +67,9 @@ pub use crate::builder::UnixBuilder;
 #[cfg_attr(docsrs, doc(cfg(unix)))]
 pub use crate::convert::BindableUnix;
 #[cfg(any(unix, windows))]
-pub use crate::convert::{Bindable, Listener, SocketKind, Stream};
+pub use crate::convert::{Bindable, SocketKind};
+#[cfg(any(unix, windows))]
+pub use crate::either::{Listener, Stream};
 #[cfg(any(unix, windows))]
 pub use crate::error::os_error;
 

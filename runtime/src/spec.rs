@@ -3,17 +3,15 @@
 //! as a struct literal), and the parts every kind of listener shares.
 
 use std::env;
-use std::ffi::{CString, OsString};
 use std::io;
-use std::net::{Ipv6Addr, SocketAddr, SocketAddrV6};
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use socket2::Socket;
 
 #[cfg(unix)]
 use crate::addr::{check_abstract, check_path, place_from_variable, ListenAddr};
-use crate::error::bad_variable;
-use crate::sys;
+use crate::addr::{parse_addr, parse_port};
 
 /// The backlog of a listener when none is given.
 pub const DEFAULT_BACKLOG: i32 = 1024;
@@ -140,102 +138,6 @@ impl Spec<'_> {
         }
         Ok(addr)
     }
-}
-
-/// An `addr_env` value: a whole socket address.
-pub(crate) fn parse_addr(name: &str, value: &OsString) -> io::Result<SocketAddr> {
-    if let Some(text) = value.to_str() {
-        match socket_addr_from_text(text) {
-            Ok(Some(addr)) => return Ok(addr),
-            Ok(None) => {}
-            Err(problem) => {
-                return Err(io::Error::new(
-                    problem.kind(),
-                    format!(
-                        "environment variable {name}={text:?} is not a usable socket address: \
-                         {problem}"
-                    ),
-                ))
-            }
-        }
-    }
-    let text = value.to_string_lossy();
-    let hint = if text.starts_with('/') || text.starts_with('@') || text.starts_with('.') {
-        "; a Unix-domain socket's path is given with `path_env`"
-    } else if text.parse::<std::net::IpAddr>().is_ok() {
-        "; it has no port"
-    } else {
-        " (host names are not resolved)"
-    };
-    Err(bad_variable(
-        name,
-        value,
-        &format!("is not a socket address such as 127.0.0.1:8080 or [::1]:8080{hint}"),
-    ))
-}
-
-/// A socket address from text, as `addr_env` and [`ListenAddr`] read it:
-/// what std parses, and an IPv6 address whose scope id is an interface's
-/// name (`[fe80::1%eth0]:8080`), which std does not take, with the name
-/// resolved to the interface's index. `Ok(None)`: not a socket address.
-///
-/// # Errors
-///
-/// A scope id that names no interface ([`io::ErrorKind::InvalidInput`]),
-/// or the lookup's own error; the message is a clause to follow what
-/// names the text.
-///
-/// [`ListenAddr`]: crate::ListenAddr
-pub(crate) fn socket_addr_from_text(text: &str) -> io::Result<Option<SocketAddr>> {
-    if let Ok(addr) = text.parse() {
-        return Ok(Some(addr));
-    }
-    let Some((ip, interface, port)) = scope_by_name(text) else {
-        return Ok(None);
-    };
-    let index = match CString::new(interface) {
-        Ok(name) => sys::interface_index(&name).map_err(|error| {
-            io::Error::new(
-                error.kind(),
-                format!("the network interface {interface:?} could not be looked up: {error}"),
-            )
-        })?,
-        // A NUL cannot be in an interface's name.
-        Err(_) => None,
-    };
-    match index {
-        Some(index) => Ok(Some(SocketAddrV6::new(ip, port, 0, index).into())),
-        None => Err(io::Error::new(
-            io::ErrorKind::InvalidInput,
-            format!(
-                "no network interface is named {interface:?} (the scope id of an IPv6 address is \
-                 an interface's name or index)"
-            ),
-        )),
-    }
-}
-
-/// `[ip%name]:port` with an IPv6 address, a scope that is not a number (a
-/// number is std's to parse, and one it refused is out of range) and a
-/// port as std writes it (digits only): the address, the name, the port.
-fn scope_by_name(text: &str) -> Option<(Ipv6Addr, &str, u16)> {
-    let (inside, port) = text.strip_prefix('[')?.split_once("]:")?;
-    let (ip, interface) = inside.split_once('%')?;
-    if interface.is_empty()
-        || interface.bytes().all(|b| b.is_ascii_digit())
-        || port.is_empty()
-        || !port.bytes().all(|b| b.is_ascii_digit())
-    {
-        return None;
-    }
-    Some((ip.parse().ok()?, interface, port.parse().ok()?))
-}
-
-pub(crate) fn parse_port(name: &str, value: &OsString) -> io::Result<u16> {
-    value
-        .to_str()
-        .and_then(|v| v.parse().ok())
-        .ok_or_else(|| bad_variable(name, value, "is not a port number (expected 0 to 65535)"))
 }
 
 /// Everything about a Unix-domain listener. The attribute's expansion

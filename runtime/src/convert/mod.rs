@@ -3,13 +3,11 @@
 
 #[cfg(feature = "async-io")]
 mod async_io;
-mod either;
 #[cfg(feature = "tokio")]
 mod tokio;
 #[cfg(unix)]
 mod unix;
 
-pub use self::either::{Listener, Stream};
 #[cfg(unix)]
 pub use self::unix::BindableUnix;
 

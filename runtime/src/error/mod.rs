@@ -5,7 +5,6 @@
 pub(crate) mod holder;
 
 use std::error::Error;
-use std::ffi::OsStr;
 use std::fmt;
 use std::io;
 use std::net::SocketAddr;
@@ -13,6 +12,7 @@ use std::time::Duration;
 
 use crate::addr::ListenAddr;
 use crate::convert::SocketKind;
+use crate::step::Step;
 
 /// The OS error code behind an error from this crate (or any `io::Error`):
 /// errno on unix, the WSA error on Windows, e.g. 98 (EADDRINUSE on Linux)
@@ -54,76 +54,6 @@ pub fn os_error(error: &io::Error) -> Option<i32> {
         cause = error.source();
     }
     None
-}
-
-/// An environment variable whose value cannot be used: `InvalidInput`,
-/// naming the variable and its value.
-pub(crate) fn bad_variable(name: &str, value: &OsStr, problem: &str) -> io::Error {
-    io::Error::new(
-        io::ErrorKind::InvalidInput,
-        format!(
-            "environment variable {name}={:?} {problem}",
-            value.to_string_lossy()
-        ),
-    )
-}
-
-/// The step of making a listener that failed. Each says its whole
-/// sentence, the address in it, so that a message can be searched for.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Step {
-    CreateSocket,
-    SetReuseAddress,
-    #[cfg(any(target_os = "linux", target_os = "android"))]
-    SetReusePort,
-    #[cfg(target_os = "freebsd")]
-    SetReusePortLb,
-    #[cfg(windows)]
-    SetExclusiveAddressUse,
-    SetOnlyV6,
-    MakeNonblocking,
-    Configure,
-    SetMode,
-    Bind,
-    Listen,
-    RemoveStaleFile,
-    Probe,
-    LookAtWhatHolds,
-    FindOutWhetherBound,
-}
-
-impl Step {
-    fn write(self, f: &mut fmt::Formatter<'_>, place: &ListenAddr) -> fmt::Result {
-        match self {
-            Step::CreateSocket => write!(f, "cannot create a socket for {place}"),
-            Step::SetReuseAddress => write!(f, "cannot set SO_REUSEADDR on the socket for {place}"),
-            #[cfg(any(target_os = "linux", target_os = "android"))]
-            Step::SetReusePort => write!(f, "cannot set SO_REUSEPORT on the socket for {place}"),
-            #[cfg(target_os = "freebsd")]
-            Step::SetReusePortLb => {
-                write!(f, "cannot set SO_REUSEPORT_LB on the socket for {place}")
-            }
-            #[cfg(windows)]
-            Step::SetExclusiveAddressUse => {
-                write!(
-                    f,
-                    "cannot set SO_EXCLUSIVEADDRUSE on the socket for {place}"
-                )
-            }
-            Step::SetOnlyV6 => write!(f, "cannot set IPV6_V6ONLY on the socket for {place}"),
-            Step::MakeNonblocking => write!(f, "cannot make the socket for {place} nonblocking"),
-            Step::Configure => write!(f, "cannot configure the socket for {place}"),
-            Step::SetMode => write!(f, "cannot set the mode of {place}"),
-            Step::Bind => write!(f, "cannot bind {place}"),
-            Step::Listen => write!(f, "cannot listen on {place}"),
-            Step::RemoveStaleFile => write!(f, "cannot remove the stale socket file {place}"),
-            Step::Probe => write!(f, "cannot make a socket to probe {place}"),
-            Step::LookAtWhatHolds => write!(f, "cannot look at what holds {place}"),
-            Step::FindOutWhetherBound => {
-                write!(f, "cannot find out whether a socket is bound to {place}")
-            }
-        }
-    }
 }
 
 /// What went wrong, on which address; the `io::Error` around it keeps the

@@ -6,9 +6,9 @@ use std::net::SocketAddr;
 
 use socket2::{Domain, Socket, Type};
 
+use super::Handoff;
 use crate::addr::ListenAddr;
 use crate::convert::SocketKind;
-use crate::listener::attempts::Handoff;
 use crate::spec::{Inherit, DEFAULT_BACKLOG};
 use crate::sys;
 

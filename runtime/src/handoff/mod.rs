@@ -24,6 +24,14 @@ mod vars;
 use std::io;
 
 pub(crate) use self::fit::{Wanted, WantedPlace};
+
+/// What `inherit` found: a passed socket that fits, checked and prepared;
+/// or none, with what was passed and left alone, to be said if the bind
+/// that follows finds the address in use.
+pub(crate) enum Handoff {
+    Taken(socket2::Socket),
+    NotTaken(Option<String>),
+}
 pub(crate) use self::record::take;
 #[cfg(fuzzing)]
 pub(crate) use self::vars::{Addressed, Vars};

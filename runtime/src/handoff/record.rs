@@ -10,7 +10,7 @@ use socket2::Socket;
 
 use super::fit::{Assessment, Wanted};
 use super::vars::{Addressed, Vars, LISTEN_FDNAMES, LISTEN_FDS, LISTEN_FDS_FIRST_FD, LISTEN_PID};
-use crate::listener::attempts::Handoff;
+use super::Handoff;
 use crate::spec::Inherit;
 use crate::sys::{self, PassedFd};
 

@@ -5,7 +5,7 @@ use std::ffi::{OsStr, OsString};
 use std::io;
 use std::os::unix::io::RawFd;
 
-use crate::error::bad_variable;
+use crate::variable::bad_variable;
 
 /// The first passed descriptor when `LISTEN_FDS_FIRST_FD` is unset
 /// (`SD_LISTEN_FDS_START`).

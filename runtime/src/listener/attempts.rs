@@ -244,6 +244,16 @@ pub enum Handoff {
     NotTaken(Option<String>),
 }
 
+#[cfg(unix)]
+impl From<crate::handoff::Handoff> for Handoff {
+    fn from(found: crate::handoff::Handoff) -> Handoff {
+        match found {
+            crate::handoff::Handoff::Taken(socket) => Handoff::Taken(socket),
+            crate::handoff::Handoff::NotTaken(note) => Handoff::NotTaken(note),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

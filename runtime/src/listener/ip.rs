@@ -8,11 +8,12 @@ use std::time::Duration;
 use socket2::{Domain, Socket};
 
 use crate::convert::{Bindable, SocketKind};
-use crate::error::{Failure, Step};
+use crate::error::Failure;
 use crate::listener::attempts::{run, Handoff, Listening, Plan};
 #[cfg(unix)]
 use crate::spec::Inherit;
 use crate::spec::Spec;
+use crate::step::Step;
 use crate::sys::{self, Policy};
 
 /// The socket `spec` describes: a passed one when `inherit` asks for it and
@@ -78,7 +79,7 @@ impl Plan for IpPlan<'_, '_> {
                     binds: spec.has_address(),
                     nonblocking: spec.nonblocking,
                 };
-                crate::handoff::take(inherit, &wanted)
+                crate::handoff::take(inherit, &wanted).map(Handoff::from)
             }
             None => Ok(Handoff::NotTaken(None)),
         }

@@ -25,9 +25,10 @@ use socket2::{Domain, SockAddr, Socket};
 use crate::addr::ListenAddr;
 use crate::convert::BindableUnix;
 use crate::convert::SocketKind;
-use crate::error::{Failure, Step};
+use crate::error::Failure;
 use crate::listener::attempts::{run, Handoff, Listening, Plan};
 use crate::spec::UnixSpec;
+use crate::step::Step;
 use crate::sys::unix_socket::narrow_mode_before_bind;
 
 use self::socket_file::{bound_file, remove_if_same, set_mode, what_is_there, FileId, MadeBy};
@@ -166,7 +167,7 @@ impl Plan for UnixSpec<'_> {
                     binds: true,
                     nonblocking: self.nonblocking,
                 };
-                let handoff = crate::handoff::take(inherit, &wanted)?;
+                let handoff = Handoff::from(crate::handoff::take(inherit, &wanted)?);
                 if let (Handoff::Taken(socket), Some(mode)) = (&handoff, self.mode) {
                     set_passed_mode(socket, mode)?;
                 }

@@ -12,7 +12,7 @@ use std::os::unix::io::RawFd;
 use socket2::Socket;
 
 use crate::convert::SocketKind;
-use crate::error::Step;
+use crate::step::Step;
 
 /// The kernel's socket tables, asked over netlink (for the holder of a port
 /// in an "address in use" error).

@@ -27,7 +27,7 @@ use windows_sys::Win32::Networking::WinSock::{
 const SO_EXCLUSIVEADDRUSE: i32 = !SO_REUSEADDR;
 
 use crate::convert::SocketKind;
-use crate::error::Step;
+use crate::step::Step;
 use crate::winsock_bind::{bind_error_in_use, Bind, ReuseOption};
 
 /// The socket options a listener gets on Windows.

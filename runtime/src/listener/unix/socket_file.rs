@@ -11,7 +11,8 @@ use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
 use std::path::Path;
 
 use crate::addr::ListenAddr;
-use crate::error::{Failure, Step};
+use crate::error::Failure;
+use crate::step::Step;
 use crate::sys::unix_socket::{effective_uid, Entry};
 
 /// A file's device and inode.

@@ -68,13 +68,15 @@ impl ListenAddr {
     /// address.
     pub fn bind(&self) -> io::Result<Listener> {
         match self {
-            ListenAddr::Ip(addr) => crate::Builder::new(*addr).bind().map(Listener::Tcp),
+            ListenAddr::Ip(addr) => crate::builder::Builder::new(*addr)
+                .bind()
+                .map(Listener::Tcp),
             #[cfg(unix)]
-            ListenAddr::Path(path) => crate::UnixBuilder::new(path.clone())
+            ListenAddr::Path(path) => crate::builder::UnixBuilder::new(path.clone())
                 .bind()
                 .map(Listener::Unix),
             #[cfg(unix)]
-            ListenAddr::Abstract(name) => crate::UnixBuilder::abstract_name(name.clone())
+            ListenAddr::Abstract(name) => crate::builder::UnixBuilder::abstract_name(name.clone())
                 .bind()
                 .map(Listener::Unix),
         }

@@ -1,0 +1,63 @@
+//! The steps of making a listener, as its errors name them.
+
+use std::fmt;
+
+/// The step of making a listener that failed. Each says its whole
+/// sentence, the address in it, so that a message can be searched for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Step {
+    CreateSocket,
+    SetReuseAddress,
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    SetReusePort,
+    #[cfg(target_os = "freebsd")]
+    SetReusePortLb,
+    #[cfg(windows)]
+    SetExclusiveAddressUse,
+    SetOnlyV6,
+    MakeNonblocking,
+    Configure,
+    SetMode,
+    Bind,
+    Listen,
+    RemoveStaleFile,
+    Probe,
+    LookAtWhatHolds,
+    FindOutWhetherBound,
+}
+
+impl Step {
+    /// The sentence for a failure of this step on `place` (an address, as
+    /// its `Display` writes it).
+    pub(crate) fn write(self, f: &mut fmt::Formatter<'_>, place: &dyn fmt::Display) -> fmt::Result {
+        match self {
+            Step::CreateSocket => write!(f, "cannot create a socket for {place}"),
+            Step::SetReuseAddress => write!(f, "cannot set SO_REUSEADDR on the socket for {place}"),
+            #[cfg(any(target_os = "linux", target_os = "android"))]
+            Step::SetReusePort => write!(f, "cannot set SO_REUSEPORT on the socket for {place}"),
+            #[cfg(target_os = "freebsd")]
+            Step::SetReusePortLb => {
+                write!(f, "cannot set SO_REUSEPORT_LB on the socket for {place}")
+            }
+            #[cfg(windows)]
+            Step::SetExclusiveAddressUse => {
+                write!(
+                    f,
+                    "cannot set SO_EXCLUSIVEADDRUSE on the socket for {place}"
+                )
+            }
+            Step::SetOnlyV6 => write!(f, "cannot set IPV6_V6ONLY on the socket for {place}"),
+            Step::MakeNonblocking => write!(f, "cannot make the socket for {place} nonblocking"),
+            Step::Configure => write!(f, "cannot configure the socket for {place}"),
+            Step::SetMode => write!(f, "cannot set the mode of {place}"),
+            Step::Bind => write!(f, "cannot bind {place}"),
+            Step::Listen => write!(f, "cannot listen on {place}"),
+            Step::RemoveStaleFile => write!(f, "cannot remove the stale socket file {place}"),
+            Step::Probe => write!(f, "cannot make a socket to probe {place}"),
+            Step::LookAtWhatHolds => write!(f, "cannot look at what holds {place}"),
+            Step::FindOutWhetherBound => {
+                write!(f, "cannot find out whether a socket is bound to {place}")
+            }
+        }
+    }
+}
