@@ -120,13 +120,18 @@ pub fn async_io_udp() -> io::Result<async_io::Async<UdpSocket>> {}
 #[cfg(unix)]
 pub async fn unix_builder() -> io::Result<tokio::net::UnixListener> {
     let _: fn() -> io::Result<std::os::unix::net::UnixDatagram> =
-        || restartable::Builder::unix("app.sock").mode(0o600).bind();
-    restartable::Builder::unix("app.sock").path_env("APP_SOCKET").bind_async().await
+        || restartable::UnixBuilder::new("app.sock").mode(0o600).bind();
+    restartable::UnixBuilder::new("app.sock").path_env("APP_SOCKET").bind_async().await
 }
 
 #[cfg(unix)]
 #[restartable::restartable_listener(path = "app.sock", mode = 0o660)]
 pub async fn tokio_unix() -> io::Result<tokio::net::UnixDatagram> {}
+
+/// Text to a listener of either kind, on every target.
+pub fn listen_any(text: &str) -> io::Result<restartable::Listener> {
+    text.parse::<restartable::ListenAddr>()?.bind()
+}
 
 pub fn os_error(error: &io::Error) -> Option<i32> {
     let _: fn() -> io::Result<UdpSocket> = || restartable::Builder::new((Ipv4Addr::LOCALHOST, 0)).bind();
