@@ -17,7 +17,7 @@ pub(crate) const MAX_PATH: usize = 107;
 pub(crate) const MAX_PATH_BSD: usize = 103;
 
 /// The longest `retry`: a restart that waits longer is not a restart.
-const MAX_RETRY: Duration = Duration::from_secs(3600);
+const MAX_RETRY: Duration = Duration::from_secs(super::messages::MAX_RETRY_SECS);
 
 /// `inherit = true`, `inherit = false` or `inherit = "name"`.
 pub(crate) enum Inherit {
@@ -180,12 +180,7 @@ pub(crate) fn env_name(
         return None;
     };
     let text = name.value();
-    let mut chars = text.chars();
-    let valid = chars
-        .next()
-        .is_some_and(|first| first.is_ascii_alphabetic() || first == '_')
-        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_');
-    if valid {
+    if super::messages::is_variable_name(&text) {
         Some(name.clone())
     } else {
         errors.at(
@@ -349,20 +344,7 @@ pub(crate) fn inherit(value: &Expr, errors: &mut Errors) -> Option<Inherit> {
     match literal(value) {
         Some(Lit::Bool(flag)) => Some(Inherit::Flag(flag.clone())),
         Some(Lit::Str(name)) => {
-            let text = name.value();
-            // systemd's rule for FileDescriptorName=: 1 to 255 printable
-            // ASCII characters, no `:` (the separator in LISTEN_FDNAMES).
-            let problem = if text.is_empty() {
-                Some("the name is empty".to_owned())
-            } else if text.len() > 255 {
-                Some(format!("the name is {} bytes long, over 255", text.len()))
-            } else if text.contains(':') {
-                Some("`:` separates the names in LISTEN_FDNAMES, so no name contains it".to_owned())
-            } else if !text.chars().all(|c| c.is_ascii_graphic() || c == ' ') {
-                Some("names are printable ASCII".to_owned())
-            } else {
-                None
-            };
+            let problem = super::messages::socket_name_problem(&name.value());
             if let Some(problem) = problem {
                 errors.at(name, format!("{EXPECTED}; {problem}"));
                 None

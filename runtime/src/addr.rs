@@ -270,6 +270,12 @@ pub(crate) fn check_abstract(name: &[u8]) -> Result<(), (io::ErrorKind, String)>
             "abstract names exist on Linux and Android only; use a path".to_owned(),
         ));
     }
+    if name.is_empty() {
+        return Err((
+            io::ErrorKind::InvalidInput,
+            "the abstract name is empty".to_owned(),
+        ));
+    }
     let max = sun_path_len() - 1;
     if name.len() > max {
         return Err((

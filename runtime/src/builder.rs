@@ -19,6 +19,7 @@ use crate::convert::BindableUnix;
 use crate::listener::ip::{listen, listen_async};
 #[cfg(unix)]
 use crate::listener::unix::{listen_unix, listen_unix_async};
+use crate::messages;
 #[cfg(unix)]
 use crate::spec::UnixSpec;
 use crate::spec::{Configure, Inherit, Spec};
@@ -57,6 +58,31 @@ impl Common {
 
     fn configure(&self) -> Option<Configure<'_>> {
         self.configure.as_deref().map(|f| -> Configure<'_> { f })
+    }
+
+    /// The checks the attribute makes at compile time on the same values:
+    /// the name of a passed socket, and the length of `retry`.
+    fn check(&self) -> io::Result<()> {
+        if let Some(InheritOwned::Named(name)) = &self.inherit {
+            if let Some(problem) = messages::socket_name_problem(name) {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    format!(
+                        "inherit_named({name:?}) is not the name of a passed socket: {problem}"
+                    ),
+                ));
+            }
+        }
+        if let Some(limit) = self.retry {
+            let max = Duration::from_secs(messages::MAX_RETRY_SECS);
+            if limit < Duration::from_millis(1) || limit > max {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    format!("retry({limit:?}) is not a duration from 1ms to 1h"),
+                ));
+            }
+        }
+        Ok(())
     }
 
     fn inherit(&self) -> Option<Inherit<'_>> {
@@ -256,6 +282,10 @@ impl Builder {
     /// The policy, after the checks the attribute makes at compile time on
     /// the same combinations of options.
     fn policy(&self) -> io::Result<Policy> {
+        self.common.check()?;
+        for (method, name) in [("port_env", &self.port_env), ("addr_env", &self.addr_env)] {
+            check_variable_name(method, name.as_deref())?;
+        }
         if let (Some(addr_env), Some(port_env)) = (&self.addr_env, &self.port_env) {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
@@ -403,7 +433,13 @@ impl UnixBuilder {
     /// [`io::ErrorKind::AlreadyExists`] when something that is not a socket
     /// is there (it is left alone).
     pub fn bind<T: BindableUnix>(&self) -> io::Result<T> {
+        self.check()?;
         listen_unix(&self.spec())
+    }
+
+    fn check(&self) -> io::Result<()> {
+        self.common.check()?;
+        check_variable_name("path_env", self.path_env.as_deref())
     }
 
     /// [`UnixBuilder::bind`] for async code: the pauses of
@@ -413,6 +449,7 @@ impl UnixBuilder {
     ///
     /// As [`UnixBuilder::bind`].
     pub async fn bind_async<T: BindableUnix>(&self) -> io::Result<T> {
+        self.check()?;
         listen_unix_async(&self.spec()).await
     }
 
@@ -439,5 +476,20 @@ impl fmt::Debug for UnixBuilder {
             .field("mode", &self.mode.map(|mode| format!("{mode:#o}")));
         self.common.fields(&mut f);
         f.finish()
+    }
+}
+
+/// A variable name given to `port_env`, `addr_env` or `path_env`, checked
+/// as the attribute checks it.
+fn check_variable_name(method: &str, name: Option<&str>) -> io::Result<()> {
+    match name {
+        Some(name) if !messages::is_variable_name(name) => Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!(
+                "{method}({name:?}) is not an environment variable name (letters, digits and \
+                 `_`, not starting with a digit)"
+            ),
+        )),
+        _ => Ok(()),
     }
 }

@@ -22,3 +22,34 @@ pub(crate) const REUSE_PORT_ELSEWHERE: &str = "`reuse_port = true` is supported 
 pub(crate) const NO_DUAL_STACK: &str = "`only_v6 = false` is not possible on OpenBSD and \
      DragonFly BSD: they have no dual-stack sockets, an IPv6 socket is always IPv6-only there; \
      bind an IPv4 socket as well, or leave out only_v6";
+
+/// Whether `text` is an environment variable's name, as `port_env`,
+/// `addr_env` and `path_env` take it: letters, digits and `_`, not starting
+/// with a digit.
+pub(crate) fn is_variable_name(text: &str) -> bool {
+    let mut chars = text.chars();
+    chars
+        .next()
+        .is_some_and(|first| first.is_ascii_alphabetic() || first == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+/// What is wrong with `text` as the name of a passed socket (`inherit`):
+/// systemd's rule for `FileDescriptorName=`, 1 to 255 printable ASCII
+/// characters and no `:` (the separator in `LISTEN_FDNAMES`).
+pub(crate) fn socket_name_problem(text: &str) -> Option<&'static str> {
+    if text.is_empty() {
+        Some("the name is empty")
+    } else if text.len() > 255 {
+        Some("the name is over 255 bytes long")
+    } else if text.contains(':') {
+        Some("`:` separates the names in LISTEN_FDNAMES, so no name contains it")
+    } else if !text.chars().all(|c| c.is_ascii_graphic() || c == ' ') {
+        Some("names are printable ASCII")
+    } else {
+        None
+    }
+}
+
+/// The longest `retry`: a restart that waits longer is not a restart.
+pub(crate) const MAX_RETRY_SECS: u64 = 3600;

@@ -98,3 +98,62 @@ fn the_builder_refuses_reuse_port_with_exclusive_false_as_the_attribute_does() {
         "{error}"
     );
 }
+
+/// Values the attribute refuses at compile time are refused by the builder
+/// at bind, with the same rule: a variable name, the name of a passed
+/// socket, the length of `retry`.
+#[test]
+fn the_builder_checks_names_and_durations_as_the_attribute_does() {
+    let ip = || restartable::Builder::new((Ipv4Addr::LOCALHOST, 0));
+    let cases = [
+        (
+            ip().port_env("9PORT").bind::<TcpListener>(),
+            "port_env(\"9PORT\") is not an environment variable name",
+        ),
+        (
+            ip().addr_env("MY-ADDR").bind::<TcpListener>(),
+            "addr_env(\"MY-ADDR\") is not an environment variable name",
+        ),
+        (
+            ip().inherit_named("web:admin").bind::<TcpListener>(),
+            "inherit_named(\"web:admin\") is not the name of a passed socket: `:` separates",
+        ),
+        (
+            ip().retry(std::time::Duration::from_secs(3601))
+                .bind::<TcpListener>(),
+            "retry(3601s) is not a duration from 1ms to 1h",
+        ),
+    ];
+    for (result, message) in cases {
+        let error = result.unwrap_err();
+        assert_eq!(error.kind(), ErrorKind::InvalidInput, "{error}");
+        assert!(
+            error.to_string().starts_with(message),
+            "{error} ∌ {message}"
+        );
+    }
+    #[cfg(unix)]
+    {
+        let error = restartable::UnixBuilder::new("app.sock")
+            .path_env("APP SOCKET")
+            .bind::<std::os::unix::net::UnixListener>()
+            .unwrap_err();
+        assert!(
+            error
+                .to_string()
+                .starts_with("path_env(\"APP SOCKET\") is not an environment variable name"),
+            "{error}"
+        );
+    }
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    {
+        let error = restartable::UnixBuilder::abstract_name("")
+            .bind::<std::os::unix::net::UnixListener>()
+            .unwrap_err();
+        assert_eq!(error.kind(), ErrorKind::InvalidInput);
+        assert_eq!(
+            error.to_string(),
+            "cannot bind @: the abstract name is empty"
+        );
+    }
+}
