@@ -130,6 +130,22 @@ fn backlog(port: u16) -> String {
     }
 }
 
+/// The backlog of the Unix-domain listener at `path`, as `ss` shows it
+/// (Send-Q).
+fn unix_backlog(path: &std::path::Path) -> String {
+    let output = Command::new("ss")
+        .args(["-xlH", "src", &path.display().to_string()])
+        .output();
+    match output {
+        Ok(output) => String::from_utf8_lossy(&output.stdout)
+            .split_whitespace()
+            .nth(3)
+            .unwrap_or("none")
+            .to_owned(),
+        Err(error) => format!("unknown ({error})"),
+    }
+}
+
 /// A second UDP socket with SO_REUSEADDR on `port`: can it bind?
 fn second_udp_binder(port: u16) -> String {
     let socket = Socket::new(Domain::IPV4, Type::DGRAM, None).unwrap();
@@ -374,6 +390,18 @@ fn rule_scenario(scenario: &str) {
             say(format!("http {}", outcome(&http(), tcp_port)));
             say(format!("only passed {}", outcome(&only_passed(), tcp_port)));
             say(format!("fd3 {}", fd3_state()));
+        }
+        "unix-backlog" => {
+            let path = std::path::PathBuf::from(env::var("SOCKET_PATH").unwrap());
+            let listener = unix_on(&path);
+            say(format!(
+                "taken {}",
+                match &listener {
+                    Ok(_) => "ok".to_owned(),
+                    Err(error) => format!("error {error}"),
+                }
+            ));
+            say(format!("backlog after {}", unix_backlog(&path)));
         }
         "dual-stack" => {
             let port: u16 = env::var("EXPECTED_PORT").unwrap().parse().unwrap();
@@ -807,6 +835,32 @@ fn a_passed_ipv6_only_socket_does_not_fit_a_dual_stack_function() {
             assert_eq!(dual, format!("port {port}"));
         }
     }
+}
+
+/// A passed Unix-domain listener's queue, as systemfd makes it (1), is
+/// raised to the default; the OS tells its length through `sock_diag`.
+#[test]
+fn a_passed_unix_listener_s_short_backlog_is_raised() {
+    let dir = env::temp_dir().join(format!("restartable-unix-backlog-{}", std::process::id()));
+    let _ = fs::remove_dir_all(&dir);
+    fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("app.sock");
+    let socket = Socket::new(Domain::UNIX, Type::STREAM, None).unwrap();
+    socket
+        .bind(&restartable::socket2::SockAddr::unix(&path).unwrap())
+        .unwrap();
+    socket.listen(1).unwrap();
+    let lines = run(
+        "unix-backlog",
+        &[socket.as_fd()],
+        None,
+        &ListenPid::Own,
+        &[("SOCKET_PATH", path.display().to_string())],
+    );
+    assert_eq!(line(&lines, "taken"), "ok");
+    // Before: 1, the supervisor's.
+    assert_eq!(line(&lines, "backlog after"), "1024");
+    fs::remove_dir_all(dir).unwrap();
 }
 
 /// systemd's `Backlog=4096` stays; systemfd's 1 is raised (below); a

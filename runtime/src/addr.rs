@@ -156,6 +156,13 @@ impl FromStr for ListenAddr {
         #[cfg(unix)]
         {
             if let Some(name) = text.strip_prefix('@') {
+                // Printed back, a control character is escaped: refused
+                // here, so that what is accepted prints back as itself.
+                if name.chars().any(char::is_control) {
+                    return Err(invalid(
+                        "an abstract name given as text has no control characters".to_owned(),
+                    ));
+                }
                 return check_abstract(name.as_bytes())
                     .map(|()| ListenAddr::Abstract(name.as_bytes().to_owned()))
                     .map_err(|(kind, problem)| {

@@ -187,3 +187,21 @@ fn text_to_listener_is_one_call_and_the_same_code_for_ip_and_path() {
     }
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+/// What is accepted as text prints back as the same text: an abstract name
+/// with a control character, which would print escaped, is refused.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+#[test]
+fn an_abstract_name_with_a_control_character_is_refused_as_text() {
+    let error = "@app\u{0}x".parse::<ListenAddr>().unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::InvalidInput);
+    assert_eq!(
+        error.to_string(),
+        "invalid listen address \"@app\\0x\": an abstract name given as text has no control characters"
+    );
+    let printable: ListenAddr = "@app-1".parse().unwrap();
+    assert_eq!(
+        printable.to_string().parse::<ListenAddr>().unwrap(),
+        printable
+    );
+}

@@ -268,14 +268,17 @@ impl Wanted<'_> {
                 if ip {
                     socket.set_reuse_address(true)?;
                 }
+                // Where the OS does not tell the queue's length, it stays as
+                // the supervisor made it.
                 let backlog = match self.backlog {
                     Some(backlog) => Some(backlog),
-                    None if ip => sys::tcp_listen_backlog(socket)
-                        .filter(|&now| i64::from(now) < i64::from(DEFAULT_BACKLOG))
-                        .map(|_| DEFAULT_BACKLOG),
-                    // The OS does not tell a Unix-domain listener's queue
-                    // length here: it stays as the supervisor made it.
-                    None => None,
+                    None => if ip {
+                        sys::tcp_listen_backlog(socket)
+                    } else {
+                        sys::unix_listen_backlog(socket)
+                    }
+                    .filter(|&now| i64::from(now) < i64::from(DEFAULT_BACKLOG))
+                    .map(|_| DEFAULT_BACKLOG),
                 };
                 if let Some(backlog) = backlog {
                     socket.listen(backlog)?;

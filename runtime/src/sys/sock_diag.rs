@@ -51,6 +51,11 @@ const UDIAG_SHOW_UID: u32 = 0x40;
 const UNIX_DIAG_NAME: u16 = 0;
 const UNIX_DIAG_VFS: u16 = 1;
 const UNIX_DIAG_UID: u16 = 7;
+/// `UDIAG_SHOW_RQLEN` and its attribute, `struct unix_diag_rqlen`: for a
+/// listening socket, `udiag_wqueue` is `sk_max_ack_backlog`
+/// (`sk_diag_show_rqlen`, net/unix/diag.c).
+const UDIAG_SHOW_RQLEN: u32 = 0x10;
+const UNIX_DIAG_RQLEN: u16 = 4;
 
 /// The kernel sizes a dump's datagrams to at most 32 KiB (`netlink_dump` in
 /// `net/netlink/af_netlink.c`: "User is expected to provide buffer as large as
@@ -221,6 +226,29 @@ pub(crate) fn unix_sockets(
         }
     })?;
     Ok(sockets)
+}
+
+/// The accept queue's limit of the listening Unix-domain socket whose
+/// inode is `inode`, from a dump of listening sockets; `None` when no such
+/// socket is listed.
+pub(crate) fn unix_listen_backlog(inode: u32, deadline: Instant) -> io::Result<Option<u32>> {
+    let mut request = [0u8; UNIX_REQUEST_LEN];
+    request[0] = byte(libc::AF_UNIX)?;
+    let states = 1u32 << TCP_LISTEN;
+    request[4..8].copy_from_slice(&states.to_ne_bytes());
+    request[12..16].copy_from_slice(&UDIAG_SHOW_RQLEN.to_ne_bytes());
+    let mut backlog = None;
+    dump(&request, deadline, |message| {
+        if message.len() < UNIX_MESSAGE_LEN || u32_at(message, 4) != Some(inode) {
+            return;
+        }
+        for (kind, value) in attributes(&message[UNIX_MESSAGE_LEN..]) {
+            if kind == UNIX_DIAG_RQLEN {
+                backlog = u32_at(value, 4);
+            }
+        }
+    })?;
+    Ok(backlog)
 }
 
 /// One `unix_diag_msg` and its attributes; `None` when it is too short.

@@ -181,6 +181,16 @@ pub(crate) fn passed_fd(fd: RawFd) -> io::Result<PassedFd> {
     if flags & libc::FD_CLOEXEC != 0 {
         return Ok(PassedFd::CloseOnExec);
     }
+    let stat = fstat(fd)?;
+    Ok(if stat.st_mode & libc::S_IFMT == libc::S_IFSOCK {
+        PassedFd::Socket
+    } else {
+        PassedFd::NotASocket
+    })
+}
+
+/// `fstat` of a descriptor number: its metadata, whatever it refers to.
+fn fstat(fd: RawFd) -> io::Result<libc::stat> {
     #[allow(unsafe_code)]
     // SAFETY: all zeros is a valid `stat` (a C struct of integers), which
     // fstat fills in; it only reads the descriptor's metadata.
@@ -191,11 +201,25 @@ pub(crate) fn passed_fd(fd: RawFd) -> io::Result<PassedFd> {
     if result == -1 {
         return Err(io::Error::last_os_error());
     }
-    Ok(if stat.st_mode & libc::S_IFMT == libc::S_IFSOCK {
-        PassedFd::Socket
-    } else {
-        PassedFd::NotASocket
-    })
+    Ok(stat)
+}
+
+/// The accept queue's limit of a listening Unix-domain socket, on Linux
+/// and Android from the kernel's socket tables (`sock_diag`, by the
+/// socket's inode); `None` where it cannot be read.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+pub(crate) fn unix_listen_backlog(socket: &Socket) -> Option<u32> {
+    use std::os::unix::io::AsRawFd;
+    let inode = u32::try_from(fstat(socket.as_raw_fd()).ok()?.st_ino).ok()?;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_millis(100);
+    sock_diag::unix_listen_backlog(inode, deadline)
+        .ok()
+        .flatten()
+}
+
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+pub(crate) fn unix_listen_backlog(_socket: &Socket) -> Option<u32> {
+    None
 }
 
 /// The accept queue's limit of a listening TCP socket, where the OS tells
