@@ -7,6 +7,7 @@ use std::fmt;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Step {
     CreateSocket,
+    #[cfg(unix)]
     SetReuseAddress,
     #[cfg(any(target_os = "linux", target_os = "android"))]
     SetReusePort,
@@ -17,12 +18,17 @@ pub(crate) enum Step {
     SetOnlyV6,
     MakeNonblocking,
     Configure,
+    #[cfg(unix)]
     SetMode,
     Bind,
     Listen,
+    #[cfg(unix)]
     RemoveStaleFile,
+    #[cfg(unix)]
     Probe,
+    #[cfg(unix)]
     LookAtWhatHolds,
+    #[cfg(unix)]
     FindOutWhetherBound,
 }
 
@@ -32,6 +38,7 @@ impl Step {
     pub(crate) fn write(self, f: &mut fmt::Formatter<'_>, place: &dyn fmt::Display) -> fmt::Result {
         match self {
             Step::CreateSocket => write!(f, "cannot create a socket for {place}"),
+            #[cfg(unix)]
             Step::SetReuseAddress => write!(f, "cannot set SO_REUSEADDR on the socket for {place}"),
             #[cfg(any(target_os = "linux", target_os = "android"))]
             Step::SetReusePort => write!(f, "cannot set SO_REUSEPORT on the socket for {place}"),
@@ -49,12 +56,17 @@ impl Step {
             Step::SetOnlyV6 => write!(f, "cannot set IPV6_V6ONLY on the socket for {place}"),
             Step::MakeNonblocking => write!(f, "cannot make the socket for {place} nonblocking"),
             Step::Configure => write!(f, "cannot configure the socket for {place}"),
+            #[cfg(unix)]
             Step::SetMode => write!(f, "cannot set the mode of {place}"),
             Step::Bind => write!(f, "cannot bind {place}"),
             Step::Listen => write!(f, "cannot listen on {place}"),
+            #[cfg(unix)]
             Step::RemoveStaleFile => write!(f, "cannot remove the stale socket file {place}"),
+            #[cfg(unix)]
             Step::Probe => write!(f, "cannot make a socket to probe {place}"),
+            #[cfg(unix)]
             Step::LookAtWhatHolds => write!(f, "cannot look at what holds {place}"),
+            #[cfg(unix)]
             Step::FindOutWhetherBound => {
                 write!(f, "cannot find out whether a socket is bound to {place}")
             }

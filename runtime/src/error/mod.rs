@@ -89,7 +89,9 @@ impl Failure {
     }
 
     /// The error of a bind: when it is "address in use",
-    /// [`Unfinished::finish`] adds who holds the port.
+    /// [`Unfinished::finish`] adds who holds the port. (The IP listener
+    /// calls `wrap_ip_bind`; the Unix-domain one and the tests this.)
+    #[cfg(any(unix, test))]
     pub(crate) fn wrap_bind(
         place: impl Into<ListenAddr>,
         kind: SocketKind,
