@@ -377,6 +377,13 @@ fn rule_scenario(scenario: &str) {
             say(format!("only passed {}", outcome(&only_passed(), tcp_port)));
         }
         "only-passed" => say(format!("only passed {}", outcome(&only_passed(), tcp_port))),
+        "backlog-zero" => {
+            let built = restartable::Builder::new((Ipv4Addr::LOCALHOST, 0))
+                .backlog(0)
+                .inherit_named("http")
+                .bind::<TcpListener>();
+            say(format!("zero {}", outcome(&built, tcp_port)));
+        }
         "cloexec" => {
             let port: u16 = env::var("EXPECTED_PORT").unwrap().parse().unwrap();
             // As libsystemd's sd_listen_fds(0) leaves a descriptor it took.
@@ -835,6 +842,24 @@ fn a_passed_ipv6_only_socket_does_not_fit_a_dual_stack_function() {
             assert_eq!(dual, format!("port {port}"));
         }
     }
+}
+
+/// A backlog below 1 is refused for a passed socket too, not applied to it.
+#[test]
+fn a_backlog_below_one_is_refused_for_a_passed_socket_too() {
+    let (listener, _) = loopback_listener();
+    let lines = run(
+        "backlog-zero",
+        &[listener.as_fd()],
+        Some("http"),
+        &ListenPid::Own,
+        &[],
+    );
+    // Before: `zero port PORT`, the passed listener set to listen(0).
+    assert_eq!(
+        line(&lines, "zero"),
+        "error InvalidInput cannot listen: backlog must be at least 1, got 0"
+    );
 }
 
 /// A passed Unix-domain listener's queue, as systemfd makes it (1), is

@@ -1035,3 +1035,27 @@ fn threads_binding_one_path_at_once_get_exactly_one_listener() {
     }
     fs::remove_dir_all(dir).unwrap();
 }
+
+/// A lock file with a second name is a hard link someone put there (to a
+/// file of root's, where hard links are not restricted): refused, and the
+/// file it names keeps its mode (before, it was narrowed to 0600).
+#[test]
+fn a_lock_file_that_is_a_hard_link_is_refused_and_left_alone() {
+    let dir = scratch("hard-link-lock");
+    let path = dir.join("app.sock");
+    let victim = dir.join("victim");
+    fs::write(&victim, "data").unwrap();
+    fs::set_permissions(&victim, fs::Permissions::from_mode(0o644)).unwrap();
+    fs::hard_link(&victim, dir.join("app.sock.lock")).unwrap();
+    let error = listener(&path).unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::AlreadyExists, "{error}");
+    assert!(
+        error.to_string().contains("has 2 names (hard links)"),
+        "{error}"
+    );
+    assert_eq!(
+        fs::metadata(&victim).unwrap().permissions().mode() & 0o777,
+        0o644
+    );
+    fs::remove_dir_all(dir).unwrap();
+}

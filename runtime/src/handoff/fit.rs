@@ -24,7 +24,14 @@ pub(crate) struct Wanted<'a> {
     /// Whether the function binds an address of its own when nothing is
     /// taken; without one, nothing taken is an error.
     pub(crate) binds: bool,
+    /// What the function sets last on a socket that fits (a Unix-domain
+    /// socket's `mode`): when it fails, the socket stays on record,
+    /// untaken, as the other steps of preparing it.
+    pub(crate) finish: Option<Finish<'a>>,
 }
+
+/// A last step on a socket that fits.
+pub(crate) type Finish<'a> = &'a dyn Fn(&Socket) -> io::Result<()>;
 
 /// Where the function would bind, for choosing and checking a passed socket.
 pub(crate) enum WantedPlace<'a> {
@@ -290,7 +297,11 @@ impl Wanted<'_> {
                 }
             }
         }
-        socket.set_nonblocking(self.nonblocking)
+        socket.set_nonblocking(self.nonblocking)?;
+        match self.finish {
+            Some(finish) => finish(socket),
+            None => Ok(()),
+        }
     }
 }
 

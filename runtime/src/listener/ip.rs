@@ -61,11 +61,18 @@ impl Plan for IpPlan<'_, '_> {
         let spec = self.spec;
         match spec.inherit {
             Some(inherit) => {
+                // The options are checked whatever is taken.
+                if let Some(backlog) = spec.backlog.filter(|&backlog| backlog < 1) {
+                    return Err(io::Error::new(
+                        io::ErrorKind::InvalidInput,
+                        format!("cannot listen: backlog must be at least 1, got {backlog}"),
+                    ));
+                }
                 // A named socket is taken wherever it is bound: an address
                 // that cannot be read yet fails only if the function binds.
                 let addr = match inherit {
                     _ if !spec.has_address() => None,
-                    Inherit::Named(_) => spec.checked_address().ok(),
+                    Inherit::Named(_) => spec.address().ok(),
                     Inherit::Next => Some(spec.checked_address()?),
                 };
                 let wanted = crate::handoff::Wanted {
@@ -78,6 +85,7 @@ impl Plan for IpPlan<'_, '_> {
                     backlog: spec.backlog,
                     binds: spec.has_address(),
                     nonblocking: spec.nonblocking,
+                    finish: None,
                 };
                 crate::handoff::take(inherit, &wanted).map(Handoff::from)
             }

@@ -160,18 +160,19 @@ impl Plan for UnixSpec<'_> {
         match self.inherit {
             Some(inherit) => {
                 let place = self.checked_place()?;
+                let set_mode = |socket: &Socket| match self.mode {
+                    Some(mode) => set_passed_mode(socket, mode),
+                    None => Ok(()),
+                };
                 let wanted = crate::handoff::Wanted {
                     kind,
                     place: crate::handoff::WantedPlace::Unix(&place),
                     backlog: self.backlog,
                     binds: true,
                     nonblocking: self.nonblocking,
+                    finish: Some(&set_mode),
                 };
-                let handoff = Handoff::from(crate::handoff::take(inherit, &wanted)?);
-                if let (Handoff::Taken(socket), Some(mode)) = (&handoff, self.mode) {
-                    set_passed_mode(socket, mode)?;
-                }
-                Ok(handoff)
+                crate::handoff::take(inherit, &wanted).map(Handoff::from)
             }
             None => Ok(Handoff::NotTaken(None)),
         }

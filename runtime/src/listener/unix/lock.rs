@@ -184,6 +184,20 @@ fn check(path: &Path, lock_path: &Path, file: &File, metadata: &fs::Metadata) ->
     if !metadata.file_type().is_file() {
         return Err(not_a_lock_file(path, lock_path, metadata.file_type()));
     }
+    // A second name is a hard link someone put there, perhaps to a file of
+    // root's that the narrowing below would change: refused.
+    if metadata.nlink() != 1 {
+        return Err(io::Error::new(
+            io::ErrorKind::AlreadyExists,
+            format!(
+                "cannot bind {}: the lock file {} has {} names (hard links), so it may be \
+                 another file linked there; it was left alone: remove it",
+                path.display(),
+                lock_path.display(),
+                metadata.nlink()
+            ),
+        ));
+    }
     let me = effective_uid();
     if metadata.uid() != me && metadata.uid() != 0 {
         return Err(io::Error::new(

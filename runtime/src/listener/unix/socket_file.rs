@@ -76,6 +76,14 @@ pub(super) fn set_mode(path: &Path, mode: u32, made_by: MadeBy) -> Result<FileId
     if !metadata.file_type().is_socket() {
         return Err(refuse(what_is_there(path, metadata.file_type())));
     }
+    // A socket file has one name; a second one is a hard link put there,
+    // to another socket whose mode is not this service's to change.
+    if metadata.nlink() != 1 {
+        return Err(refuse(format!(
+            "a socket file with {} names (hard links)",
+            metadata.nlink()
+        )));
+    }
     let me = effective_uid();
     if made_by == MadeBy::ThisBind && metadata.uid() != me {
         return Err(refuse(format!(

@@ -77,6 +77,27 @@ fn a_symbolic_link_swapped_in_after_bind_is_refused_and_its_target_keeps_its_mod
     fs::remove_dir_all(dir).unwrap();
 }
 
+/// Another socket of the same user, hard-linked in place of the bound file
+/// (a service's private control socket, say): refused, its mode kept.
+#[test]
+fn another_socket_hard_linked_in_after_bind_is_refused_and_keeps_its_mode() {
+    let dir = scratch("swap-hard-link");
+    let path = dir.join("app.sock");
+    let other = dir.join("private.sock");
+    let private = std::os::unix::net::UnixListener::bind(&other).unwrap();
+    fs::set_permissions(&other, fs::Permissions::from_mode(0o600)).unwrap();
+    let result = spec(&path, Some(0o666)).bind_with(SocketKind::Stream, &|bound| {
+        fs::remove_file(bound).unwrap();
+        fs::hard_link(&other, bound).unwrap();
+    });
+    // Before: 0o666 on the private socket.
+    assert_eq!(mode_of(&other), 0o600, "the other socket's mode changed");
+    let message = result.map(drop).unwrap_err().to_string();
+    assert!(message.contains("with 2 names (hard links)"), "{message}");
+    drop(private);
+    fs::remove_dir_all(dir).unwrap();
+}
+
 #[test]
 fn a_regular_file_swapped_in_after_bind_is_refused_and_left_alone() {
     let dir = scratch("swap-file");
