@@ -858,7 +858,7 @@ fn a_backlog_below_one_is_refused_for_a_passed_socket_too() {
     // Before: `zero port PORT`, the passed listener set to listen(0).
     assert_eq!(
         line(&lines, "zero"),
-        "error InvalidInput cannot listen: backlog must be at least 1, got 0"
+        "error InvalidInput cannot listen on a passed socket: backlog must be at least 1, got 0"
     );
 }
 

@@ -13,6 +13,17 @@ use socket2::Socket;
 use crate::addr::{check_abstract, check_path, place_from_variable, ListenAddr};
 use crate::addr::{parse_addr, parse_port};
 
+/// A `backlog` below 1 is refused, for a socket bound on `place` or taken.
+pub(crate) fn check_backlog(backlog: Option<i32>, place: &dyn std::fmt::Display) -> io::Result<()> {
+    match backlog.filter(|&backlog| backlog < 1) {
+        Some(backlog) => Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("cannot listen on {place}: backlog must be at least 1, got {backlog}"),
+        )),
+        None => Ok(()),
+    }
+}
+
 /// The backlog of a listener when none is given.
 pub const DEFAULT_BACKLOG: i32 = 1024;
 
@@ -124,12 +135,7 @@ impl Spec<'_> {
     /// [`Spec::address`], with the options checked against it.
     pub(crate) fn checked_address(&self) -> io::Result<SocketAddr> {
         let addr = self.address()?;
-        if let Some(backlog) = self.backlog.filter(|&backlog| backlog < 1) {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                format!("cannot listen on {addr}: backlog must be at least 1, got {backlog}"),
-            ));
-        }
+        check_backlog(self.backlog, &addr)?;
         if addr.is_ipv4() && self.only_v6.is_some() {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
@@ -212,12 +218,7 @@ impl UnixSpec<'_> {
 
     pub(crate) fn checked_place(&self) -> io::Result<ListenAddr> {
         let place = self.place()?;
-        if let Some(backlog) = self.backlog.filter(|&backlog| backlog < 1) {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                format!("cannot listen on {place}: backlog must be at least 1, got {backlog}"),
-            ));
-        }
+        check_backlog(self.backlog, &place)?;
         if self.mode.is_some_and(|mode| mode > 0o777) {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,

@@ -69,6 +69,22 @@ pub fn in_child() -> bool {
     std::env::var_os(IN_CHILD).is_some()
 }
 
+/// For a test that must run alone in its process (no other test's threads
+/// or forked children beside it): `true` in the copy of this binary that
+/// runs it; elsewhere it runs that copy, fails with it, and gives `false`.
+///
+/// # Panics
+///
+/// As [`child`].
+#[must_use]
+pub fn alone(name: &str) -> bool {
+    if in_child() {
+        return true;
+    }
+    let _ = child(name, &[]);
+    false
+}
+
 /// This test binary again, to run the test `name` alone with `vars` in its
 /// environment: variables go to a process through `Command::env`, never
 /// `set_var` in a multi-threaded test binary. The test's body runs where

@@ -961,11 +961,9 @@ fn a_lock_held_by_another_program_is_address_in_use_at_once() {
 /// Alone in a copy of this test binary, for the reason given below.
 #[test]
 fn in_one_process_a_path_is_bound_again_after_its_listener_is_dropped() {
-    if !restartable_tests::in_child() {
-        let _ = restartable_tests::child(
-            "in_one_process_a_path_is_bound_again_after_its_listener_is_dropped",
-            &[],
-        );
+    if !restartable_tests::alone(
+        "in_one_process_a_path_is_bound_again_after_its_listener_is_dropped",
+    ) {
         return;
     }
     let dir = scratch("rebind");
@@ -987,11 +985,7 @@ fn in_one_process_a_path_is_bound_again_after_its_listener_is_dropped() {
 /// the next round's binds all named that child as the holder).
 #[test]
 fn threads_binding_one_path_at_once_get_exactly_one_listener() {
-    if !restartable_tests::in_child() {
-        let _ = restartable_tests::child(
-            "threads_binding_one_path_at_once_get_exactly_one_listener",
-            &[],
-        );
+    if !restartable_tests::alone("threads_binding_one_path_at_once_get_exactly_one_listener") {
         return;
     }
     let dir = scratch("threads");

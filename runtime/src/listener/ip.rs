@@ -12,7 +12,7 @@ use crate::error::Failure;
 use crate::listener::attempts::{run, Handoff, Listening, Plan};
 #[cfg(unix)]
 use crate::spec::Inherit;
-use crate::spec::Spec;
+use crate::spec::{check_backlog, Spec};
 use crate::step::Step;
 use crate::sys::{self, Policy};
 
@@ -62,12 +62,7 @@ impl Plan for IpPlan<'_, '_> {
         match spec.inherit {
             Some(inherit) => {
                 // The options are checked whatever is taken.
-                if let Some(backlog) = spec.backlog.filter(|&backlog| backlog < 1) {
-                    return Err(io::Error::new(
-                        io::ErrorKind::InvalidInput,
-                        format!("cannot listen: backlog must be at least 1, got {backlog}"),
-                    ));
-                }
+                check_backlog(spec.backlog, &"a passed socket")?;
                 // A named socket is taken wherever it is bound: an address
                 // that cannot be read yet fails only if the function binds.
                 let addr = match inherit {
