@@ -242,6 +242,9 @@ fn expect(
                 ))
             }
             Ok(_) => return Err(ended(pid, "closed the ready channel")),
+            Err(error) if error.kind() == io::ErrorKind::ConnectionReset => {
+                return Err(ended(pid, "closed the ready channel"))
+            }
             Err(error)
                 if matches!(
                     error.kind(),

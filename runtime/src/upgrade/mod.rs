@@ -327,71 +327,91 @@ impl Running {
     /// After any error this process keeps serving, and the next upgrade can
     /// be tried.
     pub fn upgrade(&self) -> io::Result<Upgraded> {
-        {
-            let mut state = self.state();
-            match &*state {
-                State::Serving => *state = State::Upgrading { pid: 0 },
-                State::Upgrading { pid: 0 } => {
-                    return Err(in_progress("a new process is starting"))
-                }
-                State::Upgrading { pid } => {
-                    return Err(in_progress(&format!("the new process {pid} is starting")))
-                }
-                State::Replaced(by) => {
-                    return Err(io::Error::new(
-                        io::ErrorKind::WouldBlock,
-                        format!("this process was replaced already, by {by}; it is draining"),
-                    ))
-                }
-            }
+        self.upgrade_then(|_| {})
+    }
+
+    /// [`upgrade`](Self::upgrade), telling `tell` the outcome before
+    /// anything waiting for the takeover wakes (and may end the process).
+    pub(crate) fn upgrade_then(
+        &self,
+        tell: impl FnOnce(&io::Result<Upgraded>),
+    ) -> io::Result<Upgraded> {
+        let outcome = self.begin().and_then(|()| self.transaction());
+        tell(&outcome);
+        if let Ok(upgraded) = outcome {
+            self.commit(upgraded);
         }
-        crate::event!(
-            info,
-            "upgrade: starting {}",
-            self.shared.setup.program.display()
-        );
+        outcome
+    }
+
+    /// Marks an upgrade under way, unless one is, or this process was
+    /// replaced.
+    fn begin(&self) -> io::Result<()> {
+        let mut state = self.state();
+        match &*state {
+            State::Serving => {
+                *state = State::Upgrading { pid: 0 };
+                Ok(())
+            }
+            State::Upgrading { pid: 0 } => Err(in_progress("a new process is starting")),
+            State::Upgrading { pid } => {
+                Err(in_progress(&format!("the new process {pid} is starting")))
+            }
+            State::Replaced(by) => Err(io::Error::new(
+                io::ErrorKind::WouldBlock,
+                format!("this process was replaced already, by {by}; it is draining"),
+            )),
+        }
+    }
+
+    /// The handover; on failure this process serves on.
+    fn transaction(&self) -> io::Result<Upgraded> {
+        let program = &self.shared.setup.program;
+        crate::event!(info, "upgrade: starting {}", program.display());
         let started = Instant::now();
         let outcome = handover::run(&self.shared.setup, |pid| {
             *self.state() = State::Upgrading { pid };
         });
-        match outcome {
-            Ok(upgraded) => {
-                crate::event!(
-                    info,
-                    "upgrade: the new process ({upgraded}) took over after {:?}; this one drains",
-                    started.elapsed()
-                );
-                kept::release();
-                *self.state() = State::Replaced(upgraded);
-                self.shared.changed.notify_all();
-                for waker in self
-                    .shared
-                    .wakers
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .drain(..)
-                {
-                    waker.wake();
-                }
-                let deadline = self.shared.setup.drain_timeout;
-                let _ = std::thread::Builder::new()
-                    .name("restartable-drain".into())
-                    .spawn(move || {
-                        std::thread::sleep(deadline);
-                        crate::event!(
-                            info,
-                            "upgrade: the drain deadline ({deadline:?}) passed; exiting"
-                        );
-                        std::process::exit(0);
-                    });
-                Ok(upgraded)
-            }
+        match &outcome {
+            Ok(upgraded) => crate::event!(
+                info,
+                "upgrade: the new process ({upgraded}) took over after {:?}; this one drains",
+                started.elapsed()
+            ),
             Err(error) => {
                 crate::event!(warn, "upgrade: failed, this process keeps serving: {error}");
                 *self.state() = State::Serving;
-                Err(error)
             }
         }
+        outcome
+    }
+
+    /// The new process took over: this one closes its copies, wakes what
+    /// waits for the takeover, and exits by the drain deadline.
+    fn commit(&self, upgraded: Upgraded) {
+        kept::release();
+        *self.state() = State::Replaced(upgraded);
+        self.shared.changed.notify_all();
+        for waker in self
+            .shared
+            .wakers
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .drain(..)
+        {
+            waker.wake();
+        }
+        let deadline = self.shared.setup.drain_timeout;
+        let _ = std::thread::Builder::new()
+            .name("restartable-drain".into())
+            .spawn(move || {
+                std::thread::sleep(deadline);
+                crate::event!(
+                    info,
+                    "upgrade: the drain deadline ({deadline:?}) passed; exiting"
+                );
+                std::process::exit(0);
+            });
     }
 
     /// Whether a new process took over: then stop accepting, finish the
@@ -467,11 +487,11 @@ impl Future for Replaced {
         if let State::Replaced(by) = &*self.running.state() {
             return Poll::Ready(*by);
         }
-        shared
-            .wakers
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .push(cx.waker().clone());
+        let mut wakers = shared.wakers.lock().unwrap_or_else(PoisonError::into_inner);
+        if !wakers.iter().any(|w| w.will_wake(cx.waker())) {
+            wakers.push(cx.waker().clone());
+        }
+        drop(wakers);
         match &*self.running.state() {
             State::Replaced(by) => Poll::Ready(*by),
             _ => Poll::Pending,

@@ -77,7 +77,12 @@ mod control {
             .name("restartable-control".into())
             .spawn(move || {
                 for stream in listener.incoming().flatten() {
-                    serve(&running, stream);
+                    // One thread per request, so that a request during an
+                    // upgrade is answered (refused) at once.
+                    let running = running.clone();
+                    let _ = thread::Builder::new()
+                        .name("restartable-request".into())
+                        .spawn(move || serve(&running, stream));
                 }
             })?;
         Ok(())
@@ -104,11 +109,15 @@ mod control {
             return;
         }
         crate::event!(info, "upgrade: requested by another process");
-        let reply = match running.upgrade() {
-            Ok(upgraded) => format!("ok {upgraded}\n"),
-            Err(error) => format!("error {}\n", error.to_string().replace('\n', " ")),
-        };
-        let _ = stream.write_all(reply.as_bytes());
+        // The reply is written before the takeover wakes the program, which
+        // may then end the process.
+        let _ = running.upgrade_then(|outcome| {
+            let reply = match outcome {
+                Ok(upgraded) => format!("ok {upgraded}\n"),
+                Err(error) => format!("error {}\n", error.to_string().replace('\n', " ")),
+            };
+            let _ = stream.write_all(reply.as_bytes());
+        });
     }
 }
 
