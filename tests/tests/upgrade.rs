@@ -240,6 +240,14 @@ impl Server {
     }
 }
 
+/// Whether `file`'s advisory lock can be had (it is released at once).
+#[allow(unsafe_code)]
+fn try_lock(file: &std::fs::File) -> bool {
+    use std::os::unix::io::AsRawFd;
+    // SAFETY: flock on a descriptor `file` owns.
+    unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) == 0 }
+}
+
 fn gone(pid: u32, within: Duration) -> bool {
     let end = Instant::now() + within;
     while Instant::now() < end {
@@ -294,8 +302,11 @@ fn an_upgrade_passes_tcp_udp_and_unix_listeners_and_only_them() {
         );
         assert_eq!(field(&answer, "generation"), Some(1), "{what}: {answer}");
     }
-    // The new process was given its own pid as LISTEN_PID, and exactly the
-    // three listeners and the ready channel as inheritable descriptors.
+    // The path's lock went to the new process with the socket: another
+    // process cannot take it.
+    let lock = std::fs::File::open(server.dir.join("s.sock.lock")).unwrap();
+    assert!(!try_lock(&lock), "the lock of the socket's path is free");
+    // The new process was given its own pid as LISTEN_PID.
     let started = std::fs::read_to_string(format!("/proc/{}/environ", upgraded.pid)).unwrap();
     let vars: Vec<&str> = started.split('\0').collect();
     assert!(
@@ -319,9 +330,10 @@ fn the_new_process_starts_with_the_passed_descriptors_only() {
     if child_main() {
         return;
     }
-    // Read from the new process's own report: a generation-1 process
-    // prints what it started with; it is not our child, so the old one's
-    // output is what we read, and the new one inherits that stdout.
+    // The new process prints what it started with (it inherits the old
+    // one's stdout): the three listeners (3, 4, 5), the ready channel (6)
+    // and the lock file of the Unix path (7), and nothing else, though the
+    // old process has an inheritable pipe.
     let server = Server::start(
         "the_new_process_starts_with_the_passed_descriptors_only",
         &[],
@@ -331,7 +343,7 @@ fn the_new_process_starts_with_the_passed_descriptors_only() {
     assert_eq!(
         started,
         format!(
-            "started pid={} listen_pid={} inheritable=[3, 4, 5, 6]",
+            "started pid={} listen_pid={} inheritable=[3, 4, 5, 6, 7]",
             upgraded.pid, upgraded.pid
         )
     );

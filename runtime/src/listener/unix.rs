@@ -33,7 +33,7 @@ use crate::sys::unix_socket::narrow_mode_before_bind;
 
 use self::socket_file::{bound_file, remove_if_same, set_mode, what_is_there, FileId, MadeBy};
 
-mod lock;
+pub(crate) mod lock;
 mod socket_file;
 
 /// The socket `spec` describes: a passed one when `inherit` asks for it and

@@ -2,9 +2,10 @@
 //!
 //! The old process starts the new one with the listeners at fds 3, 4, …
 //! and, after them, one end of a socket pair: the ready channel, named by
-//! `RESTARTABLE_UPGRADE=fd=N,generation=G,pid=P` (P the new process's own
-//! id, as `LISTEN_PID`, so that a process it starts in turn does not take
-//! the channel). On the channel:
+//! `RESTARTABLE_UPGRADE=fd=N,generation=G,locks=K,pid=P` (P the new
+//! process's own id, as `LISTEN_PID`, so that a process it starts in turn
+//! does not take the channel), and after it the K lock files of its Unix
+//! socket paths, so that the paths stay locked. On the channel:
 //!
 //! 1. the new process writes `R` when it is ready;
 //! 2. the old one moves systemd's main pid to it (`MAINPID=`, when under
@@ -24,10 +25,12 @@ use std::io::{self, Read, Write};
 use std::os::unix::io::{AsRawFd, FromRawFd};
 use std::os::unix::net::UnixStream;
 use std::sync::OnceLock;
+use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use super::{kept, notify, Upgrade, Upgraded};
 use crate::handoff::vars::{LISTEN_FDNAMES, LISTEN_FDS, LISTEN_FDS_FIRST_FD, LISTEN_PID};
+use crate::listener::unix::lock;
 use crate::sys::upgrade::{self as sys, Exec};
 use crate::sys::{passed_fd, PassedFd};
 
@@ -41,22 +44,25 @@ const POLL: Duration = Duration::from_millis(10);
 struct Channel {
     fd: i32,
     generation: u32,
+    locks: u32,
 }
 
 fn parse(value: &str, own_pid: u32) -> Option<Channel> {
-    let (mut fd, mut generation, mut pid) = (None, None, None);
+    let (mut fd, mut generation, mut pid, mut locks) = (None, None, None, 0);
     for part in value.split(',') {
         let (key, value) = part.split_once('=')?;
         match key {
             "fd" => fd = value.parse::<i32>().ok().filter(|&fd| fd >= 3),
             "generation" => generation = value.parse::<u32>().ok(),
             "pid" => pid = value.parse::<u32>().ok(),
+            "locks" => locks = value.parse::<u32>().ok().filter(|&n| n < 1024)?,
             _ => {}
         }
     }
     (pid? == own_pid).then_some(Channel {
         fd: fd?,
         generation: generation?,
+        locks,
     })
 }
 
@@ -77,37 +83,71 @@ pub fn generation() -> u32 {
     channel().map_or(0, |channel| channel.generation)
 }
 
+/// The ready channel, once taken.
+static TAKEN: Mutex<Option<UnixStream>> = Mutex::new(None);
+
+/// In a process an upgrade started, at [`Upgrade::new`]: owns the ready
+/// channel and the lock files the old process passed, and marks them
+/// close-on-exec, before anything can start a program that would inherit
+/// them. Elsewhere, and a second time, nothing.
+pub(crate) fn take_passed() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let Some(channel) = channel() else {
+            return;
+        };
+        for offset in 0..=channel.locks {
+            let Some(fd) = i32::try_from(offset)
+                .ok()
+                .and_then(|o| channel.fd.checked_add(o))
+            else {
+                return;
+            };
+            let is_channel = offset == 0;
+            let expected = if is_channel {
+                PassedFd::Socket
+            } else {
+                PassedFd::NotASocket
+            };
+            if passed_fd(fd).ok() != Some(expected) {
+                crate::event!(
+                    warn,
+                    "upgrade: {RESTARTABLE_UPGRADE} names fd {fd} for this process, which is not \
+                     what the old process passes; it was left alone"
+                );
+                continue;
+            }
+            #[allow(unsafe_code)]
+            // SAFETY: the variable names this process (its pid is this
+            // process's own, written by the old process after fork, as
+            // LISTEN_PID is), and the descriptor is open and inheritable:
+            // inherited through exec, so nothing in this process owns it
+            // yet; `ONCE` makes this the only place that takes it.
+            let owned = unsafe { std::os::unix::io::OwnedFd::from_raw_fd(fd) };
+            let _ = socket2::SockRef::from(&owned).set_cloexec(true);
+            if is_channel {
+                *TAKEN.lock().unwrap_or_else(PoisonError::into_inner) =
+                    Some(UnixStream::from(owned));
+            } else if let Err(error) = lock::adopt(std::fs::File::from(owned)) {
+                crate::event!(
+                    warn,
+                    "upgrade: a lock file passed as fd {fd} cannot be used: {error}"
+                );
+            }
+        }
+    });
+}
+
 /// In a process an upgrade started: says ready to the old process and
 /// waits until it moved the service here (`R`, `G`, `T`). Elsewhere
 /// nothing. When the old process is gone, this one carries on: it has the
 /// sockets.
 pub(crate) fn tell_old_process(timeout: Duration) -> io::Result<()> {
-    // Taken once: a second `ready` finds it taken.
-    static TAKEN: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
-    let Some(channel) = channel() else {
+    take_passed();
+    let Some(mut stream) = TAKEN.lock().unwrap_or_else(PoisonError::into_inner).take() else {
         return Ok(());
     };
-    if TAKEN.swap(true, std::sync::atomic::Ordering::SeqCst) {
-        return Ok(());
-    }
-    if passed_fd(channel.fd)? != PassedFd::Socket {
-        crate::event!(
-            warn,
-            "upgrade: {RESTARTABLE_UPGRADE} names fd {} for this process, which is not an \
-             inheritable socket; the old process was not told",
-            channel.fd
-        );
-        return Ok(());
-    }
-    #[allow(unsafe_code)]
-    // SAFETY: the variable names this process (its pid is this process's,
-    // written by the old process after fork, as LISTEN_PID is), and the
-    // descriptor is an open socket without FD_CLOEXEC: inherited, so not
-    // owned by anything in this process yet; `TAKEN` makes this the only
-    // place that wraps it, once.
-    let stream = unsafe { UnixStream::from_raw_fd(channel.fd) };
-    let _ = socket2::SockRef::from(&stream).set_cloexec(true);
-    let mut stream = stream;
+    let generation = generation();
     stream.set_read_timeout(Some(timeout.max(Duration::from_secs(1))))?;
     let outcome = (|| {
         stream.write_all(b"R")?;
@@ -124,8 +164,7 @@ pub(crate) fn tell_old_process(timeout: Duration) -> io::Result<()> {
     match outcome {
         Ok(()) => crate::event!(
             info,
-            "upgrade: this process (generation {}) took over",
-            channel.generation
+            "upgrade: this process (generation {generation}) took over"
         ),
         Err(error) => crate::event!(
             warn,
@@ -145,6 +184,8 @@ pub(crate) fn run(setup: &Upgrade, started: impl FnOnce(u32)) -> io::Result<Upgr
     let mut fds: Vec<i32> = listeners.iter().map(|(_, fd)| *fd).collect();
     fds.push(theirs.as_raw_fd());
     let ready_fd = 2 + fds.len();
+    let locks = lock::lock_fds();
+    fds.extend(locks.iter().map(|(_, fd)| *fd));
     let names = listeners
         .iter()
         .map(|(name, _)| name.as_str())
@@ -165,7 +206,10 @@ pub(crate) fn run(setup: &Upgrade, started: impl FnOnce(u32)) -> io::Result<Upgr
         .collect();
     env.push((LISTEN_FDS.into(), listeners.len().to_string().into()));
     env.push((LISTEN_FDNAMES.into(), names.into()));
-    let channel_prefix = format!("fd={ready_fd},generation={generation},pid=");
+    let channel_prefix = format!(
+        "fd={ready_fd},generation={generation},locks={},pid=",
+        locks.len()
+    );
     let program = &setup.program;
     let mut exec = Exec::new(
         program,
@@ -311,12 +355,17 @@ mod tests {
             parse("fd=5,generation=2,pid=77", 77),
             Some(Channel {
                 fd: 5,
-                generation: 2
+                generation: 2,
+                locks: 0
             })
         );
         assert_eq!(parse("fd=5,generation=2,pid=77", 78), None);
         assert_eq!(parse("fd=1,generation=2,pid=77", 77), None);
         assert_eq!(parse("fd=5,pid=77", 77), None);
         assert_eq!(parse("garbage", 77), None);
+        assert_eq!(
+            parse("fd=5,generation=2,locks=2,pid=77", 77).map(|c| c.locks),
+            Some(2)
+        );
     }
 }

@@ -105,6 +105,7 @@ impl Upgrade {
     /// or a bare name not in `PATH`); set it with [`program`](Self::program)
     /// then.
     pub fn new() -> io::Result<Upgrade> {
+        handover::take_passed();
         kept::start();
         let mut args: Vec<OsString> = std::env::args_os().collect();
         if args.is_empty() {

@@ -69,16 +69,41 @@ pub(crate) struct Turn {
 }
 
 /// The lock files this process holds, as (the path first used, the
-/// descriptor): what an upgrade that hands its sockets to a new process
-/// would pass along too (clearing close-on-exec on the copies it passes),
-/// so that the path stays locked across the handover and the new process
-/// records them as its own. Nothing calls it yet but the tests.
-#[allow(dead_code)]
+/// descriptor): what an upgrade passes along with the sockets (clearing
+/// close-on-exec on the copies it passes), so that the paths stay locked
+/// across the handover; the new process records them as its own
+/// ([`adopt`]).
 pub(crate) fn lock_fds() -> Vec<(PathBuf, RawFd)> {
     held()
         .iter()
         .map(|held| (held.path.clone(), held.file.as_raw_fd()))
         .collect()
+}
+
+/// Records a lock file passed by the process this one replaces, locked
+/// already (the lock belongs to the open file, which both share), so that
+/// a bind of its path in this process uses it instead of finding it held.
+pub(crate) fn adopt(file: File) -> io::Result<()> {
+    let metadata = file.metadata()?;
+    let id = (metadata.dev(), metadata.ino());
+    let mut list = held();
+    if list.iter().any(|held| held.id == id) {
+        return Ok(());
+    }
+    let path = fs::read_link(format!("/proc/self/fd/{}", file.as_raw_fd()))
+        .unwrap_or_else(|_| PathBuf::from("(a lock file passed by the replaced process)"));
+    crate::event!(
+        debug,
+        "upgrade: the lock {} passed from the replaced process is held",
+        path.display()
+    );
+    list.push(Box::leak(Box::new(Held {
+        id,
+        path,
+        file,
+        binding: Mutex::new(()),
+    })));
+    Ok(())
 }
 
 fn held() -> MutexGuard<'static, Vec<&'static Held>> {
