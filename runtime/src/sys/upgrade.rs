@@ -16,6 +16,11 @@ use std::path::Path;
 
 use socket2::SockAddr;
 
+/// `close_range(2)`'s flag, from the kernel's
+/// `include/uapi/linux/close_range.h` (libc has no name for it on Android).
+#[cfg(any(target_os = "linux", target_os = "android"))]
+const CLOSE_RANGE_CLOEXEC: libc::c_uint = 1 << 2;
+
 /// The longest decimal process id, and its NUL.
 const PID_SLOT: usize = 21;
 
@@ -256,7 +261,7 @@ unsafe fn child(
             libc::SYS_close_range,
             3 as libc::c_uint,
             libc::c_uint::MAX,
-            libc::CLOSE_RANGE_CLOEXEC as libc::c_uint,
+            CLOSE_RANGE_CLOEXEC,
         );
         for i in 0..fds.len() {
             #[allow(clippy::cast_possible_wrap, clippy::cast_possible_truncation)]
@@ -278,36 +283,12 @@ unsafe fn child(
 unsafe fn fail(report: RawFd) -> ! {
     // SAFETY: write and _exit are async-signal-safe.
     unsafe {
-        let bytes = (*libc_errno()).to_ne_bytes();
+        // Reading errno allocates nothing.
+        let errno = io::Error::last_os_error().raw_os_error().unwrap_or(0);
+        let bytes = errno.to_ne_bytes();
         libc::write(report, bytes.as_ptr().cast(), bytes.len());
         libc::_exit(127)
     }
-}
-
-#[cfg(any(target_os = "linux", target_os = "android", target_os = "illumos"))]
-#[allow(unsafe_code)]
-unsafe fn libc_errno() -> *mut libc::c_int {
-    // SAFETY: the thread's errno location; async-signal-safe.
-    unsafe { libc::__errno_location() }
-}
-
-#[cfg(any(
-    target_os = "macos",
-    target_os = "ios",
-    target_os = "freebsd",
-    target_os = "dragonfly"
-))]
-#[allow(unsafe_code)]
-unsafe fn libc_errno() -> *mut libc::c_int {
-    // SAFETY: as above.
-    unsafe { libc::__error() }
-}
-
-#[cfg(any(target_os = "openbsd", target_os = "netbsd"))]
-#[allow(unsafe_code)]
-unsafe fn libc_errno() -> *mut libc::c_int {
-    // SAFETY: as above.
-    unsafe { libc::__errno() }
 }
 
 /// SIGKILL to the process group of `pid` (the child [`spawn`] started, the
@@ -456,12 +437,11 @@ pub(crate) fn signal_to_socket(signal: libc::c_int, to: UnixStream) -> io::Resul
     // any moment.
     std::mem::forget(to);
     // SAFETY: the action only calls write(2), which is async-signal-safe,
-    // on a descriptor that is never closed, and keeps errno as it was.
+    // on a descriptor that is never closed; signal-hook-registry keeps errno
+    // as it was around the actions.
     unsafe {
         signal_hook_registry::register(signal, move || {
-            let errno = *libc_errno();
             libc::write(fd, b"s".as_ptr().cast(), 1);
-            *libc_errno() = errno;
         })
     }
     .map(drop)
