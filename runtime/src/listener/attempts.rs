@@ -226,13 +226,28 @@ impl<P: Plan> Attempts<P> {
             }
         }
         match self.plan.bind(self.kind) {
-            Ok(socket) => Next::Done(self.kept(socket, None)),
+            Ok(socket) => {
+                crate::event!(
+                    info,
+                    "bound {}",
+                    socket.local_addr().ok().map_or_else(
+                        || "a socket".to_owned(),
+                        |addr| addr
+                            .as_socket()
+                            .map_or_else(|| "a Unix-domain socket".to_owned(), |a| a.to_string())
+                    )
+                );
+                Next::Done(self.kept(socket, None))
+            }
             Err(error) => match self
                 .retry
                 .as_mut()
                 .and_then(|retry| retry.pause_after(&error))
             {
-                Some(pause) => Next::Pause(pause, error),
+                Some(pause) => {
+                    crate::event!(info, "retrying in {pause:?}: {error}");
+                    Next::Pause(pause, error)
+                }
                 None => Next::Failed(self.unfinished(error)),
             },
         }

@@ -82,8 +82,15 @@ impl UnixSpec<'_> {
         match inspect(path, kind)? {
             Found::Live => return Err(in_use),
             Found::Gone => {}
-            Found::Stale(file) => remove_if_same(path, file)
-                .map_err(|error| Failure::wrap(Step::RemoveStaleFile, place.clone(), error))?,
+            Found::Stale(file) => {
+                remove_if_same(path, file)
+                    .map_err(|error| Failure::wrap(Step::RemoveStaleFile, place.clone(), error))?;
+                crate::event!(
+                    info,
+                    "removed the stale socket file {} (nothing was bound to it)",
+                    path.display()
+                );
+            }
             Found::NotASocket(what) => {
                 return Err(io::Error::new(
                     io::ErrorKind::AlreadyExists,
