@@ -210,7 +210,20 @@ pub(crate) fn run(setup: &Upgrade, started: impl FnOnce(u32)) -> io::Result<Upgr
         "fd={ready_fd},generation={generation},locks={},pid=",
         locks.len()
     );
-    let program = &setup.program;
+    let Some(program) = &setup.program else {
+        return Err(io::Error::new(
+            io::ErrorKind::NotFound,
+            format!(
+                "upgrade failed: the program this process was started from cannot be found \
+                 (argv[0] is {:?}, not a path, and not in PATH); set it with Upgrade::program",
+                setup
+                    .args
+                    .first()
+                    .map(|a| a.to_string_lossy().into_owned())
+                    .unwrap_or_default()
+            ),
+        ));
+    };
     let mut exec = Exec::new(
         program,
         &setup.args,

@@ -83,7 +83,8 @@ pub const DEFAULT_DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
 /// kept.
 #[derive(Debug, Clone)]
 pub struct Upgrade {
-    program: PathBuf,
+    /// `None`: `argv[0]` named nothing that could be found.
+    program: Option<PathBuf>,
     args: Vec<OsString>,
     ready_timeout: Duration,
     drain_timeout: Duration,
@@ -99,11 +100,13 @@ impl Upgrade {
     /// the listeners stored in systemd's fd store and `READY=1` sent when
     /// `$NOTIFY_SOCKET` is set.
     ///
+    /// When the program's path cannot be found out (no `argv[0]`, or a bare
+    /// name not in `PATH`), an upgrade fails with `NotFound` saying so; set
+    /// it with [`program`](Self::program).
+    ///
     /// # Errors
     ///
-    /// `NotFound` when the program's path cannot be found out (no `argv[0]`,
-    /// or a bare name not in `PATH`); set it with [`program`](Self::program)
-    /// then.
+    /// None today; an `io::Result` so that a check at start can be added.
     pub fn new() -> io::Result<Upgrade> {
         handover::take_passed();
         kept::start();
@@ -113,7 +116,7 @@ impl Upgrade {
         }
         let program = resolve(Path::new(&args[0]));
         Ok(Upgrade {
-            program: program.unwrap_or_default(),
+            program,
             args,
             ready_timeout: DEFAULT_READY_TIMEOUT,
             drain_timeout: DEFAULT_DRAIN_TIMEOUT,
@@ -127,7 +130,7 @@ impl Upgrade {
     /// from (a relative path is taken from the current directory now).
     #[must_use]
     pub fn program(mut self, path: impl AsRef<Path>) -> Upgrade {
-        self.program = absolute(path.as_ref());
+        self.program = Some(absolute(path.as_ref()));
         self
     }
 
@@ -251,7 +254,12 @@ fn absolute(path: &Path) -> PathBuf {
     if path.is_absolute() {
         return path.to_owned();
     }
-    std::env::current_dir().map_or_else(|_| path.to_owned(), |dir| dir.join(path))
+    // `./server` as `/dir/server`; `..` is kept (a link may be on the way).
+    let path: PathBuf = path
+        .components()
+        .filter(|part| !matches!(part, std::path::Component::CurDir))
+        .collect();
+    std::env::current_dir().map_or_else(|_| path.clone(), |dir| dir.join(&path))
 }
 
 /// A process that serves and can be upgraded: made by [`Upgrade::ready`].
@@ -367,8 +375,7 @@ impl Running {
 
     /// The handover; on failure this process serves on.
     fn transaction(&self) -> io::Result<Upgraded> {
-        let program = &self.shared.setup.program;
-        crate::event!(info, "upgrade: starting {}", program.display());
+        crate::event!(info, "upgrade: starting a new process");
         let started = Instant::now();
         let outcome = handover::run(&self.shared.setup, |pid| {
             *self.state() = State::Upgrading { pid };

@@ -61,15 +61,17 @@ mod control {
     pub(super) fn start(running: &Running) -> io::Result<()> {
         let addr = sys::abstract_addr(&name(sys::own_pid()))?;
         let socket = socket2::Socket::new(socket2::Domain::UNIX, socket2::Type::STREAM, None)?;
-        socket.bind(&addr).map_err(|error| {
-            io::Error::new(
-                error.kind(),
-                format!(
-                    "cannot listen for upgrade requests on @restartable/upgrade/{}: {error}",
-                    sys::own_pid()
-                ),
-            )
-        })?;
+        // Another process may have bound the name first: then there are no
+        // requests (SIGHUP and `Running::upgrade` still work), and `request`
+        // refuses that process's socket by its pid; the service runs on.
+        if let Err(error) = socket.bind(&addr) {
+            crate::event!(
+                warn,
+                "upgrade: cannot listen for upgrade requests on @restartable/upgrade/{}: {error}",
+                sys::own_pid()
+            );
+            return Ok(());
+        }
         socket.listen(8)?;
         let listener = UnixListener::from(std::os::unix::io::OwnedFd::from(socket));
         let running = running.clone();
