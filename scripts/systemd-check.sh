@@ -1,27 +1,51 @@
 #!/usr/bin/env bash
-# examples/socket_activated.rs under a real systemd (252, PID 1 of a
-# throw-away container: scripts/systemd/harness.sh), one container per
-# scenario:
+# Services under a real systemd (252, PID 1 of a throw-away container:
+# scripts/systemd/harness.sh), one container per scenario. The unit files
+# are the ones in examples/systemd/ as they are (except the first three
+# scenarios', in scripts/systemd/units/); the program is bound at
+# /usr/local/bin/myapp. Load: scripts/systemd/load.py inside the container,
+# 2 clients, one connection per request.
 #
 #   socket-activation  a socket unit on 127.0.0.1:18090 passes its socket as
-#                      "http" to a service with Restart=always; one connection
-#                      activates it. Asserted: the service takes the passed
-#                      socket (whatever its address), runs with no restart,
-#                      and answers through 127.0.0.1:18090; nothing on 8080.
+#                      "http" to examples/socket_activated.rs (Restart=always);
+#                      one connection activates it. Asserted: it takes the
+#                      passed socket, runs with no restart, answers through
+#                      127.0.0.1:18090; nothing on 8080.
 #   without-socket     the same service with no socket unit: nothing is
 #                      passed and the listener binds its address, 0.0.0.0:8080
 #                      (the control).
 #   no-fallback        a listener that names the socket and gives no address,
 #                      with no socket unit: the start fails with an error that
 #                      nothing was passed, and nothing is bound.
+#   crash-socket       myapp-tcp.{socket,service}: N kill -9 under load.
+#                      Asserted: 0 refused, NRestarts=N, the socket unit
+#                      stays active. Control: the same kills with no socket
+#                      unit (the program binds 0.0.0.0:8080): refused > 0.
+#   socket-group       which setting gives a socket file the service binds
+#                      itself a group other than its own (five services).
+#   unix-socket        myapp-unix.{socket,service}: the file is myapp:web
+#                      0660, group web may connect, others get EACCES; the
+#                      service gets it as "unix" and answers through it.
+#   crash-fdstore      myapp-fdstore.service (examples/upgrade.rs, fd store,
+#                      no socket unit): N kill -9 under TCP and Unix load:
+#                      0 refused, the stored sockets come back by name; with
+#                      RestartSec=2s a connection made while no process runs
+#                      is answered by the next one. Controls:
+#                      FileDescriptorStoreMax=0 refuses; without
+#                      RuntimeDirectoryPreserve=restart the file is gone.
+#   reload-upgrade     myapp-upgrade.service: R `systemctl reload` under load
+#                      (0 refused, 0 lost; MainPID new, generation + 1), then
+#                      two failing binaries (reload exits non-zero, MainPID
+#                      unchanged, still serving), then restored (succeeds).
 #
-# Each scenario prints what it ran and what it saw (ss, systemctl status,
-# the service's journal, NRestarts, the socket unit's result), then its
-# checks; the script exits 1 when a check fails. Needs root; installs
+# Each scenario prints what it ran and what it saw, with figures
+# (connections, refused, max latency, NRestarts, MainPID), then its checks;
+# the script exits 1 when a check fails. Needs root; installs
 # systemd-container (pinned to the installed systemd) and iproute2 if
-# missing. About 5 s per scenario.
+# missing. N=3 kills and R=2 reloads by default (all scenarios: about 60 s);
+# --full: N=20, R=5.
 #
-# Usage: scripts/systemd-check.sh [--keep] [SCENARIO...]
+# Usage: scripts/systemd-check.sh [--keep] [--full] [SCENARIO...]
 #        scripts/systemd-check.sh --teardown WORK_DIR
 #   --keep      stop at the first scenario that fails (or after the last)
 #               and leave its container running; prints how to enter it and
@@ -279,14 +303,16 @@ scenario_unit_without_socket_fails_without_fallback() {
 examples_units=$root/examples/systemd
 declare -A load_pids=()
 
-# Starts a request loop (scripts/systemd/load.py) against TARGET
-# (HOST:PORT or a Unix path) in the container's network namespace; its
-# figures go to $SD_WORK/load-NAME.out. Stopped by load_stop NAME.
+# Starts a request loop (scripts/systemd/load.py, copied to the container's
+# /srv/test) against TARGET (HOST:PORT or a Unix path in the container)
+# inside the container; its figures go to $SD_WORK/load-NAME.out. Stopped by
+# load_stop NAME.
 load_start() {
     local name=$1 target=$2
-    rm -f "$SD_WORK/stop-$name"
-    sd_net /usr/bin/python3 "$root/scripts/systemd/load.py" --target "$target" \
-        --stop-file "$SD_WORK/stop-$name" --clients 2 --max-seconds 300 \
+    cp "$root/scripts/systemd/load.py" "$SD_WORK/bin/load.py"
+    rm -f "$SD_WORK/bin/stop-$name"
+    sd_in /usr/bin/python3 "$SD_BIN_DIR/load.py" --target "$target" \
+        --stop-file "$SD_BIN_DIR/stop-$name" --clients 2 --max-seconds 300 \
         >"$SD_WORK/load-$name.out" 2>"$SD_WORK/load-$name.err" &
     load_pids[$name]=$!
     sd_say "request loop $name started against $target (2 clients, one connection per request)"
@@ -295,7 +321,7 @@ load_start() {
 # Stops the loop NAME, prints its figures and sets LOAD (the figures line).
 load_stop() {
     local name=$1
-    touch "$SD_WORK/stop-$name"
+    touch "$SD_WORK/bin/stop-$name"
     wait "${load_pids[$name]}" 2>/dev/null || true
     unset "load_pids[$name]"
     LOAD=$(cat "$SD_WORK/load-$name.out")
@@ -365,10 +391,11 @@ listen_env() {
     sd_in cat "/proc/$1/environ" 2>/dev/null | tr '\0' '\n' | grep '^LISTEN_' | tr '\n' ' '
 }
 
-# Writes a drop-in NAME.conf for UNIT (into the bound units directory) and
-# reloads systemd.
+# Writes a drop-in NAME.conf for UNIT (into the bound units directory), in
+# place of any earlier one, and reloads systemd.
 drop_in() {
     local unit=$1 name=$2 text=$3
+    rm -rf "$SD_WORK/units/$unit.d"
     mkdir -p "$SD_WORK/units/$unit.d"
     printf '%s\n' "$text" >"$SD_WORK/units/$unit.d/$name.conf"
     sd_say "drop-in $unit.d/$name.conf: $(tr '\n' ' ' <<<"$text")"
@@ -378,13 +405,18 @@ drop_in() {
 # Waits for UNIT to be active with a main process that answers on
 # 127.0.0.1:PORT.
 up_and_answering() {
-    [ "$(sd_prop "$1" ActiveState)" = active ] && sd_http_get 127.0.0.1 "$2" | grep -q '^pid='
+    [ "$(sd_prop "$1" ActiveState)" = active ] && body_of "$2" | grep -q '^pid='
 }
 
-# The body of GET / on 127.0.0.1:PORT (the last line), or what went wrong.
+# The body of GET / on TARGET (127.0.0.1:PORT, or a port, or a Unix path in
+# the container), or what went wrong. (The upgrade example keeps a
+# connection open after its response; load.py reads up to Content-Length.)
 body_of() {
-    local reply
-    reply=$(sd_http_get 127.0.0.1 "$1" 2>&1) || reply="$reply (client exit status $?)"
+    local target=$1 reply
+    [[ $target == */* || $target == *:* ]] || target=127.0.0.1:$target
+    cp "$root/scripts/systemd/load.py" "$SD_WORK/bin/load.py"
+    reply=$(sd_in timeout 15 /usr/bin/python3 "$SD_BIN_DIR/load.py" --once --target "$target" \
+        --stop-file /nonexistent 2>&1) || reply="$reply (client exit status $?)"
     printf '%s' "${reply:-nothing}" | tail -n 1
 }
 
@@ -504,27 +536,29 @@ scenario_crash_fdstore() {
         grep -q "^pid=$main " <<<"$reply"
 
     sd_say "the control for the Unix socket: RuntimeDirectoryPreserve=no, one kill"
-    drop_in "$service" no-preserve $'[Service]\nRestartSec=0\nRuntimeDirectoryPreserve=no'
+    drop_in "$service" no-preserve $'[Service]\nRuntimeDirectoryPreserve=no'
     old=$(sd_prop "$service" MainPID)
     kill_main "$old" || true
-    sd_wait_for 10 "a new main process" new_main_up "$service" "$old" || true
-    sleep 0.3
+    sd_wait_for 3 "a new main process" new_main_up "$service" "$old" || true
     sd_show sd_in ls -la /run/myapp || true
     local after
     # shellcheck disable=SC2016
-    after=$(sd_net /usr/bin/python3 -c 'import socket,sys
+    after=$(sd_in /usr/bin/python3 -c 'import socket,sys
 s = socket.socket(socket.AF_UNIX)
 try:
     s.connect(sys.argv[1]); print("connected")
 except OSError as e:
     print(type(e).__name__, e)' "$sock" 2>&1)
-    sd_say "connect($sock) after the kill: $after; GET / over TCP: $(body_of 8080)"
+    sd_say "connect($sock) after the kill: $after"
+    sd_say "$service now: $(sd_prop "$service" ActiveState) ($(sd_prop "$service" SubState)), NRestarts=$(sd_prop "$service" NRestarts); its last error: $(sd_in journalctl -u "$service" -o cat --no-pager | grep 'error: ' | tail -n 1)"
     check "the control: without RuntimeDirectoryPreserve=restart the socket file is gone after a kill (ENOENT)" \
         grep -q FileNotFoundError <<<"$after"
 
     sd_say "the control for TCP: FileDescriptorStoreMax=0 (nothing stored), the same kills"
-    drop_in "$service" no-store $'[Service]\nFileDescriptorStoreMax=0\nRuntimeDirectoryPreserve=restart'
-    sd_show sd_in systemctl restart "$service" || true
+    drop_in "$service" no-store $'[Service]\nFileDescriptorStoreMax=0'
+    # stop + start: flushes the store (restart would keep it).
+    sd_show sd_in systemctl stop "$service" || true
+    sd_show sd_in systemctl start "$service" || true
     main=$(sd_prop "$service" MainPID)
     sd_say "main process $main, $(listen_env "$main")"
     load_start nostore 127.0.0.1:8080
@@ -577,23 +611,39 @@ scenario_reload_upgrade() {
         sleep 0.5
     done
 
-    sd_say "a failing binary (a script: exit 3) at the ExecStart path, then reload"
-    mv "$SD_WORK/bin/myapp" "$SD_WORK/bin/myapp.good"
-    printf '#!/bin/sh\nexit 3\n' >"$SD_WORK/bin/myapp.new"
-    chmod 755 "$SD_WORK/bin/myapp.new"
-    mv "$SD_WORK/bin/myapp.new" "$SD_WORK/bin/myapp"
-    before=$(sd_prop "$service" MainPID)
-    status=0
-    sd_show sd_in systemctl reload "$service" || status=$?
-    main=$(sd_prop "$service" MainPID)
-    sd_say "failing reload: exit status $status; MainPID $before -> $main; $(sd_prop "$service" ActiveState) ($(sd_prop "$service" SubState)); GET /: $(body_of 8080)"
-    sd_show sd_in journalctl -u "$service" -n 8 -o cat --no-pager || true
-    check "the reload with a failing binary failed (non-zero)" test "$status" != 0
-    check "MainPID unchanged ($before)" equals "$main" "$before"
-    check "the service is still active (running)" \
-        equals "$(sd_prop "$service" ActiveState) ($(sd_prop "$service" SubState))" "active (running)"
-    check "GET / still answered by $before, generation $generation" \
-        equals "$(body_of 8080)" "pid=$before generation=$generation"
+    # Two failing binaries: one that fails however it is started, so that
+    # ExecReload= itself (the same path) exits 3; and one that runs the
+    # upgrade request with the good binary but fails as the server, so that
+    # the running process starts it, sees it exit and keeps serving.
+    cp "$SD_WORK/bin/myapp" "$SD_WORK/bin/myapp.good"
+    local variant
+    for variant in broken server-fails; do
+        if [ "$variant" = broken ]; then
+            sd_say "a failing binary at the ExecStart path (a script: exit 3), then reload"
+            printf '#!/bin/sh\nexit 3\n' >"$SD_WORK/bin/myapp.new"
+        else
+            sd_say "a binary that fails as the server (exit 3) but asks for the upgrade as the good one, then reload"
+            # shellcheck disable=SC2016 # the script's own "$1" and "$@"
+            printf '#!/bin/sh\n[ "$1" = --upgrade ] && exec %s/myapp.good "$@"\nexit 3\n' "$SD_LOCAL_BIN_DIR" \
+                >"$SD_WORK/bin/myapp.new"
+        fi
+        chmod 755 "$SD_WORK/bin/myapp.new"
+        mv "$SD_WORK/bin/myapp.new" "$SD_WORK/bin/myapp"
+        before=$(sd_prop "$service" MainPID)
+        status=0
+        sd_show sd_in systemctl reload "$service" || status=$?
+        main=$(sd_prop "$service" MainPID)
+        sd_say "failing reload ($variant): exit status $status; MainPID $before -> $main; $(sd_prop "$service" ActiveState) ($(sd_prop "$service" SubState)); GET /: $(body_of 8080)"
+        sd_show sd_in journalctl -u "$service" -n 6 -o cat --no-pager || true
+        check "$variant: the reload failed (non-zero)" test "$status" != 0
+        check "$variant: MainPID unchanged ($before)" equals "$main" "$before"
+        check "$variant: the service is still active (running)" \
+            equals "$(sd_prop "$service" ActiveState) ($(sd_prop "$service" SubState))" "active (running)"
+        check "$variant: GET / still answered by $before, generation $generation" \
+            equals "$(body_of 8080)" "pid=$before generation=$generation"
+    done
+    check "server-fails: the running process logged that the upgrade failed and it keeps serving" \
+        grep -q 'upgrade: failed' <<<"$(sd_in journalctl _PID="$before" -o cat --no-pager)"
 
     sd_say "the binary restored, reload again"
     mv "$SD_WORK/bin/myapp.good" "$SD_WORK/bin/myapp"
@@ -611,7 +661,7 @@ scenario_reload_upgrade() {
     local restarts
     restarts=$(sd_prop "$service" NRestarts)
     observe "$service"
-    sd_say "figures (reload): $((reloads + 2)) reloads ($((reloads + 1)) upgrades, 1 failing), NRestarts=$restarts; TCP requests=$(fig "$LOAD" requests) ok=$(fig "$LOAD" ok) refused=$(fig "$LOAD" refused) reset=$(fig "$LOAD" reset) empty=$(fig "$LOAD" empty) max $(fig "$LOAD" max_ms) ms, generations answered $(fig "$LOAD" generations)"
+    sd_say "figures (reload): $((reloads + 3)) reloads ($((reloads + 1)) upgrades, 2 failing), NRestarts=$restarts; TCP requests=$(fig "$LOAD" requests) ok=$(fig "$LOAD" ok) refused=$(fig "$LOAD" refused) reset=$(fig "$LOAD" reset) empty=$(fig "$LOAD" empty) max $(fig "$LOAD" max_ms) ms, generations answered $(fig "$LOAD" generations)"
     check "no connection refused across the reloads" equals "$(fig "$LOAD" refused)" 0
     check "no connection lost across the reloads (reset, empty, timeout)" \
         equals "$(fig "$LOAD" reset) $(fig "$LOAD" empty) $(fig "$LOAD" timeout)" "0 0 0"
@@ -659,16 +709,7 @@ scenario_unix_socket() {
     sd_wait_for 10 "$service to answer" up_and_answering "$service" 8081 || true
     local main reply
     main=$(sd_prop "$service" MainPID)
-    # shellcheck disable=SC2016
-    reply=$(sd_in /usr/bin/python3 -c 'import socket,sys
-s = socket.socket(socket.AF_UNIX); s.settimeout(5); s.connect(sys.argv[1])
-s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-data = b""
-while True:
-    chunk = s.recv(4096)
-    if not chunk: break
-    data += chunk
-print(data.decode().splitlines()[-1])' "$sock" 2>&1) || true
+    reply=$(body_of "$sock")
     observe "$socket" "$service"
     sd_say "main process $main ($(sd_in ps -o user=,group= -p "$main" 2>/dev/null)), $(listen_env "$main"); GET / over $sock: $reply"
     check "$sock is owned by myapp, group web, mode 660" equals "$owner" "myapp web 660"

@@ -2,7 +2,7 @@
 scripts/systemd-check.sh (run in the container's network namespace).
 
     python3 load.py --target 127.0.0.1:8080|/run/x.sock --stop-file PATH
-                    [--clients N] [--max-seconds S] [--timeout S]
+                    [--clients N] [--max-seconds S] [--timeout S] [--once]
 
 N threads each open a connection, send `GET / HTTP/1.1` with
 `Connection: close`, read the whole answer and close, again and again,
@@ -15,6 +15,8 @@ figures as `key=value` pairs:
 or ENOENT/ECONNREFUSED on a Unix path), `reset`/`empty` the connections a
 killed process had accepted, `pids` the distinct `pid=` values answered.
 The first 5 failures are also printed, one line each, to stderr.
+A response is read up to the end of its body (Content-Length), then the
+client closes. --once: one request; prints the body, or fails.
 """
 
 import argparse
@@ -26,6 +28,25 @@ import threading
 import time
 
 
+def read_response(sock):
+    """The response, read up to the end of its body (Content-Length) or
+    EOF; the client closes, whether or not the server keeps the
+    connection open."""
+    data = b""
+    while True:
+        head, found, body = data.partition(b"\r\n\r\n")
+        if found:
+            for line in head.split(b"\r\n")[1:]:
+                name, _, value = line.partition(b":")
+                if name.strip().lower() == b"content-length":
+                    if len(body) >= int(value):
+                        return data
+        chunk = sock.recv(65536)
+        if not chunk:
+            return data
+        data += chunk
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--target", required=True)
@@ -33,6 +54,7 @@ def main():
     parser.add_argument("--clients", type=int, default=2)
     parser.add_argument("--max-seconds", type=float, default=120.0)
     parser.add_argument("--timeout", type=float, default=10.0)
+    parser.add_argument("--once", action="store_true")
     args = parser.parse_args()
 
     lock = threading.Lock()
@@ -65,12 +87,7 @@ def main():
         try:
             sock.connect(address)
             sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-            data = b""
-            while True:
-                chunk = sock.recv(65536)
-                if not chunk:
-                    break
-                data += chunk
+            data = read_response(sock)
         except ConnectionRefusedError as e:
             note("refused", e)
             return
@@ -97,6 +114,8 @@ def main():
             note("other", data[:60])
             return
         body = data.split(b"\r\n\r\n", 1)[-1].decode(errors="replace")
+        if args.once:
+            print(body.strip(), flush=True)
         with lock:
             figures["ok"] += 1
             latencies.append(elapsed)
@@ -112,6 +131,11 @@ def main():
                 figures["requests"] += 1
             one()
 
+    if args.once:
+        one()
+        if not figures["ok"]:
+            sys.exit(1)
+        return
     threads = [threading.Thread(target=run) for _ in range(args.clients)]
     for thread in threads:
         thread.start()
