@@ -14,9 +14,10 @@
 # The container is systemd-nspawn with the host's /usr read-only on a tmpfs
 # root (--volatile=yes: no image), its own loopback only
 # (--private-network), the unit files in /etc/systemd/system and the
-# binaries in /srv/test and /usr/local/bin. It boots in about half a second. It runs in
-# cgroups of its own, made here (else nspawn leaves empty payload/ and
-# supervisor/ cgroups at the root of the host's hierarchies), and teardown
+# binaries in /srv/test and /usr/local/bin. It boots in about half a
+# second. It runs in cgroups of its own, made here (else nspawn leaves
+# empty payload/ and supervisor/ cgroups at the root of the host's
+# hierarchies), and teardown
 # stops only the processes it started and removes what nspawn cannot remove
 # on a /run that is not a tmpfs. Needs root with full capabilities.
 

@@ -14,7 +14,8 @@ figures as `key=value` pairs:
 `refused` counts ECONNREFUSED (nothing listening: the gap a rebind leaves,
 or ENOENT/ECONNREFUSED on a Unix path), `reset`/`empty` the connections a
 killed process had accepted, `pids` the distinct `pid=` values answered.
-The first 5 failures are also printed, one line each, to stderr.
+The first 5 failures, and answers slower than 200 ms (at most 10 lines in
+all), are also printed to stderr, with seconds since the loop started.
 A response is read up to the end of its body (Content-Length), then the
 client closes. --once: one request; prints the body, or fails.
 """
@@ -65,7 +66,8 @@ def main():
     pids = set()
     generations = set()
     shown = [0]
-    deadline = time.monotonic() + args.max_seconds
+    begin = time.monotonic()
+    deadline = begin + args.max_seconds
 
     def note(kind, what):
         with lock:
@@ -116,6 +118,16 @@ def main():
         body = data.split(b"\r\n\r\n", 1)[-1].decode(errors="replace")
         if args.once:
             print(body.strip(), flush=True)
+        if elapsed > 0.2:
+            with lock:
+                if shown[0] < 10:
+                    shown[0] += 1
+                    print(
+                        f"load: slow: {elapsed * 1000:.0f} ms from"
+                        f" {time.monotonic() - elapsed - begin:.3f} s, answer {body.strip()!r}",
+                        file=sys.stderr,
+                        flush=True,
+                    )
         with lock:
             figures["ok"] += 1
             latencies.append(elapsed)
