@@ -14,17 +14,21 @@
 # The container is systemd-nspawn with the host's /usr read-only on a tmpfs
 # root (--volatile=yes: no image), its own loopback only
 # (--private-network), the unit files in /etc/systemd/system and the
-# binaries in /srv/test. It boots in about half a second. It runs in
-# cgroups of its own, made here (else nspawn leaves empty payload/ and
-# supervisor/ cgroups at the root of the host's hierarchies), and teardown
+# binaries in /srv/test and /usr/local/bin. It boots in about half a
+# second. It runs in cgroups of its own, made here (else nspawn leaves
+# empty payload/ and supervisor/ cgroups at the root of the host's
+# hierarchies), and teardown
 # stops only the processes it started and removes what nspawn cannot remove
 # on a /run that is not a tmpfs. Needs root with full capabilities.
 
 # systemctl and journalctl inside print straight to the pipe, never a pager.
 export SYSTEMD_PAGER=cat
 
-# Where binaries are inside the container.
+# Where binaries are inside the container: the same directory twice, at
+# /srv/test and at /usr/local/bin (where the unit files of examples/systemd/
+# expect theirs).
 SD_BIN_DIR=/srv/test
+SD_LOCAL_BIN_DIR=/usr/local/bin
 SD_BOOT_LIMIT=${SD_BOOT_LIMIT:-30}    # seconds from launch to "running"
 SD_STOP_LIMIT=${SD_STOP_LIMIT:-10}    # seconds for poweroff before nspawn is signalled
 
@@ -164,6 +168,7 @@ sd_boot() {
         printf 'exec systemd-nspawn --quiet --directory=/ --volatile=yes --register=no --keep-unit'
         printf ' --machine=%q --hostname=%q --private-network' "$name" "$name"
         printf ' --bind-ro=%q --bind-ro=%q' "$SD_WORK/units:/etc/systemd/system" "$SD_WORK/bin:$SD_BIN_DIR"
+        printf ' --bind-ro=%q' "$SD_WORK/bin:$SD_LOCAL_BIN_DIR"
         printf ' --console=pipe --boot\n'
     } >"$SD_WORK/launch"
     sd_write_state
