@@ -224,12 +224,17 @@ fn handle<C: Connection>(stream: C, draining: &AtomicBool, body: &str) -> io::Re
     loop {
         // The request line and headers, up to the empty line.
         let mut lines = 0;
+        let mut client_closes = false;
         loop {
             line.clear();
             match reader.read_line(&mut line) {
                 Ok(0) => return Ok(()),
                 Ok(_) if line == "\r\n" || line == "\n" => break,
-                Ok(_) => lines += 1,
+                Ok(_) => {
+                    lines += 1;
+                    client_closes |= line.to_ascii_lowercase().starts_with("connection:")
+                        && line.to_ascii_lowercase().contains("close");
+                }
                 Err(error)
                     if matches!(
                         error.kind(),
@@ -244,7 +249,7 @@ fn handle<C: Connection>(stream: C, draining: &AtomicBool, body: &str) -> io::Re
                 Err(error) => return Err(error),
             }
         }
-        let close = draining.load(Ordering::SeqCst);
+        let close = client_closes || draining.load(Ordering::SeqCst);
         let response = format!(
             "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nContent-Type: text/plain\r\n{}\r\n{body}",
             body.len(),
