@@ -17,8 +17,8 @@
 #                 the control that shows the load clients see refusals
 #   noexec        the good binary, chmod -x
 #   missing       the file removed
-# Reports per fault and server: the load's errors during the fault (refused = connect
-# errors, reset = read errors, failed = write errors + timeouts + non-2xx), whether the old
+# Reports per fault and server: the load's errors during the fault (refused = wrk's connect
+# + write errors, reset = read errors, failed = timeouts + non-2xx), whether the old
 # serves after it, what the initiator is told and after how long, processes of the attempt
 # left over (holding the listener or the ready channel) and how long, and whether the next
 # upgrade with a good binary succeeds.
@@ -43,7 +43,8 @@ build_servers
 kinds=()
 ((have_ours)) && kinds+=(ours)
 kinds+=(ecdysis)
-faults=(exit3 hang child-hangs child-left ready-crash commit-crash noexec missing)
+# FAULTS="a b" runs only those.
+read -r -a faults <<<"${FAULTS:-exit3 hang child-hangs child-left ready-crash commit-crash noexec missing}"
 failures=()
 rows=()
 

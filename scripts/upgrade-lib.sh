@@ -146,8 +146,11 @@ start_wrk() {
 }
 
 # stop_wrk PID NAME: stops it (wrk prints its figures on SIGINT) and prints
-# "requests refused reset failed" where refused = connect errors, reset = read
-# errors, failed = write errors + timeouts + non-2xx answers.
+# "requests refused reset failed" where refused = connect + write errors (wrk's connect
+# is non-blocking: on loopback a refused connect shows as its first write failing),
+# reset = read errors (wrk also counts here a keep-alive connection the server closes
+# while idle, which a server that drains does once per connection), failed = timeouts +
+# non-2xx answers.
 stop_wrk() {
     local pid=$1 name=$2
     kill -INT "$pid" 2>/dev/null || true
@@ -158,6 +161,6 @@ stop_wrk() {
         / requests in / { req = $1 }
         /Socket errors:/ { gsub(",", ""); conn = $4; rd = $6; wr = $8; to = $10 }
         /Non-2xx or 3xx/ { non2 = $NF }
-        END { printf "%d %d %d %d\n", req, conn, rd, wr + to + non2 }
+        END { printf "%d %d %d %d\n", req, conn + wr, rd, to + non2 }
     ' "$work/$name.wrk"
 }

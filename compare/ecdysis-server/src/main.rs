@@ -20,7 +20,8 @@
 //! upgrade (`is_child()`) takes that value + 1, any other starts at 0.
 //!
 //! After an upgrade (or a stop) the process drains: its listener is closed by ecdysis,
-//! idle keep-alive connections are closed, a request in flight is answered with
+//! idle keep-alive connections are closed (one that has not had its first answer yet gets
+//! it), a request in flight is answered with
 //! `Connection: close`, and the process exits once none is left or at the drain deadline.
 
 use std::{
@@ -131,6 +132,7 @@ async fn serve_connection(
 ) {
     let mut buf = Vec::with_capacity(1024);
     let mut chunk = [0u8; 4096];
+    let mut served = false;
     loop {
         // Answer every complete request already buffered.
         while let Some(end) = find_header_end(&buf) {
@@ -146,12 +148,14 @@ async fn serve_connection(
                 let _ = conn.shutdown().await;
                 return;
             }
+            served = true;
         }
         if buf.len() > 64 * 1024 {
             return;
         }
-        if *draining.borrow() && buf.is_empty() {
-            // Idle keep-alive connection during the drain: close it.
+        if *draining.borrow() && buf.is_empty() && served {
+            // Idle keep-alive connection during the drain: close it. One accepted but not
+            // yet asked anything is owed its first answer (given with Connection: close).
             return;
         }
         tokio::select! {
