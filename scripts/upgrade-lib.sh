@@ -6,7 +6,8 @@
 # every process started is tagged (UPGRADE_RUN_TOKEN in its environment) and killed on exit.
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-ours_bin=$root/target/release/examples/upgrade
+# OURS_BIN=PATH measures that build of examples/upgrade.rs instead of building it here.
+ours_bin=${OURS_BIN:-$root/target/release/examples/upgrade}
 ecdysis_bin=$root/target/compare/release/ecdysis-server
 token="upgrade-run-$$-$RANDOM"
 work=$(mktemp -d /tmp/upgrade-run.XXXXXX)
@@ -39,7 +40,9 @@ need_tools() {
 # Builds what exists. Sets have_ours=1 when examples/upgrade.rs is there.
 build_servers() {
     have_ours=0
-    if [ -f "$root/examples/upgrade.rs" ]; then
+    if [ -n "${OURS_BIN:-}" ]; then
+        have_ours=1
+    elif [ -f "$root/examples/upgrade.rs" ]; then
         (cd "$root" && cargo build -q --release --example upgrade)
         # shellcheck disable=SC2034 # read by the scripts that source this file
         have_ours=1
