@@ -92,6 +92,8 @@ sd_require() {
         sd_die "systemd is not installed (dpkg-query -W systemd found nothing)"
     command -v systemd-nspawn >/dev/null || packages+=("systemd-container=$systemd_version")
     command -v ss >/dev/null || packages+=(iproute2)
+    # The load and probe clients run inside with the host's /usr/bin/python3.
+    [ -x /usr/bin/python3 ] || packages+=(python3)
     if ((${#packages[@]})); then
         sd_say "installing ${packages[*]}"
         if ! DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
