@@ -1,4 +1,5 @@
-//! Helpers for the examples: what the kernel says a socket got, and the
+//! Helpers for the examples: what the kernel says a socket got, the load
+//! client of the upgrade check, and the
 //! pieces of the crash-restart demonstration.
 
 #[cfg(target_os = "linux")]
@@ -7,6 +8,7 @@ pub mod crash;
 pub mod handoff;
 #[cfg(target_os = "linux")]
 pub mod unix_crash;
+pub mod upgrade_load;
 
 use std::io;
 
