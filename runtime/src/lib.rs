@@ -23,6 +23,10 @@ compile_error!(
 // an address of either kind), and the errors it fails with (error, with the
 // leaves step and variable); every raw OS call is in sys. Each imports only
 // modules below it: no circle, nothing from this file.
+// `event!`: a `log` record when the feature is on, nothing otherwise.
+mod events;
+#[allow(unused_imports)]
+pub(crate) use crate::events::event;
 #[cfg(any(unix, windows))]
 mod addr;
 #[cfg(any(unix, windows))]
@@ -48,6 +52,9 @@ mod step;
 #[cfg_attr(unix, path = "sys/unix.rs")]
 #[cfg_attr(windows, path = "sys/windows.rs")]
 mod sys;
+#[cfg(unix)]
+#[cfg_attr(docsrs, doc(cfg(unix)))]
+pub mod upgrade;
 #[cfg(any(unix, windows))]
 mod variable;
 // Microsoft's table of Winsock's bind refusals: used on Windows, compiled

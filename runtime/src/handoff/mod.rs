@@ -19,7 +19,7 @@
 
 mod fit;
 mod record;
-mod vars;
+pub(crate) mod vars;
 
 use std::io;
 
@@ -29,7 +29,8 @@ pub(crate) use self::fit::{Wanted, WantedPlace};
 /// or none, with what was passed and left alone, to be said if the bind
 /// that follows finds the address in use.
 pub(crate) enum Handoff {
-    Taken(socket2::Socket),
+    /// The socket, and the name it was passed with.
+    Taken(socket2::Socket, Option<String>),
     NotTaken(Option<String>),
 }
 pub(crate) use self::record::take;

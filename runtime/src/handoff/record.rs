@@ -102,7 +102,7 @@ pub(crate) fn take(inherit: Inherit<'_>, wanted: &Wanted<'_>) -> io::Result<Hand
                     )
                 })?;
                 return match std::mem::replace(&mut slot.state, State::Taken) {
-                    State::Held(socket) => Ok(Handoff::Taken(socket)),
+                    State::Held(socket) => Ok(Handoff::Taken(socket, slot.name.clone())),
                     State::Taken | State::LeftAlone(_) => unreachable!("the slot was held"),
                 };
             }

@@ -13,10 +13,10 @@ pub(super) const SD_LISTEN_FDS_START: RawFd = 3;
 /// More passed sockets than this is taken for a malformed `LISTEN_FDS`.
 pub(super) const MAX_FDS: u32 = 65_536;
 
-pub(super) const LISTEN_PID: &str = "LISTEN_PID";
-pub(super) const LISTEN_FDS: &str = "LISTEN_FDS";
-pub(super) const LISTEN_FDNAMES: &str = "LISTEN_FDNAMES";
-pub(super) const LISTEN_FDS_FIRST_FD: &str = "LISTEN_FDS_FIRST_FD";
+pub(crate) const LISTEN_PID: &str = "LISTEN_PID";
+pub(crate) const LISTEN_FDS: &str = "LISTEN_FDS";
+pub(crate) const LISTEN_FDNAMES: &str = "LISTEN_FDNAMES";
+pub(crate) const LISTEN_FDS_FIRST_FD: &str = "LISTEN_FDS_FIRST_FD";
 
 /// The variables, as read.
 #[derive(Default)]

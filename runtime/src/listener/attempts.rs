@@ -15,6 +15,7 @@ use crate::convert::SocketKind;
 use crate::error::Unfinished;
 use crate::listener::background::{Helper, Wait, HELPER};
 use crate::listener::retry::Retry;
+use crate::spec::Inherit;
 
 /// How one listener is made, whatever its address: the steps that
 /// [`Attempts`] takes in turn. (`pub` in a private module: unnameable
@@ -26,6 +27,9 @@ pub trait Plan: Sync {
     fn inherited(&self, kind: SocketKind) -> io::Result<Handoff>;
     /// One attempt to create, bind and (for a stream socket) listen.
     fn bind(&self, kind: SocketKind) -> io::Result<Socket>;
+    /// `inherit`: a listener that takes passed sockets can take its own
+    /// back, so upgrades pass it on (and the fd store keeps it).
+    fn inherit(&self) -> Option<Inherit<'_>>;
 }
 
 impl<P: Plan + ?Sized> Plan for &P {
@@ -39,6 +43,10 @@ impl<P: Plan + ?Sized> Plan for &P {
 
     fn bind(&self, kind: SocketKind) -> io::Result<Socket> {
         (**self).bind(kind)
+    }
+
+    fn inherit(&self) -> Option<Inherit<'_>> {
+        (**self).inherit()
     }
 }
 
@@ -201,7 +209,15 @@ impl<P: Plan> Attempts<P> {
         if !self.started {
             self.started = true;
             match (self.check_context)().and_then(|()| self.plan.inherited(self.kind)) {
-                Ok(Handoff::Taken(socket)) => return Next::Done(Ok(socket)),
+                Ok(Handoff::Taken(socket, name)) => {
+                    crate::event!(
+                        info,
+                        "took the passed socket {}",
+                        name.as_deref()
+                            .map_or_else(|| "(unnamed)".to_owned(), |n| format!("{n:?}"))
+                    );
+                    return Next::Done(self.kept(socket, name.as_deref()));
+                }
                 Ok(Handoff::NotTaken(not_taken)) => {
                     self.not_taken = not_taken;
                     self.retry = self.plan.retry().map(Retry::new);
@@ -210,7 +226,7 @@ impl<P: Plan> Attempts<P> {
             }
         }
         match self.plan.bind(self.kind) {
-            Ok(socket) => Next::Done(Ok(socket)),
+            Ok(socket) => Next::Done(self.kept(socket, None)),
             Err(error) => match self
                 .retry
                 .as_mut()
@@ -220,6 +236,27 @@ impl<P: Plan> Attempts<P> {
                 None => Next::Failed(self.unfinished(error)),
             },
         }
+    }
+
+    /// The socket, a copy of it kept for upgrades when the function has
+    /// `inherit` and upgrades are set up: under the function's name, else
+    /// the name it was passed with.
+    #[cfg(unix)]
+    fn kept(&self, socket: Socket, passed_name: Option<&str>) -> io::Result<Socket> {
+        if let Some(inherit) = self.plan.inherit() {
+            let name = match inherit {
+                Inherit::Named(name) => name,
+                Inherit::Next => passed_name.unwrap_or(crate::upgrade::kept::UNNAMED),
+            };
+            crate::upgrade::kept::keep(&socket, name)?;
+        }
+        Ok(socket)
+    }
+
+    #[cfg(windows)]
+    #[allow(clippy::unnecessary_wraps, clippy::unused_self)]
+    fn kept(&self, socket: Socket, _passed_name: Option<&str>) -> io::Result<Socket> {
+        Ok(socket)
     }
 
     /// `error` as the last one, with what the attempts know.
@@ -238,7 +275,7 @@ pub enum Handoff {
     /// A passed socket that fits, checked and prepared.
     // Windows has no socket activation.
     #[cfg_attr(windows, allow(dead_code))]
-    Taken(Socket),
+    Taken(Socket, Option<String>),
     /// None: bind as usual. Any sockets passed to this process and left
     /// alone are described here, to be said if the port is in use.
     NotTaken(Option<String>),
@@ -248,7 +285,7 @@ pub enum Handoff {
 impl From<crate::handoff::Handoff> for Handoff {
     fn from(found: crate::handoff::Handoff) -> Handoff {
         match found {
-            crate::handoff::Handoff::Taken(socket) => Handoff::Taken(socket),
+            crate::handoff::Handoff::Taken(socket, name) => Handoff::Taken(socket, name),
             crate::handoff::Handoff::NotTaken(note) => Handoff::NotTaken(note),
         }
     }
@@ -273,6 +310,10 @@ mod tests {
 
         fn inherited(&self, _kind: SocketKind) -> io::Result<Handoff> {
             Ok(Handoff::NotTaken(None))
+        }
+
+        fn inherit(&self) -> Option<Inherit<'_>> {
+            None
         }
 
         fn bind(&self, kind: SocketKind) -> io::Result<Socket> {

@@ -10,9 +10,7 @@ use socket2::{Domain, Socket};
 use crate::convert::{Bindable, SocketKind};
 use crate::error::Failure;
 use crate::listener::attempts::{run, Handoff, Listening, Plan};
-#[cfg(unix)]
-use crate::spec::Inherit;
-use crate::spec::{check_backlog, Spec};
+use crate::spec::{check_backlog, Inherit, Spec};
 use crate::step::Step;
 use crate::sys::{self, Policy};
 
@@ -92,6 +90,10 @@ impl Plan for IpPlan<'_, '_> {
     #[cfg(windows)]
     fn inherited(&self, _kind: SocketKind) -> io::Result<Handoff> {
         Ok(Handoff::NotTaken(None))
+    }
+
+    fn inherit(&self) -> Option<Inherit<'_>> {
+        self.spec.inherit
     }
 
     /// One attempt: create, set the policy and the options, bind, listen.

@@ -181,6 +181,10 @@ impl Plan for UnixSpec<'_> {
     fn bind(&self, kind: SocketKind) -> io::Result<Socket> {
         self.bind_with(kind, &|_| {})
     }
+
+    fn inherit(&self) -> Option<crate::spec::Inherit<'_>> {
+        self.inherit
+    }
 }
 
 /// The address of `place` for bind and connect.

@@ -21,6 +21,9 @@ use crate::step::Step;
 pub(crate) mod sock_diag;
 /// The raw calls of Unix-domain socket files and their locks.
 pub(crate) mod unix_socket;
+/// The raw calls of an upgrade and of systemd's fd store.
+#[path = "upgrade.rs"]
+pub(crate) mod upgrade;
 
 /// The socket options a listener gets on a unix target.
 ///

@@ -1,0 +1,480 @@
+//! Restarts nobody notices: the same listening sockets handed to the next
+//! process, so that the kernel's accept queue carries the waiting
+//! connections over. Two ways, one setup:
+//!
+//! - **Upgrade to a new binary**, as a transaction. On a trigger (SIGHUP,
+//!   [`Running::upgrade`], or [`request`] from another process, e.g.
+//!   `ExecReload=`), the process starts the binary it was started from,
+//!   passing every listener by the protocol of systemd's socket activation
+//!   (`LISTEN_FDS`, `LISTEN_FDNAMES`, `LISTEN_PID` = the new process's id),
+//!   so the new process's unchanged `inherit` functions take them. The new
+//!   process calls [`Upgrade::ready`] after its own start-up; then the old
+//!   one is [`replaced`](Running::replaced): it stops accepting, drains, and
+//!   exits by the drain deadline. A new process that fails to start, exits,
+//!   or is not ready in time is killed with everything it started, the old
+//!   one keeps serving, and the initiator is told why.
+//! - **systemd's file descriptor store**, for crashes: under systemd
+//!   (`$NOTIFY_SOCKET` set) with `FileDescriptorStoreMax=`, each listener
+//!   is stored with `FDSTORE=1` and its name, and after a crash systemd
+//!   passes it back to the next process, where `inherit` takes it by name;
+//!   connections made while the service is down wait in the queue.
+//!
+//! Only listeners made or taken by a function with `inherit` after
+//! [`Upgrade::new`] are passed and stored: a function without `inherit`
+//! could not take its socket back, and would find its port in use.
+//!
+//! ```no_run
+//! use restartable::restartable_listener;
+//! use restartable::upgrade::Upgrade;
+//!
+//! #[restartable_listener(port = 8080, inherit = "http")]
+//! fn listener() -> std::io::Result<std::net::TcpListener> {}
+//!
+//! fn main() -> std::io::Result<()> {
+//!     let upgrade = Upgrade::new()?; // first: the binary's path is resolved now
+//!     let listener = listener()?; // kept as "http"
+//!     listener.set_nonblocking(true)?;
+//!     let running = upgrade.ready()?; // tells the old process, stores, READY=1
+//!     while !running.is_replaced() {
+//!         match listener.accept() {
+//!             Ok((stream, _)) => drop(stream), // serve it
+//!             Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+//!                 std::thread::sleep(std::time::Duration::from_millis(1));
+//!             }
+//!             Err(e) => return Err(e),
+//!         }
+//!     }
+//!     drop(listener); // replaced: stop accepting, finish what is in flight
+//!     Ok(())
+//! }
+//! ```
+
+mod handover;
+pub(crate) mod kept;
+mod notify;
+mod trigger;
+
+use std::ffi::OsString;
+use std::fmt;
+use std::future::Future;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::pin::Pin;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::task::{Context, Poll, Waker};
+use std::time::{Duration, Instant};
+
+pub use self::handover::generation;
+#[cfg(any(target_os = "linux", target_os = "android"))]
+pub use self::trigger::request;
+
+/// How long a new process has to become ready when not set.
+pub const DEFAULT_READY_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a replaced process may drain when not set.
+pub const DEFAULT_DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The setup of upgrades and of the fd store; [`ready`](Upgrade::ready)
+/// starts them.
+///
+/// Create it first in `main`, before the listeners: the path of the binary
+/// is resolved then (after a package upgrade `/proc/self/exe` names the
+/// replaced file, so the path the program was started from is used,
+/// without resolving symbolic links), and only listeners made after it are
+/// kept.
+#[derive(Debug, Clone)]
+pub struct Upgrade {
+    program: PathBuf,
+    args: Vec<OsString>,
+    ready_timeout: Duration,
+    drain_timeout: Duration,
+    signal: Option<i32>,
+    fd_store: bool,
+    notify_ready: bool,
+}
+
+impl Upgrade {
+    /// Upgrades to the binary this process was started from (`argv[0]`,
+    /// made absolute now; a bare name is looked up in `PATH`), with the
+    /// same arguments; on SIGHUP; ready within 30 s, drained within 30 s;
+    /// the listeners stored in systemd's fd store and `READY=1` sent when
+    /// `$NOTIFY_SOCKET` is set.
+    ///
+    /// # Errors
+    ///
+    /// `NotFound` when the program's path cannot be found out (no `argv[0]`,
+    /// or a bare name not in `PATH`); set it with [`program`](Self::program)
+    /// then.
+    pub fn new() -> io::Result<Upgrade> {
+        kept::start();
+        let mut args: Vec<OsString> = std::env::args_os().collect();
+        if args.is_empty() {
+            args.push(OsString::from("restartable-program"));
+        }
+        let program = resolve(Path::new(&args[0]));
+        Ok(Upgrade {
+            program: program.unwrap_or_default(),
+            args,
+            ready_timeout: DEFAULT_READY_TIMEOUT,
+            drain_timeout: DEFAULT_DRAIN_TIMEOUT,
+            signal: Some(libc::SIGHUP),
+            fd_store: true,
+            notify_ready: true,
+        })
+    }
+
+    /// The binary to start instead of the one this process was started
+    /// from (a relative path is taken from the current directory now).
+    #[must_use]
+    pub fn program(mut self, path: impl AsRef<Path>) -> Upgrade {
+        self.program = absolute(path.as_ref());
+        self
+    }
+
+    /// The arguments of the new process after `argv[0]` (by default this
+    /// process's).
+    #[must_use]
+    pub fn args<I: IntoIterator<Item = S>, S: Into<OsString>>(mut self, args: I) -> Upgrade {
+        self.args.truncate(1);
+        self.args.extend(args.into_iter().map(Into::into));
+        self
+    }
+
+    /// How long the new process has to call [`ready`](Self::ready); after
+    /// that it is killed and the upgrade fails.
+    #[must_use]
+    pub fn ready_timeout(mut self, timeout: Duration) -> Upgrade {
+        self.ready_timeout = timeout;
+        self
+    }
+
+    /// How long a replaced process may drain before it exits (status 0).
+    #[must_use]
+    pub fn drain_timeout(mut self, timeout: Duration) -> Upgrade {
+        self.drain_timeout = timeout;
+        self
+    }
+
+    /// The signal that triggers an upgrade (by default SIGHUP; `None`: no
+    /// signal, only [`Running::upgrade`] and [`request`]). Other handlers
+    /// of the signal registered through signal-hook, tokio's among them,
+    /// keep running.
+    #[must_use]
+    pub fn signal(mut self, signal: Option<i32>) -> Upgrade {
+        self.signal = signal;
+        self
+    }
+
+    /// Whether [`ready`](Self::ready) stores the listeners in systemd's file
+    /// descriptor store (`FDSTORE=1`, `FDNAME=` the name `inherit` takes),
+    /// when `$NOTIFY_SOCKET` is set. On by default; the unit needs
+    /// `FileDescriptorStoreMax=`.
+    #[must_use]
+    pub fn fd_store(mut self, on: bool) -> Upgrade {
+        self.fd_store = on;
+        self
+    }
+
+    /// Whether [`ready`](Self::ready) sends `READY=1` (for `Type=notify`)
+    /// when `$NOTIFY_SOCKET` is set. On by default.
+    #[must_use]
+    pub fn notify_ready(mut self, on: bool) -> Upgrade {
+        self.notify_ready = on;
+        self
+    }
+
+    /// Call once the listeners exist and the program can serve. In a
+    /// process started by an upgrade, tells the old process, which then
+    /// stops accepting (and under systemd moves `MAINPID=` here first).
+    /// Then stores the listeners in the fd store and sends `READY=1` (under
+    /// systemd, as set), and starts listening for triggers.
+    ///
+    /// # Errors
+    ///
+    /// A listener name the fd store refuses, or a message systemd's socket
+    /// refused (the error names `NOTIFY_SOCKET`); the signal handler or the
+    /// trigger thread that cannot be set up.
+    pub fn ready(self) -> io::Result<Running> {
+        handover::tell_old_process(self.ready_timeout)?;
+        let kept = kept::fds();
+        if kept.is_empty() {
+            crate::event!(
+                warn,
+                "no listener is kept for upgrades: only listeners of functions with `inherit`, \
+                 made after Upgrade::new, are passed on"
+            );
+        }
+        if notify::available() {
+            if self.fd_store {
+                for (name, fd) in &kept {
+                    notify::check_name(name)?;
+                    notify::send(&format!("FDSTORE=1\nFDNAME={name}"), &[*fd])?;
+                    crate::event!(
+                        info,
+                        "listener {name:?} stored in the service manager's fd store"
+                    );
+                }
+            }
+            if self.notify_ready {
+                notify::send(&format!("READY=1\nMAINPID={}", std::process::id()), &[])?;
+            }
+        }
+        let running = Running {
+            shared: Arc::new(Shared {
+                setup: self,
+                state: Mutex::new(State::Serving),
+                changed: Condvar::new(),
+                wakers: Mutex::new(Vec::new()),
+            }),
+        };
+        trigger::start(&running)?;
+        Ok(running)
+    }
+}
+
+/// `path` made absolute against the current directory, without resolving
+/// links; a bare name (no `/`) looked up in `PATH` as exec does.
+fn resolve(path: &Path) -> Option<PathBuf> {
+    if path.as_os_str().is_empty() {
+        return None;
+    }
+    if path.components().count() > 1 || path.is_absolute() {
+        return Some(absolute(path));
+    }
+    let search = std::env::var_os("PATH")?;
+    std::env::split_paths(&search)
+        .map(|dir| absolute(&dir.join(path)))
+        .find(|candidate| candidate.is_file())
+}
+
+fn absolute(path: &Path) -> PathBuf {
+    if path.is_absolute() {
+        return path.to_owned();
+    }
+    std::env::current_dir().map_or_else(|_| path.to_owned(), |dir| dir.join(path))
+}
+
+/// A process that serves and can be upgraded: made by [`Upgrade::ready`].
+/// Clones share the state.
+#[derive(Clone)]
+pub struct Running {
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    setup: Upgrade,
+    state: Mutex<State>,
+    changed: Condvar,
+    wakers: Mutex<Vec<Waker>>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum State {
+    Serving,
+    /// An upgrade to the new process `pid` is under way.
+    Upgrading {
+        pid: u32,
+    },
+    /// The new process took over.
+    Replaced(Upgraded),
+}
+
+/// A new process that took over.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Upgraded {
+    /// Its process id.
+    pub pid: u32,
+    /// Its generation: one more than this process's.
+    pub generation: u32,
+}
+
+impl fmt::Display for Upgraded {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "pid={} generation={}", self.pid, self.generation)
+    }
+}
+
+impl fmt::Debug for Running {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Running")
+            .field("setup", &self.shared.setup)
+            .field("state", &*self.state())
+            .finish()
+    }
+}
+
+impl Running {
+    fn state(&self) -> MutexGuard<'_, State> {
+        self.shared
+            .state
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Upgrades now, on this thread; returns once the new process took
+    /// over, or failed. The same transaction as on the signal.
+    ///
+    /// # Errors
+    ///
+    /// - `WouldBlock`: an upgrade is under way already, or this process was
+    ///   replaced; nothing was started.
+    /// - The program cannot be started: `NotFound` when it is missing,
+    ///   `PermissionDenied` when it is not executable.
+    /// - `TimedOut`: it was not ready in time; it was killed with what it
+    ///   started.
+    /// - `Other`: it exited, or closed the channel, before it was ready.
+    ///
+    /// After any error this process keeps serving, and the next upgrade can
+    /// be tried.
+    pub fn upgrade(&self) -> io::Result<Upgraded> {
+        {
+            let mut state = self.state();
+            match &*state {
+                State::Serving => *state = State::Upgrading { pid: 0 },
+                State::Upgrading { pid: 0 } => {
+                    return Err(in_progress("a new process is starting"))
+                }
+                State::Upgrading { pid } => {
+                    return Err(in_progress(&format!("the new process {pid} is starting")))
+                }
+                State::Replaced(by) => {
+                    return Err(io::Error::new(
+                        io::ErrorKind::WouldBlock,
+                        format!("this process was replaced already, by {by}; it is draining"),
+                    ))
+                }
+            }
+        }
+        crate::event!(
+            info,
+            "upgrade: starting {}",
+            self.shared.setup.program.display()
+        );
+        let started = Instant::now();
+        let outcome = handover::run(&self.shared.setup, |pid| {
+            *self.state() = State::Upgrading { pid };
+        });
+        match outcome {
+            Ok(upgraded) => {
+                crate::event!(
+                    info,
+                    "upgrade: the new process ({upgraded}) took over after {:?}; this one drains",
+                    started.elapsed()
+                );
+                kept::release();
+                *self.state() = State::Replaced(upgraded);
+                self.shared.changed.notify_all();
+                for waker in self
+                    .shared
+                    .wakers
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .drain(..)
+                {
+                    waker.wake();
+                }
+                let deadline = self.shared.setup.drain_timeout;
+                let _ = std::thread::Builder::new()
+                    .name("restartable-drain".into())
+                    .spawn(move || {
+                        std::thread::sleep(deadline);
+                        crate::event!(
+                            info,
+                            "upgrade: the drain deadline ({deadline:?}) passed; exiting"
+                        );
+                        std::process::exit(0);
+                    });
+                Ok(upgraded)
+            }
+            Err(error) => {
+                crate::event!(warn, "upgrade: failed, this process keeps serving: {error}");
+                *self.state() = State::Serving;
+                Err(error)
+            }
+        }
+    }
+
+    /// Whether a new process took over: then stop accepting, finish the
+    /// connections in flight, and return from `main` (the process exits by
+    /// the drain deadline in any case).
+    #[must_use]
+    pub fn is_replaced(&self) -> bool {
+        matches!(*self.state(), State::Replaced(_))
+    }
+
+    /// Waits until a new process took over: a future for async code (it
+    /// never blocks), or [`Replaced::wait`] for a thread.
+    pub fn replaced(&self) -> Replaced {
+        Replaced {
+            running: self.clone(),
+        }
+    }
+
+    /// This process's generation: 0 when started otherwise than by an
+    /// upgrade, one more than the old process's when started by one.
+    #[must_use]
+    pub fn generation(&self) -> u32 {
+        generation()
+    }
+
+    /// When the drain ends, once replaced: the process exits then.
+    #[must_use]
+    pub fn drain_timeout(&self) -> Duration {
+        self.shared.setup.drain_timeout
+    }
+}
+
+fn in_progress(what: &str) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::WouldBlock,
+        format!("an upgrade is under way already ({what}); try again when it is over"),
+    )
+}
+
+/// The future of [`Running::replaced`]: ready with the new process once
+/// it took over.
+#[derive(Debug)]
+#[must_use = "a future does nothing unless awaited"]
+pub struct Replaced {
+    running: Running,
+}
+
+impl Replaced {
+    /// Blocks the thread until a new process took over.
+    pub fn wait(self) -> Upgraded {
+        let mut state = self.running.state();
+        loop {
+            if let State::Replaced(by) = &*state {
+                return *by;
+            }
+            state = self
+                .running
+                .shared
+                .changed
+                .wait(state)
+                .unwrap_or_else(PoisonError::into_inner);
+        }
+    }
+}
+
+impl Future for Replaced {
+    type Output = Upgraded;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Upgraded> {
+        let shared = &self.running.shared;
+        // The waker is registered before the state is read again, so a
+        // takeover between the two wakes it.
+        if let State::Replaced(by) = &*self.running.state() {
+            return Poll::Ready(*by);
+        }
+        shared
+            .wakers
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(cx.waker().clone());
+        match &*self.running.state() {
+            State::Replaced(by) => Poll::Ready(*by),
+            _ => Poll::Pending,
+        }
+    }
+}
