@@ -214,8 +214,10 @@ fn spawn<C: Connection>(
     });
 }
 
-/// Answers each request on the connection; while draining, the next
-/// response says `Connection: close`, and an idle connection is closed.
+/// Answers each request on the connection; a request with
+/// `Connection: close`, and while draining the next one, is answered with
+/// `Connection: close` and the connection closed; while draining an idle
+/// connection is closed.
 fn handle<C: Connection>(stream: C, draining: &AtomicBool, body: &str) -> io::Result<()> {
     stream.set_read_timeout(Some(Duration::from_millis(50)))?;
     let mut writer = stream.try_clone()?;
@@ -223,13 +225,16 @@ fn handle<C: Connection>(stream: C, draining: &AtomicBool, body: &str) -> io::Re
     let mut line = String::new();
     loop {
         // The request line and headers, up to the empty line.
-        let mut lines = 0;
+        let (mut lines, mut asked_close) = (0, false);
         loop {
             line.clear();
             match reader.read_line(&mut line) {
                 Ok(0) => return Ok(()),
                 Ok(_) if line == "\r\n" || line == "\n" => break,
-                Ok(_) => lines += 1,
+                Ok(_) => {
+                    lines += 1;
+                    asked_close |= line.trim_end().eq_ignore_ascii_case("connection: close");
+                }
                 Err(error)
                     if matches!(
                         error.kind(),
@@ -244,7 +249,7 @@ fn handle<C: Connection>(stream: C, draining: &AtomicBool, body: &str) -> io::Re
                 Err(error) => return Err(error),
             }
         }
-        let close = draining.load(Ordering::SeqCst);
+        let close = asked_close || draining.load(Ordering::SeqCst);
         let response = format!(
             "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nContent-Type: text/plain\r\n{}\r\n{body}",
             body.len(),
