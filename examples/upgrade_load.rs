@@ -3,15 +3,17 @@
 //! and request, where wrk and oha only count errors.
 //!
 //! ```text
-//! cargo run --release --example upgrade_load -- --connect 127.0.0.1:PORT \
-//!     [--duration SECS] [--workers N] [--new-connection | --keep-alive] [--timeout SECS]
+//! cargo run --release --example upgrade_load -- --connect 127.0.0.1:PORT
+//!     [--duration SECS] [--workers N] [--new-connection | --keep-alive]
+//!     [--timeout SECS] [--until FILE]
 //! ```
 //!
-//! Defaults: 5 s, 4 workers, `--new-connection`, 2 s. It prints a line per
-//! server generation (`generation N pid=P ok=.. first_ms=.. last_ms=..
-//! new_ok=.. first_new_ms=.. last_new_ms=..`, milliseconds from the start)
-//! and then one line `summary mode=.. start_unix_ms=.. ok=.. refused=..
-//! reset=.. eof=.. timeout=.. other=.. failed=.. drain_closed=.. ...`; see
+//! Defaults: 5 s, 4 workers, `--new-connection`, 2 s; `--until FILE` ends
+//! it earlier, once FILE exists. It prints a line per server generation
+//! (`generation N pid=P ok=.. first_ms=.. last_ms=.. new_ok=..
+//! first_new_ms=.. last_new_ms=..`, milliseconds from the start) and then
+//! one line `summary mode=.. start_unix_ms=.. ok=.. refused=.. reset=..
+//! eof=.. timeout=.. other=.. failed=.. drain_closed=.. ...`; see
 //! `restartable_examples::upgrade_load::Tally` for what each counts. It
 //! exits 0 whatever it counted: the caller decides what must hold.
 
@@ -29,6 +31,7 @@ fn main() {
         workers: 4,
         keep_alive: false,
         timeout: Duration::from_secs(2),
+        until: None,
     };
     let mut connect = None;
     let mut args = env::args().skip(1);
@@ -43,6 +46,7 @@ fn main() {
                     .and_then(|v| v.parse().ok())
                     .unwrap_or_else(|| usage());
             }
+            "--until" => config.until = Some(args.next().unwrap_or_else(|| usage()).into()),
             "--keep-alive" => config.keep_alive = true,
             "--new-connection" => config.keep_alive = false,
             _ => usage(),
@@ -66,7 +70,7 @@ fn seconds(value: Option<String>) -> Duration {
 fn usage() -> ! {
     eprintln!(
         "usage: upgrade_load --connect ADDR [--duration SECS] [--workers N] \
-         [--new-connection | --keep-alive] [--timeout SECS]"
+         [--new-connection | --keep-alive] [--timeout SECS] [--until FILE]"
     );
     process::exit(2);
 }

@@ -1,6 +1,6 @@
-//! Helpers for the examples: what the kernel says a socket got, the load
-//! client of the upgrade check, and the
-//! pieces of the crash-restart demonstration.
+//! Helpers for the examples: what the kernel says a socket got, the pieces
+//! of the crash-restart demonstration, and the load client of the upgrade
+//! check.
 
 #[cfg(target_os = "linux")]
 pub mod crash;

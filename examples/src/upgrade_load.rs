@@ -13,6 +13,9 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::io::{self, ErrorKind, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -29,6 +32,8 @@ pub struct Config {
     pub keep_alive: bool,
     /// Limit for connect, and for each read and write.
     pub timeout: Duration,
+    /// Stop earlier, once this file exists (looked for every 10 ms).
+    pub until: Option<PathBuf>,
 }
 
 /// The responses of one server process.
@@ -230,10 +235,21 @@ pub fn run(config: &Config) -> (Tally, u128, Duration) {
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_millis());
     let start = Instant::now();
+    let stop = Arc::new(AtomicBool::new(false));
+    if let Some(until) = config.until.clone() {
+        let stop = stop.clone();
+        let deadline = start + config.duration;
+        thread::spawn(move || {
+            while !until.exists() && Instant::now() < deadline {
+                thread::sleep(Duration::from_millis(10));
+            }
+            stop.store(true, Ordering::Relaxed);
+        });
+    }
     let workers: Vec<_> = (0..config.workers)
         .map(|_| {
-            let config = config.clone();
-            thread::spawn(move || worker(&config, start))
+            let (config, stop) = (config.clone(), stop.clone());
+            thread::spawn(move || worker(&config, start, &stop))
         })
         .collect();
     let mut tally = Tally::default();
@@ -261,11 +277,11 @@ enum Failure {
     Io { error: io::Error, read: usize },
 }
 
-fn worker(config: &Config, start: Instant) -> Tally {
+fn worker(config: &Config, start: Instant, stop: &AtomicBool) -> Tally {
     let mut tally = Tally::default();
     let deadline = start + config.duration;
     let mut connection: Option<(TcpStream, u64)> = None;
-    while Instant::now() < deadline {
+    while Instant::now() < deadline && !stop.load(Ordering::Relaxed) {
         tally.attempts += 1;
         let (mut stream, answered) = match connection.take() {
             Some(kept) => kept,

@@ -16,6 +16,7 @@ fn config(addr: SocketAddr, keep_alive: bool) -> Config {
         workers: 4,
         keep_alive,
         timeout: Duration::from_secs(2),
+        until: None,
     }
 }
 
