@@ -26,21 +26,28 @@
 # not client connections) grow, a queued connection is lost, or a control
 # does not show its failure. Timings are reported, not asserted.
 #
-# Usage: scripts/upgrade-check.sh [--quick]
+# Usage: scripts/upgrade-check.sh [--quick] [--upgrades N]
 #   --quick: 5 upgrades per load, wrk and the client only, 5 per control;
 #            about 1 minute after the build. Needs wrk and iproute2
 #            (installed with apt-get when missing), root for the namespace.
 #   full:    100 upgrades per load, oha too (cargo install, cached), 20 per
 #            control; about 10 minutes.
+#   --upgrades N: N upgrades per load instead.
 # UPGRADE_BIN=path runs it against another server with the same contract.
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
-quick=0 upgrades=100 controls=20
-if [ "${1:-}" = "--quick" ]; then
-    quick=1 upgrades=5 controls=5
-fi
+quick=0 upgrades=100 controls=20 count=""
+while [ $# -gt 0 ]; do
+    case $1 in
+        --quick) quick=1 upgrades=5 controls=5 ;;
+        --upgrades) count=${2:?--upgrades needs a number}; shift ;;
+        *) echo "usage: scripts/upgrade-check.sh [--quick] [--upgrades N]" >&2; exit 2 ;;
+    esac
+    shift
+done
+upgrades=${count:-$upgrades}
 interval=0.5 workers=8 drain_timeout=5 slack=5
 if ! command -v wrk >/dev/null || ! command -v ip >/dev/null || ! command -v ss >/dev/null; then
     apt-get update -qq
