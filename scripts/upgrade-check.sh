@@ -277,7 +277,8 @@ for entry in "${loads[@]}"; do
             codes=$(grep -o '"statusCodeDistribution": *{[^}]*}' <<<"$flat" | sed 's/^[^{]*//') || codes="{}"
             errors=$(grep -o '"errorDistribution": *{[^}]*}' <<<"$flat" | sed 's/^[^{]*//') || errors="?"
             requests=$(grep -o '"200": *[0-9]*' <<<"$codes" | grep -o '[0-9]*$' || echo 0)
-            bad=$( { grep -o '": *[0-9]*' <<<"$errors"; grep -v '"200"' <<<"$(grep -o '"[0-9]*": *[0-9]*' <<<"$codes")" | grep -o ': *[0-9]*'; } \
+            # The requests in flight when it stops count as "aborted due to deadline".
+            bad=$( { grep -o '"[^"]*": *[0-9]*' <<<"$errors" | grep -v '^"aborted due to deadline"' | grep -o ': *[0-9]*'; grep -v '"200"' <<<"$(grep -o '"[0-9]*": *[0-9]*' <<<"$codes")" | grep -o ': *[0-9]*'; } \
                 | tr -d '": ' | awk '{s += $1} END {print s + 0}')
             errors="status $codes, errors $errors"
             ;;
