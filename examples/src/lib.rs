@@ -1,5 +1,6 @@
-//! Helpers for the examples: what the kernel says a socket got, and the
-//! pieces of the crash-restart demonstration.
+//! Helpers for the examples: what the kernel says a socket got, the pieces
+//! of the crash-restart demonstration, and the load client of the upgrade
+//! check.
 
 #[cfg(target_os = "linux")]
 pub mod crash;
@@ -7,6 +8,7 @@ pub mod crash;
 pub mod handoff;
 #[cfg(target_os = "linux")]
 pub mod unix_crash;
+pub mod upgrade_load;
 
 use std::io;
 
