@@ -55,6 +55,9 @@ fn unix_on(path: &std::path::Path) -> io::Result<UnixListener> {}
 #[restartable_listener(host = "127.0.0.1", port = port, inherit = true, reuse_port = true)]
 fn shared_on(port: u16) -> io::Result<TcpListener> {}
 
+#[restartable_listener(host = "127.0.0.1", port = 0, inherit = "http", reuse_port = true)]
+fn shared_http() -> io::Result<TcpListener> {}
+
 /// Another host than the passed sockets' 127.0.0.1.
 #[restartable_listener(host = "127.0.0.2", port = port, inherit = true)]
 fn second_host_on(port: u16) -> io::Result<TcpListener> {}
@@ -344,6 +347,11 @@ fn policy_scenario(scenario: &str) {
             let reuse = SockRef::from(&socket).reuse_address().unwrap();
             say(format!("SO_REUSEADDR {}", u8::from(reuse)));
             say(format!("second after {}", second_udp_binder(port)));
+        }
+        "reuse-port-named" => {
+            say(format!("plain {}", outcome(&http(), tcp_port)));
+            say(format!("no address {}", outcome(&only_passed(), tcp_port)));
+            say(format!("shared {}", outcome(&shared_http(), tcp_port)));
         }
         "reuse-port" => {
             let port: u16 = env::var("EXPECTED_PORT").unwrap().parse().unwrap();
@@ -1102,7 +1110,7 @@ fn a_passed_listener_with_so_reuseport_is_refused_unless_reuse_port_and_gets_the
     let plain = line(&lines, "plain");
     assert!(
         plain.starts_with("error InvalidInput the socket passed as fd 3 (LISTEN_FDS) is a socket")
-            && plain.contains("with SO_REUSEPORT set (systemfd sets it)")
+            && plain.contains("with SO_REUSEPORT set (systemfd sets it,")
             && plain.contains("ask for reuse_port = true"),
         "{plain}"
     );
@@ -1110,6 +1118,46 @@ fn a_passed_listener_with_so_reuseport_is_refused_unless_reuse_port_and_gets_the
     // `ss` shows the backlog of a listener as its Send-Q.
     assert_eq!(line(&lines, "backlog before"), "1");
     assert_eq!(line(&lines, "backlog after"), "1024");
+}
+
+/// Selected by name, as by address: a socket with SO_REUSEPORT is taken
+/// only by a function that asks for `reuse_port`.
+#[test]
+fn a_named_listener_with_so_reuseport_is_refused_unless_reuse_port() {
+    // As a socket unit with ReusePort=yes and FileDescriptorName=http
+    // makes it; the control, without ReusePort=, is taken by each.
+    for reuse_port in [false, true] {
+        let socket = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
+        socket.set_reuse_address(true).unwrap();
+        socket.set_reuse_port(reuse_port).unwrap();
+        socket
+            .bind(&std::net::SocketAddr::from((Ipv4Addr::LOCALHOST, 0)).into())
+            .unwrap();
+        socket.listen(16).unwrap();
+        let port = socket.local_addr().unwrap().as_socket().unwrap().port();
+        let lines = run(
+            "reuse-port-named",
+            &[socket.as_fd()],
+            Some("http"),
+            &ListenPid::Own,
+            &[],
+        );
+        if !reuse_port {
+            assert_eq!(line(&lines, "plain"), format!("port {port}"));
+            continue;
+        }
+        for which in ["plain", "no address"] {
+            let refused = line(&lines, which);
+            assert!(
+                refused.starts_with(&format!(
+                    "error InvalidInput the socket passed as fd 3 (LISTEN_FDNAMES \"http\") is \
+                     a socket on 127.0.0.1:{port} with SO_REUSEPORT set"
+                )) && refused.contains("ask for reuse_port = true"),
+                "{refused}"
+            );
+        }
+        assert_eq!(line(&lines, "shared"), format!("port {port}"));
+    }
 }
 
 /// A supervisor program on `PATH`, or why the test checks nothing.
@@ -1377,7 +1425,7 @@ fn systemfd_sockets_are_refused_for_so_reuseport_and_without_pid_need_the_opt_in
         || {},
     );
     assert!(
-        line(&lines, "plain").contains("with SO_REUSEPORT set (systemfd sets it)"),
+        line(&lines, "plain").contains("with SO_REUSEPORT set (systemfd sets it,"),
         "{lines:?}"
     );
     assert_eq!(line(&lines, "shared"), format!("port {port}"));
@@ -1396,7 +1444,7 @@ fn systemfd_sockets_are_refused_for_so_reuseport_and_without_pid_need_the_opt_in
     let lines = run_under(&tool, &args, "take-unset", &vars, || {});
     assert_eq!(line(&lines, "accepted"), "Ok(1)");
     assert!(
-        line(&lines, "first").contains("with SO_REUSEPORT set (systemfd sets it)"),
+        line(&lines, "first").contains("with SO_REUSEPORT set (systemfd sets it,"),
         "{lines:?}"
     );
 }
