@@ -6,7 +6,8 @@
 //! other is refused, none is orphaned. The lock on `<path>.lock` is held for
 //! the process's life: a live instance's file is kept even when it refuses
 //! connections, a rebind in one process reuses it, and a lock file that is
-//! not a regular file of the service's user is refused at once.
+//! not a regular file of the service's user is refused at once. A stale
+//! socket file of another user is left alone.
 #![cfg(target_os = "linux")]
 
 use std::env;
@@ -899,6 +900,47 @@ fn a_lock_file_of_another_user_is_refused_at_once_naming_its_owner() {
     drop(held);
     std::os::unix::fs::chown(&lock, Some(0), Some(0)).unwrap();
     listener(&path).unwrap();
+    fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn a_stale_socket_file_of_another_user_is_left_alone_naming_its_owner() {
+    if !is_root() {
+        restartable_tests::skip("making a file of another user needs root");
+        return;
+    }
+    // A directory others can write, where another user's program left its
+    // socket file (nothing is bound to it) and took no lock.
+    let dir = scratch("foreign-stale");
+    fs::set_permissions(&dir, fs::Permissions::from_mode(0o1777)).unwrap();
+    let path = dir.join("app.sock");
+    drop(UnixListener::bind(&path).unwrap());
+    std::os::unix::fs::chown(&path, Some(65534), Some(65534)).unwrap();
+    let file = fs::symlink_metadata(&path).unwrap();
+    let refused = UnixStream::connect(&path).unwrap_err();
+    assert_eq!(refused.kind(), ErrorKind::ConnectionRefused, "{refused}");
+
+    let error = listener(&path).unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::PermissionDenied, "{error}");
+    assert_eq!(
+        error.to_string(),
+        format!(
+            "cannot bind {}: the socket file there belongs to uid 65534, not to this process's \
+             user (uid 0) or root; nothing is bound to it, but another user's file is not \
+             removed: remove it if it is not needed, and keep the socket in a directory only \
+             this service's user can write (such as /run/NAME, from RuntimeDirectory= under \
+             systemd)",
+            path.display()
+        )
+    );
+    let now = fs::symlink_metadata(&path).expect("the file was removed");
+    assert_eq!((now.dev(), now.ino()), (file.dev(), file.ino()));
+    assert_eq!(now.uid(), 65534);
+
+    // Control: the same file, given to this user, is stale and replaced.
+    std::os::unix::fs::chown(&path, Some(0), Some(0)).unwrap();
+    let _listener = listener(&path).unwrap();
+    UnixStream::connect(&path).unwrap();
     fs::remove_dir_all(dir).unwrap();
 }
 
