@@ -1,8 +1,11 @@
 //! Helpers shared by the test suites: reading back the options a socket got,
-//! skipping what cannot run here, and running a test in a copy of its test
-//! binary ([`copy`]).
+//! skipping what cannot run here, running a test in a copy of its test
+//! binary ([`copy`]), and passing sockets to that copy as systemd does
+//! ([`passing`], Linux).
 
 pub mod copy;
+#[cfg(target_os = "linux")]
+pub mod passing;
 
 use std::io;
 
