@@ -1,11 +1,13 @@
 //! Helpers shared by the test suites: reading back the options a socket got,
 //! skipping what cannot run here, running a test in a copy of its test
 //! binary ([`copy`]), and passing sockets to that copy as systemd does
-//! ([`passing`], Linux).
+//! ([`passing`], Linux); and the load client of the upgrade check
+//! ([`upgrade_load`], run by the `upgrade_load` fixture).
 
 pub mod copy;
 #[cfg(target_os = "linux")]
 pub mod passing;
+pub mod upgrade_load;
 
 use std::io;
 
