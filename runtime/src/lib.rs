@@ -95,6 +95,10 @@ pub use restartable_macros::restartable_listener;
 #[cfg(any(unix, windows))]
 pub use crate::spec::DEFAULT_BACKLOG;
 
+// Unit tests that run themselves in another process.
+#[cfg(all(test, any(target_os = "linux", target_os = "android")))]
+mod test_copy;
+
 #[cfg(all(fuzzing, any(unix, windows)))]
 #[doc(hidden)]
 #[path = "fuzz.rs"]
