@@ -9,8 +9,9 @@
 # Then what the README shows from elsewhere is compared with its source: the
 # compile error with the UI test's .stderr, the example's error with the
 # example's real output, the unit lines with the unit file, the axum lines
-# with frameworks/axum.rs. Last, the Rust code blocks of docs/*.md compile as
-# doctests (a throw-away crate under target/ includes each file as docs).
+# with frameworks/axum.rs. (The Rust code blocks of the README and of the
+# pages of restartable::docs, runtime/docs/*.md, are the crate's doctests:
+# `cargo test` runs them.)
 #
 # Linux; needs curl and systemd-socket-activate (.ci/run installs systemd).
 # Usage: scripts/readme-check.sh
@@ -155,34 +156,6 @@ for line in '[Socket]' 'ListenStream=127.0.0.1:18090' 'FileDescriptorName=http';
 done
 shows 'axum::serve(listener().await?, app)' frameworks/axum.rs
 shows 'tokio::net::TcpListener' frameworks/axum.rs
-
-step "the Rust code blocks of docs/*.md compile (as doctests of a throw-away crate)"
-crate=$root/target/readme-check/docs-crate
-mkdir -p "$crate"
-cat >"$crate/Cargo.toml" <<EOF
-[package]
-name = "restartable-docs-check"
-version = "0.0.0"
-edition = "2021"
-publish = false
-
-[lib]
-path = "lib.rs"
-
-[dependencies]
-restartable = { path = "$root/runtime", features = ["tokio", "async-io", "serde"] }
-
-[workspace]
-EOF
-{
-    echo '//! The code blocks of docs/*.md, as doctests.'
-    for doc in docs/*.md; do
-        name=$(basename "$doc" .md | tr -c 'a-z0-9\n' '_')
-        printf '#[doc = include_str!("%s")]\npub mod %s {}\n' "$root/$doc" "doc_$name"
-    done
-} >"$crate/lib.rs"
-cp Cargo.lock "$crate/Cargo.lock"
-CARGO_TARGET_DIR=$root/target timeout 900 cargo test --quiet --doc --manifest-path "$crate/Cargo.toml"
 
 step "done"
 echo "readme check passed"
