@@ -13,6 +13,7 @@
 #![doc = "[zero_downtime]: crate::docs::zero_downtime"]
 #![doc = "[windows]: crate::docs::windows"]
 #![doc = "[targets]: crate::docs::targets"]
+#![doc = "[expansion]: crate::docs::design#the-policy-is-chosen-at-compile-time"]
 #![doc = "[design]: crate::docs::design"]
 #![doc = "[measurements]: crate::docs::measurements"]
 #![doc = "[comparison]: crate::docs::comparison"]

@@ -6,7 +6,7 @@
 //! which `runtime/src/lib.rs` defines again as intra-doc links (the first
 //! definition of a label wins, so on docs.rs they lead to the same version's
 //! pages). The pages link to each other and to the README in the way
-//! rustdoc resolves.
+//! rustdoc resolves. Also: the README's length.
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -246,4 +246,15 @@ fn each_page_s_links_resolve_on_docs_rs() {
         }
     }
     assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+}
+
+#[test]
+fn the_readme_fits_in_300_lines() {
+    // For deciding and starting; the rest is in the pages it links.
+    let lines = README.lines().count();
+    assert!(
+        lines <= 300,
+        "README.md has {lines} lines; move what a user deciding and starting does not \
+         need to a page of restartable::docs (runtime/docs/) and link it"
+    );
 }
