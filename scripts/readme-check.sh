@@ -28,6 +28,8 @@ readme=README.md
 #           a server, the server is ended (as before any entry of another kind)
 #   fails   the command exits 1 and its last line on stderr is the README's
 #           line that starts with the text
+#   ci      not run here: the test suite, which .ci/run runs as this same
+#           line (tests/tests/readme.rs checks that)
 commands=(
     'run|cargo run --release --example crash_restart|'
     'server|cargo run -p restartable-frameworks --example axum|127.0.0.1:3000'
@@ -36,6 +38,7 @@ commands=(
     'server|systemd-socket-activate -l 127.0.0.1:8090 --fdname=http target/debug/examples/socket_activated|127.0.0.1:8090'
     'client|curl http://127.0.0.1:8090/|pid='
     'fails|target/debug/examples/socket_activated --no-fallback|error: no socket named'
+    'ci|bash scripts/test.sh|'
 )
 
 step() { printf '\n-- %s\n' "$*"; }
@@ -137,6 +140,9 @@ for i in "${!commands[@]}"; do
             fail "the README shows no line that starts with \"$expected\""
         [ "$said" = "$shown_line" ] ||
             fail "the README shows \"$shown_line\"; the program said \"$said\""
+        ;;
+    ci)
+        echo "not run here: .ci/run runs it, as shown"
         ;;
     *) fail "unknown kind $kind" ;;
     esac

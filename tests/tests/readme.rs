@@ -5,8 +5,9 @@
 //! documentation pages are docs.rs URLs of modules of `restartable::docs`,
 //! which `runtime/src/lib.rs` defines again as intra-doc links (the first
 //! definition of a label wins, so on docs.rs they lead to the same version's
-//! pages). The pages link to each other and to the README in the way
-//! rustdoc resolves. Also: the README's length.
+//! pages). The pages link to each other and to the README in the same way
+//! rustdoc resolves. Also: the README's length, and its test command, which
+//! is the one CI runs.
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -15,6 +16,7 @@ use std::path::Path;
 const README: &str = include_str!("../../README.md");
 const LIB: &str = include_str!("../../runtime/src/lib.rs");
 const DOCS_MODULE: &str = include_str!("../../runtime/src/docs.rs");
+const CI: &str = include_str!("../../.ci/run");
 
 /// Where docs.rs has the pages of `restartable::docs`.
 const PAGES: &str = "https://docs.rs/restartable/latest/restartable/docs/";
@@ -256,5 +258,29 @@ fn the_readme_fits_in_300_lines() {
         lines <= 300,
         "README.md has {lines} lines; move what a user deciding and starting does not \
          need to a page of restartable::docs (runtime/docs/) and link it"
+    );
+}
+
+#[test]
+fn the_readme_s_test_command_is_the_one_ci_runs() {
+    let section = README
+        .split("\n## Tests\n")
+        .nth(1)
+        .expect("README.md has a Tests section")
+        .split("\n## ")
+        .next()
+        .unwrap_or_default();
+    let command = section
+        .split("```sh\n")
+        .nth(1)
+        .and_then(|block| block.split("\n```").next())
+        .expect("the Tests section shows its command in a ```sh block");
+    assert!(
+        !command.contains('\n'),
+        "the Tests section shows one command, not:\n{command}"
+    );
+    assert!(
+        CI.lines().any(|line| line.trim() == command),
+        ".ci/run does not run `{command}` as a line of its own, as the README shows it"
     );
 }
