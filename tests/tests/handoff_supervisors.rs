@@ -33,7 +33,7 @@ fn supervisor(program: &str) -> Option<std::path::PathBuf> {
             env::var_os("RESTARTABLE_REQUIRE_ALL").is_none(),
             "RESTARTABLE_REQUIRE_ALL is set, and {program} is not on PATH"
         );
-        println!("skipped: {program} is not on PATH (.ci/run installs it)");
+        println!("skipped: {program} is not on PATH (scripts/test.sh installs it)");
     }
     found
 }
