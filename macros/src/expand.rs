@@ -9,7 +9,8 @@ use quote::ToTokens;
 use syn::spanned::Spanned;
 
 use super::item::ListenerFn;
-use super::messages::{NO_DUAL_STACK, REUSE_PORT_ELSEWHERE, REUSE_PORT_ON_WINDOWS};
+use super::messages::NO_DUAL_STACK;
+use super::policy;
 use super::template::{fill, fill_at};
 use super::valid::{Address, Config, UnixAddr};
 use super::values::{self, Inherit, Value};
@@ -187,7 +188,7 @@ fn ip_body(
             ("configure", &shared.configure),
             ("inherit", &shared.inherit),
             ("retry", &shared.retry),
-            ("policies", &policies(config, private, policy)),
+            ("policies", &policy::branches(config, private, policy)),
             ("no_dual_stack", &no_dual_stack(config)),
             ("call", call),
         ],
@@ -516,59 +517,6 @@ impl Shared {
             retry: option(retry.as_ref()),
         }
     }
-}
-
-const UNSUPPORTED_FAMILY: &str =
-    "restartable supports the `unix` and `windows` target families only";
-
-/// One `let policy = ...;` per target, each under its `#[cfg]`: the whole
-/// per-OS choice, readable in the expansion.
-fn policies(config: &Config, private: &TokenStream, policy: &Ident) -> TokenStream {
-    if let Some(key) = &config.reuse_port {
-        return fill_at(
-            key.span(),
-            r#"
-            #[cfg(any(target_os = "linux", target_os = "android"))]
-            let $policy = $private::unix::Policy::REUSE_PORT;
-            #[cfg(target_os = "freebsd")]
-            let $policy = $private::unix::Policy::REUSE_PORT_LB;
-            #[cfg(windows)]
-            let $policy = ::core::compile_error!($on_windows);
-            #[cfg(not(any(target_os = "linux", target_os = "android", target_os = "freebsd", windows)))]
-            let $policy = ::core::compile_error!($elsewhere);
-            "#,
-            &[
-                ("policy", policy),
-                ("private", private),
-                ("on_windows", &Literal::string(REUSE_PORT_ON_WINDOWS)),
-                ("elsewhere", &Literal::string(REUSE_PORT_ELSEWHERE)),
-            ],
-        );
-    }
-    let windows = Ident::new(
-        if config.exclusive {
-            "EXCLUSIVE_ADDRESS_USE"
-        } else {
-            "OS_DEFAULT"
-        },
-        Span::call_site(),
-    );
-    fill(
-        "
-        #[cfg(unix)]
-        let $policy = $private::unix::Policy::REUSE_ADDRESS;
-        #[cfg(windows)]
-        let $policy = $private::windows::Policy::$windows;
-        #[cfg(not(any(unix, windows)))]
-        let $policy = ::core::compile_error!($unsupported_family);
-        ",
-        &[
-            ("policy", policy),
-            ("private", private),
-            ("windows", &windows),
-            ("unsupported_family", &Literal::string(UNSUPPORTED_FAMILY)),
-        ],
-    )
 }
 
 /// `only_v6 = false` on OpenBSD and DragonFly BSD, which have no dual-stack

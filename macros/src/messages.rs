@@ -8,6 +8,11 @@
 // Each text is used on some targets only, and by the runtime or the macro.
 #![allow(dead_code)]
 
+/// A target outside the `unix` and `windows` families (the runtime has its
+/// own `compile_error!` there, which cannot take a constant).
+pub(crate) const UNSUPPORTED_FAMILY: &str =
+    "restartable supports the `unix` and `windows` target families only";
+
 /// `reuse_port` on Windows.
 pub(crate) const REUSE_PORT_ON_WINDOWS: &str = "`reuse_port = true` is not supported on Windows: \
      sharing a port there takes SO_REUSEADDR, which lets any process bind the port and take its \

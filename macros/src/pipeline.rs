@@ -23,6 +23,10 @@ mod expand;
 mod item;
 #[path = "messages.rs"]
 mod messages;
+#[path = "policy.rs"]
+mod policy;
+#[path = "policy_table.rs"]
+mod policy_table;
 #[path = "suggest.rs"]
 mod suggest;
 #[path = "template.rs"]

@@ -20,6 +20,7 @@ use crate::listener::ip::{listen, listen_async};
 #[cfg(unix)]
 use crate::listener::unix::{listen_unix, listen_unix_async};
 use crate::messages;
+use crate::policy;
 #[cfg(unix)]
 use crate::spec::UnixSpec;
 use crate::spec::{Configure, Inherit, Spec};
@@ -302,7 +303,7 @@ impl Builder {
                  Windows only, where reuse_port is refused; remove one of them",
             ));
         }
-        Policy::from_options(self.reuse_port, self.exclusive)
+        policy::for_options(self.reuse_port, self.exclusive)
     }
 
     /// [`Builder::bind`] for async code: the pauses of [`Builder::retry`]
@@ -491,5 +492,85 @@ fn check_variable_name(method: &str, name: Option<&str>) -> io::Result<()> {
             ),
         )),
         _ => Ok(()),
+    }
+}
+
+/// The builder's policy is the attribute's, for each choice of options: the
+/// attribute is expanded here with its `crate` pointed at a `__private`
+/// whose `listen` gives back the policy that the expansion passes it.
+#[cfg(all(test, feature = "macros"))]
+mod tests {
+    use std::io;
+    use std::net::Ipv4Addr;
+
+    use restartable_macros::restartable_listener;
+
+    use super::Builder;
+    use crate::sys::Policy;
+
+    mod attribute {
+        pub(crate) mod __private {
+            pub use crate::__private::*;
+            use crate::sys::Policy;
+
+            // The signature of the real one, which can fail.
+            #[allow(clippy::unnecessary_wraps)]
+            pub fn listen<T: From<Policy>>(_spec: &Spec<'_>, policy: Policy) -> std::io::Result<T> {
+                Ok(T::from(policy))
+            }
+        }
+    }
+
+    #[restartable_listener(port = 0, crate = "crate::builder::tests::attribute")]
+    fn by_default() -> io::Result<Policy> {}
+
+    #[restartable_listener(
+        port = 0,
+        exclusive = false,
+        crate = "crate::builder::tests::attribute"
+    )]
+    fn not_exclusive() -> io::Result<Policy> {}
+
+    #[cfg(any(target_os = "linux", target_os = "android", target_os = "freebsd"))]
+    #[restartable_listener(
+        port = 0,
+        reuse_port = true,
+        crate = "crate::builder::tests::attribute"
+    )]
+    fn reuse_port() -> io::Result<Policy> {}
+
+    fn builder() -> Builder {
+        Builder::new((Ipv4Addr::LOCALHOST, 0))
+    }
+
+    #[test]
+    fn the_builder_takes_the_policy_of_the_attribute() {
+        assert_eq!(builder().policy().unwrap(), by_default().unwrap());
+        assert_eq!(
+            builder().exclusive(false).policy().unwrap(),
+            not_exclusive().unwrap()
+        );
+        #[cfg(any(target_os = "linux", target_os = "android", target_os = "freebsd"))]
+        {
+            assert_eq!(
+                builder().reuse_port(true).policy().unwrap(),
+                reuse_port().unwrap()
+            );
+            // Control: the comparison tells the policies apart.
+            assert_ne!(reuse_port().unwrap(), by_default().unwrap());
+        }
+        // Where the expansion's branch is a compile error, the builder's
+        // is an error with the same message.
+        #[cfg(not(any(target_os = "linux", target_os = "android", target_os = "freebsd")))]
+        {
+            let error = builder().reuse_port(true).policy().unwrap_err();
+            assert_eq!(error.kind(), io::ErrorKind::Unsupported);
+            let message = if cfg!(windows) {
+                crate::messages::REUSE_PORT_ON_WINDOWS
+            } else {
+                crate::messages::REUSE_PORT_ELSEWHERE
+            };
+            assert_eq!(error.to_string(), message);
+        }
     }
 }

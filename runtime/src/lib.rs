@@ -36,8 +36,9 @@ compile_error!(
 // (spec) it is asked to be, the attempts that make it (listener), taking a
 // passed socket (handoff), the socket types it becomes (convert; either for
 // an address of either kind), and the errors it fails with (error, with the
-// leaves step and variable); every raw OS call is in sys. Each imports only
-// modules below it: no circle, nothing from this file.
+// leaves step and variable); which policy each target gets is policy's, from
+// the table that the attribute writes out; every raw OS call is in sys. Each
+// imports only modules below it: no circle, nothing from this file.
 // `event!`: a `log` record when the feature is on, nothing otherwise.
 mod events;
 #[allow(unused_imports)]
@@ -59,6 +60,8 @@ pub mod handoff;
 mod listener;
 #[cfg(any(unix, windows))]
 mod messages;
+#[cfg(any(unix, windows))]
+mod policy;
 #[cfg(any(unix, windows))]
 mod spec;
 #[cfg(any(unix, windows))]

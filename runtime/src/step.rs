@@ -9,7 +9,7 @@ pub(crate) enum Step {
     CreateSocket,
     #[cfg(unix)]
     SetReuseAddress,
-    #[cfg(any(target_os = "linux", target_os = "android"))]
+    #[cfg(all(unix, not(any(target_os = "solaris", target_os = "illumos"))))]
     SetReusePort,
     #[cfg(target_os = "freebsd")]
     SetReusePortLb,
@@ -40,7 +40,7 @@ impl Step {
             Step::CreateSocket => write!(f, "cannot create a socket for {place}"),
             #[cfg(unix)]
             Step::SetReuseAddress => write!(f, "cannot set SO_REUSEADDR on the socket for {place}"),
-            #[cfg(any(target_os = "linux", target_os = "android"))]
+            #[cfg(all(unix, not(any(target_os = "solaris", target_os = "illumos"))))]
             Step::SetReusePort => write!(f, "cannot set SO_REUSEPORT on the socket for {place}"),
             #[cfg(target_os = "freebsd")]
             Step::SetReusePortLb => {

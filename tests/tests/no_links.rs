@@ -70,3 +70,14 @@ fn the_macro_and_the_runtime_have_the_same_messages() {
          edit both"
     );
 }
+
+#[test]
+fn the_macro_and_the_runtime_have_the_same_policy_table() {
+    // The expansion writes out the macro's copy, the builder compiles the
+    // runtime's: one table, so that both give a target the same policy.
+    assert!(
+        read("macros/src/policy_table.rs") == read("runtime/src/policy_table.rs"),
+        "macros/src/policy_table.rs differs from runtime/src/policy_table.rs: they are one \
+         table, edit both"
+    );
+}

@@ -119,6 +119,26 @@ fn exclusive_false_sets_neither_option() {
 }
 
 #[test]
+fn the_builder_sets_what_the_attribute_sets() {
+    // The default and `exclusive = false`, the two rows of the policy table
+    // that differ on Windows.
+    let attribute: TcpListener = associated_fn::Server::listener().unwrap();
+    let built: TcpListener = restartable::Builder::new(loopback(0)).bind().unwrap();
+    assert_eq!(policy_of(&built), policy_of(&attribute));
+    let attribute_not_exclusive = not_exclusive::listener(0).unwrap();
+    let built_not_exclusive: TcpListener = restartable::Builder::new(loopback(0))
+        .exclusive(false)
+        .bind()
+        .unwrap();
+    assert_eq!(
+        policy_of(&built_not_exclusive),
+        policy_of(&attribute_not_exclusive)
+    );
+    // Control: the read tells the two rows apart.
+    assert_ne!(policy_of(&attribute), policy_of(&attribute_not_exclusive));
+}
+
+#[test]
 fn ipv6_wildcard_gets_ipv6_only_as_asked_and_the_policy() {
     let listener = ipv6_only::listener().unwrap();
     assert_eq!(get_int(&listener, IPPROTO_IPV6, IPV6_V6ONLY).unwrap(), 1);

@@ -397,11 +397,12 @@ fn listening(_socket: &Socket) -> Option<bool> {
 
 /// What to do about a passed socket with SO_REUSEPORT that the function
 /// did not ask to share its port.
-#[cfg(any(target_os = "linux", target_os = "android", target_os = "freebsd"))]
-const REUSE_PORT_REMEDY: &str = "to accept it, ask for reuse_port = true";
-#[cfg(not(any(target_os = "linux", target_os = "android", target_os = "freebsd")))]
-const REUSE_PORT_REMEDY: &str = "reuse_port does not exist on this target, so have the \
-     supervisor pass the socket without SO_REUSEPORT";
+const REUSE_PORT_REMEDY: &str = if crate::policy::REUSE_PORT_SUPPORTED {
+    "to accept it, ask for reuse_port = true"
+} else {
+    "reuse_port does not exist on this target, so have the supervisor pass the socket \
+     without SO_REUSEPORT"
+};
 
 /// SO_REUSEPORT where the OS has it.
 #[cfg(not(any(target_os = "solaris", target_os = "illumos")))]

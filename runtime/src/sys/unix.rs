@@ -27,8 +27,10 @@ pub(crate) mod upgrade;
 
 /// The socket options a listener gets on a unix target.
 ///
-/// The constants are what the attribute's expansion names in its
-/// `#[cfg(unix)]` branch; the builder picks the same ones.
+/// The constants are what the attribute's expansion names in its unix
+/// branches, and the builder takes the same: which target gets which is the
+/// policy table's (`crate::policy`). Each exists where the OS has its
+/// option.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Policy {
     reuse_port: ReusePort,
@@ -37,7 +39,8 @@ pub struct Policy {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum ReusePort {
     No,
-    #[cfg(any(target_os = "linux", target_os = "android"))]
+    // Where socket2 has SO_REUSEPORT.
+    #[cfg(not(any(target_os = "solaris", target_os = "illumos")))]
     Port,
     #[cfg(target_os = "freebsd")]
     LoadBalanced,
@@ -51,8 +54,9 @@ impl Policy {
     };
 
     /// [`Policy::REUSE_ADDRESS`] plus SO_REUSEPORT, so that several sockets
-    /// share the port and the kernel balances connections between them.
-    #[cfg(any(target_os = "linux", target_os = "android"))]
+    /// share the port (the table gives it where the kernel then balances
+    /// connections between them).
+    #[cfg(not(any(target_os = "solaris", target_os = "illumos")))]
     pub const REUSE_PORT: Policy = Policy {
         reuse_port: ReusePort::Port,
     };
@@ -69,25 +73,6 @@ impl Policy {
     pub(crate) fn shares_port(self) -> bool {
         self.reuse_port != ReusePort::No
     }
-
-    /// The policy for the builder's options. `exclusive` concerns Windows
-    /// only; `reuse_port` is refused where it does not balance load.
-    // Infallible on Linux, Android and FreeBSD only.
-    #[allow(clippy::unnecessary_wraps)]
-    pub(crate) fn from_options(reuse_port: bool, _exclusive: bool) -> io::Result<Policy> {
-        if !reuse_port {
-            return Ok(Policy::REUSE_ADDRESS);
-        }
-        #[cfg(any(target_os = "linux", target_os = "android"))]
-        return Ok(Policy::REUSE_PORT);
-        #[cfg(target_os = "freebsd")]
-        return Ok(Policy::REUSE_PORT_LB);
-        #[cfg(not(any(target_os = "linux", target_os = "android", target_os = "freebsd")))]
-        return Err(io::Error::new(
-            io::ErrorKind::Unsupported,
-            crate::messages::REUSE_PORT_ELSEWHERE,
-        ));
-    }
 }
 
 /// Sets the policy's options on a socket that is not bound yet.
@@ -103,7 +88,7 @@ pub(crate) fn apply_listener_policy(
     }
     match policy.reuse_port {
         ReusePort::No => Ok(()),
-        #[cfg(any(target_os = "linux", target_os = "android"))]
+        #[cfg(not(any(target_os = "solaris", target_os = "illumos")))]
         ReusePort::Port => socket
             .set_reuse_port(true)
             .map_err(|e| (Step::SetReusePort, e)),

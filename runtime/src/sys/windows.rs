@@ -33,7 +33,8 @@ use crate::winsock_bind::{bind_error_in_use, Bind, ReuseOption};
 /// The socket options a listener gets on Windows.
 ///
 /// The constants are what the attribute's expansion names in its
-/// `#[cfg(windows)]` branch; the builder picks the same ones.
+/// `#[cfg(windows)]` branch, and the builder takes the same: which one is
+/// the policy table's (`crate::policy`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Policy {
     exclusive_address_use: bool,
@@ -50,22 +51,6 @@ impl Policy {
     pub const OS_DEFAULT: Policy = Policy {
         exclusive_address_use: false,
     };
-
-    /// The policy for the builder's options. Windows has no load-balancing
-    /// port sharing: its only sharing is SO_REUSEADDR, which is refused.
-    pub(crate) fn from_options(reuse_port: bool, exclusive: bool) -> io::Result<Policy> {
-        if reuse_port {
-            return Err(io::Error::new(
-                io::ErrorKind::Unsupported,
-                crate::messages::REUSE_PORT_ON_WINDOWS,
-            ));
-        }
-        Ok(if exclusive {
-            Policy::EXCLUSIVE_ADDRESS_USE
-        } else {
-            Policy::OS_DEFAULT
-        })
-    }
 }
 
 /// Sets the policy's options on a socket that is not bound yet.
