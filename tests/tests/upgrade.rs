@@ -13,7 +13,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use restartable::restartable_listener;
-use restartable::upgrade::{self, request, Upgrade};
+use restartable::upgrade::{request, Upgrade};
 
 const MODE: &str = "RESTARTABLE_UPGRADE_TEST";
 
@@ -53,7 +53,8 @@ fn server() -> io::Result<()> {
         std::process::id(),
         var("LISTEN_PID").unwrap_or_default()
     );
-    if upgrade::generation() == 0 {
+    let mut setup = Upgrade::new().ready_timeout(Duration::from_secs(10));
+    if setup.generation() == 0 {
         // An inheritable descriptor the old process has (as a library that
         // forgot close-on-exec would leave): it must not reach the new one.
         let mut pipe = [0; 2];
@@ -63,7 +64,6 @@ fn server() -> io::Result<()> {
         let made = unsafe { libc::pipe(pipe.as_mut_ptr()) };
         assert_eq!(made, 0);
     }
-    let mut setup = Upgrade::new()?.ready_timeout(Duration::from_secs(10));
     if let Some(program) = var("UT_PROGRAM") {
         setup = setup.program(program);
     }
@@ -76,7 +76,7 @@ fn server() -> io::Result<()> {
         Some(p) => Some(plain(p.parse().unwrap())?),
         None => None,
     };
-    if upgrade::generation() > 0 {
+    if setup.generation() > 0 {
         if let Some(ms) = var("UT_READY_DELAY_MS") {
             thread::sleep(Duration::from_millis(ms.parse().unwrap()));
         }
