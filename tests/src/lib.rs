@@ -2,6 +2,9 @@
 
 use std::io;
 
+#[cfg(target_os = "linux")]
+pub mod upgrade;
+
 use restartable::socket2::SockRef;
 
 /// The socket options that the policy decides, read back with getsockopt.
