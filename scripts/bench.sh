@@ -37,8 +37,9 @@ if ! command -v strace >/dev/null 2>&1; then
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends strace >/dev/null
 fi
 
-cargo build -q --release --example listener_cost --example crash_restart
-bin=$root/target/release/examples
+cargo build -q --release -p restartable-tests --bin listener_cost
+cargo build -q --release --example crash_restart
+bin=$root/target/release
 
 echo "== 1. syscalls of one listener on 127.0.0.1:0 (strace, between two markers)"
 for way in macro socket2 std; do
@@ -87,7 +88,7 @@ printf 'restartable with %s more TIME_WAIT entries / without, port held by this 
 
 echo
 echo "== 4. crash to ready with $clients server-side TIME_WAIT connections"
-"$bin/crash_restart" --clients "$clients"
+"$bin/examples/crash_restart" --clients "$clients"
 
 echo
 echo "== 5. build cost"

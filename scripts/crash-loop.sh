@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # A crash loop under a real load generator: an HTTP server made with the
-# attribute (examples/http_server.rs) is killed with SIGKILL and restarted
+# attribute (tests/src/bin/http_server.rs) is killed with SIGKILL and restarted
 # again and again while wrk keeps 4 connections busy, in three modes:
 #   handoff  systemd-socket-activate holds the socket; a restart loop between
 #            it and the server sets LISTEN_PID to each new server
@@ -31,8 +31,8 @@ for tool in wrk systemd-socket-activate; do
         DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends wrk systemd >/dev/null
     fi
 done
-cargo build -q --release --example http_server
-server=$root/target/release/examples/http_server
+cargo build -q --release -p restartable-tests --bin http_server
+server=$root/target/release/http_server
 work=$(mktemp -d)
 pids=()
 cleanup() {

@@ -8,5 +8,5 @@
 # Usage: scripts/soak.sh [CYCLES] [SECONDS]   (default 1000 cycles, 300 s bound)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-cargo build -q --release --example soak
-exec target/release/examples/soak --cycles "${1:-1000}" --seconds "${2:-300}"
+cargo build -q --release -p restartable-tests --bin soak
+exec target/release/soak --cycles "${1:-1000}" --seconds "${2:-300}"

@@ -5,7 +5,7 @@
 # `upgrade --upgrade PID` (its exit status and output checked), under each
 # load in turn:
 #   wrk keep-alive; wrk with `Connection: close`; oha with and without
-#   --disable-keepalive (full run only); examples/upgrade_load.rs (which
+#   --disable-keepalive (full run only); tests/src/bin/upgrade_load.rs (which
 #   classifies every attempt: ok per generation, refused, reset, eof,
 #   timeout, and keep-alive connections the server closed) with a new
 #   connection per request and with keep-alive.
@@ -15,8 +15,8 @@
 # A queued-connection test: connections that completed the handshake while
 # the server was stopped (SIGSTOP) are all answered across an upgrade.
 # Controls, under the same classifying load: (i) rebind: the old exits and a
-# new process binds the port itself (examples/http_server.rs, the
-# attribute): refused > 0; (ii) SO_REUSEPORT overlap (examples/
+# new process binds the port itself (tests/src/bin/http_server.rs, the
+# attribute): refused > 0; (ii) SO_REUSEPORT overlap (tests/src/bin/
 # upgrade_control.rs): the queue of the closed socket is reset: reset > 0;
 # (iii) the same in a network namespace with net.ipv4.tcp_migrate_req=1:
 # reset = 0.
@@ -57,13 +57,13 @@ tools=${XDG_CACHE_HOME:-$HOME/.cache}/restartable-tools
 if [ "$quick" = 0 ] && [ ! -x "$tools/bin/oha" ]; then
     cargo install oha --version 1.16.0 --locked --quiet --root "$tools"
 fi
-examples=(--example upgrade_load --example upgrade_control --example http_server)
+# The load client and the controls' servers: fixtures of the tests package.
+cargo build -q --release -p restartable-tests --bin upgrade_load --bin upgrade_control --bin http_server
+bin=$root/target/release
 if [ -z "${UPGRADE_BIN:-}" ]; then
-    examples+=(--example upgrade)
+    cargo build -q --release --example upgrade
 fi
-cargo build -q --release "${examples[@]}"
-bin=$root/target/release/examples
-upgrade=${UPGRADE_BIN:-$bin/upgrade}
+upgrade=${UPGRADE_BIN:-$bin/examples/upgrade}
 work=$(mktemp -d)
 netns=upgrade-check-$$
 pids=()

@@ -6,8 +6,8 @@
 
 use std::io::{self, Read};
 use std::net::{Ipv4Addr, TcpStream};
-use std::os::unix::io::{AsRawFd, BorrowedFd};
-use std::process::{Command, Stdio};
+use std::os::unix::io::{AsFd, AsRawFd, BorrowedFd};
+use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::thread;
@@ -17,94 +17,34 @@ use restartable::socket2::{SockRef, Socket};
 
 use crate::crash::{Listener, ServerProcess, Start};
 
-/// What `LISTEN_PID` says to the started process.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum ListenPid {
-    /// Its own process id, as systemd sets it.
-    Own,
-    /// Not set, as `systemfd --no-pid` leaves it.
-    Unset,
-    /// This text, for tests of other and malformed values.
-    Value(String),
-}
-
-/// A command that starts `program` with `sockets` as descriptors 3, 4, …
-/// and the socket activation variables; [`Passing::spawn`] starts it.
-pub struct Passing {
+/// A command that starts a server with the held socket as descriptor 3,
+/// `LISTEN_FDS=1` and `LISTEN_PID` its own process id, as systemd starts a
+/// socket-activated service; [`Passing::spawn`] starts it.
+struct Passing {
     command: Command,
-    /// Copies of the sockets that a child inherits (not close-on-exec),
-    /// closed in this process once the child has started.
-    inheritable: Vec<Socket>,
+    /// A copy of the socket that the server inherits (not close-on-exec),
+    /// closed in this process once the server has started.
+    inheritable: Socket,
 }
 
-/// Starting processes with inheritable descriptors is done one at a time,
-/// so that no other child started meanwhile inherits them.
+/// Starting processes with an inheritable descriptor is done one at a time,
+/// so that no other child started meanwhile inherits it.
 static SPAWNING: Mutex<()> = Mutex::new(());
 
 impl Passing {
-    /// Prepares `command` (its program, arguments and variables) with
-    /// `sockets` passed, `names` (when given)
-    /// as `LISTEN_FDNAMES`, and `LISTEN_PID` as `pid` says. `bash` moves the
-    /// descriptors to 3, 4, … and sets `LISTEN_PID` to its own process id,
-    /// which `exec` hands on to the program.
-    ///
-    /// # Errors
-    ///
-    /// When a socket cannot be copied.
-    pub fn new(
-        target: &Command,
-        sockets: &[BorrowedFd<'_>],
-        names: Option<&str>,
-        pid: &ListenPid,
-    ) -> io::Result<Passing> {
-        Passing::from_fd(target, sockets, names, pid, 3)
-    }
-
-    /// [`Passing::new`] with the sockets from descriptor `first` on, as
-    /// `systemfd` places them when lower numbers are taken: the numbers from
-    /// 3 up to `first` are open on `/dev/null`, and `LISTEN_FDS_FIRST_FD`
-    /// says where the sockets start.
-    ///
-    /// # Errors
-    ///
-    /// When a socket cannot be copied.
-    pub fn from_fd(
-        target: &Command,
-        sockets: &[BorrowedFd<'_>],
-        names: Option<&str>,
-        pid: &ListenPid,
-        first: usize,
-    ) -> io::Result<Passing> {
-        let mut inheritable = Vec::new();
-        for socket in sockets {
-            let copy = SockRef::from(socket).try_clone()?;
-            copy.set_cloexec(false)?;
-            inheritable.push(copy);
-        }
-        // Through high numbers first, so that no source is overwritten
-        // before it is copied.
-        let mut lines: Vec<String> = inheritable
-            .iter()
-            .enumerate()
-            .map(|(index, socket)| {
-                format!("exec {}<&{} || exit 97", 100 + index, socket.as_raw_fd())
-            })
-            .collect();
-        lines.extend((3..first).map(|fd| format!("exec {fd}</dev/null || exit 97")));
-        lines.extend((0..inheritable.len()).map(|index| {
-            format!(
-                "exec {}<&{} {}<&- || exit 97",
-                first + index,
-                100 + index,
-                100 + index
-            )
-        }));
-        let mut script = lines.join("\n");
-        script.push('\n');
-        if *pid == ListenPid::Own {
-            script.push_str("export LISTEN_PID=$$\n");
-        }
-        script.push_str("exec \"$@\"\n");
+    /// Prepares `target` (its program, arguments and variables) with
+    /// `socket` passed. `bash` moves the descriptor to 3 and sets
+    /// `LISTEN_PID` to its own process id, which `exec` hands on to the
+    /// program.
+    fn new(target: &Command, socket: BorrowedFd<'_>) -> io::Result<Passing> {
+        let inheritable = SockRef::from(&socket).try_clone()?;
+        inheritable.set_cloexec(false)?;
+        // Through a high number first, in case the socket is at 3 already.
+        let script = format!(
+            "exec 100<&{} || exit 97\nexec 3<&100 100<&- || exit 97\n\
+             export LISTEN_PID=$$\nexec \"$@\"\n",
+            inheritable.as_raw_fd()
+        );
         let mut command = Command::new("bash");
         command
             .arg("-c")
@@ -118,38 +58,18 @@ impl Passing {
                 None => command.env_remove(name),
             };
         }
-        command.env("LISTEN_FDS", sockets.len().to_string());
         command
-            .env_remove("LISTEN_PID")
-            .env_remove("LISTEN_FDNAMES");
-        if let Some(names) = names {
-            command.env("LISTEN_FDNAMES", names);
-        }
-        if first == 3 {
-            command.env_remove("LISTEN_FDS_FIRST_FD");
-        } else {
-            command.env("LISTEN_FDS_FIRST_FD", first.to_string());
-        }
-        if let ListenPid::Value(value) = pid {
-            command.env("LISTEN_PID", value);
-        }
+            .env("LISTEN_FDS", "1")
+            .env_remove("LISTEN_FDNAMES")
+            .env_remove("LISTEN_FDS_FIRST_FD");
         Ok(Passing {
             command,
             inheritable,
         })
     }
 
-    /// The command, to set more variables on it.
-    pub fn command(&mut self) -> &mut Command {
-        &mut self.command
-    }
-
-    /// Starts it as a [`ServerProcess`], then closes the inheritable copies.
-    ///
-    /// # Errors
-    ///
-    /// When the process cannot be started.
-    pub fn spawn(self) -> io::Result<ServerProcess> {
+    /// Starts it as a [`ServerProcess`], then closes the inheritable copy.
+    fn spawn(self) -> io::Result<ServerProcess> {
         let _one_at_a_time = spawning();
         let server = ServerProcess::spawn(self.command);
         drop(self.inheritable);
@@ -157,53 +77,13 @@ impl Passing {
     }
 }
 
-impl Passing {
-    /// Runs it to the end and returns what it printed on stdout. A child
-    /// still running after 30 s is killed (and what it printed so far is
-    /// returned), so that a scenario that hangs fails instead of hanging.
-    ///
-    /// # Errors
-    ///
-    /// When the process cannot be started.
-    pub fn stdout(mut self) -> io::Result<String> {
-        let child = {
-            let _one_at_a_time = spawning();
-            let child = self.command.stdout(Stdio::piped()).spawn();
-            drop(self.inheritable);
-            child?
-        };
-        let pid = child.id();
-        let done = Arc::new(AtomicBool::new(false));
-        let watchdog = {
-            let done = Arc::clone(&done);
-            thread::spawn(move || {
-                let deadline = Instant::now() + Duration::from_secs(30);
-                while !done.load(Ordering::Acquire) && Instant::now() < deadline {
-                    thread::sleep(Duration::from_millis(20));
-                }
-                if !done.load(Ordering::Acquire) {
-                    let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
-                }
-            })
-        };
-        let output = child.wait_with_output();
-        done.store(true, Ordering::Release);
-        let _ = watchdog.join();
-        Ok(String::from_utf8_lossy(&output?.stdout).into_owned())
-    }
-}
-
 fn spawning() -> MutexGuard<'static, ()> {
     SPAWNING.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-/// Starts a child process that does not inherit descriptors in the middle
-/// of a [`Passing::spawn`]: for children started next to passing ones.
-///
-/// # Errors
-///
-/// When the process cannot be started.
-pub fn spawn_plain(command: Command) -> io::Result<ServerProcess> {
+/// Starts a server that binds the port itself, not in the middle of a
+/// [`Passing::spawn`], so that it inherits no passed socket.
+fn spawn_plain(command: Command) -> io::Result<ServerProcess> {
     let _one_at_a_time = spawning();
     ServerProcess::spawn(command)
 }
@@ -256,13 +136,7 @@ pub fn kill_and_restart(
     let start = || -> io::Result<ServerProcess> {
         let server_command = command(Listener::Inherited, port);
         let mut server = match &held {
-            Some(listener) => Passing::new(
-                &server_command,
-                &[listener_fd(listener)],
-                None,
-                &ListenPid::Own,
-            )?
-            .spawn()?,
+            Some(listener) => Passing::new(&server_command, listener.as_fd())?.spawn()?,
             None => spawn_plain(server_command)?,
         };
         match server.start(Duration::from_secs(5))? {
@@ -318,11 +192,6 @@ pub fn kill_and_restart(
     total.gap = gap;
     drop(second?);
     Ok(total)
-}
-
-fn listener_fd(listener: &std::net::TcpListener) -> BorrowedFd<'_> {
-    use std::os::unix::io::AsFd;
-    listener.as_fd()
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

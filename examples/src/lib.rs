@@ -1,6 +1,6 @@
 //! Helpers for the examples: what the kernel says a socket got, the pieces
-//! of the crash-restart demonstration, and the load client of the upgrade
-//! check.
+//! of the crash-restart demonstration, and the supervisor of the handoff
+//! example.
 
 #[cfg(target_os = "linux")]
 pub mod crash;
@@ -8,7 +8,6 @@ pub mod crash;
 pub mod handoff;
 #[cfg(target_os = "linux")]
 pub mod unix_crash;
-pub mod upgrade_load;
 
 use std::io;
 

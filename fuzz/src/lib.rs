@@ -209,6 +209,7 @@ pub fn check_env_values(data: &[u8]) {
     if let Ok(text) = std::str::from_utf8(data) {
         check_listen_addr(text);
     }
+    check_printed_addresses(data);
     match restartable::__fuzz::port_from_variable("PORT", value) {
         Ok(port) => {
             let text = std::str::from_utf8(data).expect("a port that is not UTF-8");
@@ -285,10 +286,27 @@ fn check_listen_addr(text: &str) {
                 restartable::ListenAddr::Ip(ip) => assert_same_address(text, *ip),
                 restartable::ListenAddr::Path(path) => {
                     assert!(text.contains('/') && !text.starts_with('@'));
-                    assert_eq!(path.as_os_str(), text);
+                    // Without escapes, the text itself, but for a `./` that
+                    // only makes it a path.
+                    if !text.contains('\\') {
+                        let spelled = path.as_os_str().as_bytes();
+                        let marked = !spelled.contains(&b'/')
+                            || spelled.starts_with(b"@")
+                            || spelled.starts_with(b"[");
+                        let unmarked =
+                            text.as_bytes().strip_prefix(b"./") == Some(spelled) && marked;
+                        assert!(
+                            spelled == text.as_bytes() || unmarked,
+                            "{text:?} read as {path:?}"
+                        );
+                    }
                 }
                 restartable::ListenAddr::Abstract(name) => {
-                    assert_eq!(text.strip_prefix('@').map(str::as_bytes), Some(&name[..]));
+                    let spelled = text.strip_prefix('@').map(str::as_bytes);
+                    assert!(spelled.is_some(), "{text:?}");
+                    if !text.contains('\\') {
+                        assert_eq!(spelled, Some(&name[..]));
+                    }
                 }
                 _ => panic!("another kind of address: {addr:?}"),
             }
@@ -303,6 +321,36 @@ fn check_listen_addr(text: &str) {
                     .starts_with(&format!("invalid listen address {text:?}")),
                 "{error}"
             );
+        }
+    }
+}
+
+/// These bytes as a socket path and as an abstract name, printed, parse back
+/// to the same address; a value that does not parse back is one that
+/// cannot be bound (empty, over 107 bytes, a NUL in a path, or a name where
+/// there are none).
+fn check_printed_addresses(data: &[u8]) {
+    let bindable = !data.is_empty() && data.len() <= 107;
+    let abstract_names = cfg!(any(target_os = "linux", target_os = "android"));
+    let cases = [
+        (
+            restartable::ListenAddr::Path(OsStr::from_bytes(data).into()),
+            bindable && !data.contains(&0),
+        ),
+        (
+            restartable::ListenAddr::Abstract(data.to_vec()),
+            bindable && abstract_names,
+        ),
+    ];
+    for (addr, bindable) in cases {
+        let text = addr.to_string();
+        assert!(!text.chars().any(char::is_control), "{text:?}");
+        match text.parse::<restartable::ListenAddr>() {
+            Ok(again) => assert_eq!(again, addr, "printed as {text:?}"),
+            Err(error) => {
+                assert!(!bindable, "{addr:?} printed as {text:?}: {error}");
+                assert_refused(&error);
+            }
         }
     }
 }

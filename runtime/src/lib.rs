@@ -1,7 +1,22 @@
 // The crate docs are the README (runtime/README.md is a copy of the one at
 // the root of the repository, kept equal by tests/tests/expansions.rs, as a
 // package cannot include a file outside itself); its Rust examples run as
-// this crate's doctests.
+// this crate's doctests. Its links to the pages of `docs` are docs.rs URLs,
+// which work on crates.io and in a clone too; here the same labels are
+// defined first, and in Markdown the first definition of a label wins, so on
+// docs.rs and in `cargo doc` they are intra-doc links to this version's
+// pages, checked by rustdoc (tests/tests/readme.rs keeps the two lists equal).
+#![doc = "[docs]: crate::docs"]
+#![doc = "[options]: crate::docs::options"]
+#![doc = "[handoff]: crate::docs::handoff"]
+#![doc = "[unix_sockets]: crate::docs::unix_sockets"]
+#![doc = "[zero_downtime]: crate::docs::zero_downtime"]
+#![doc = "[windows]: crate::docs::windows"]
+#![doc = "[targets]: crate::docs::targets"]
+#![doc = "[expansion]: crate::docs::design#the-policy-is-chosen-at-compile-time"]
+#![doc = "[design]: crate::docs::design"]
+#![doc = "[measurements]: crate::docs::measurements"]
+#![doc = "[comparison]: crate::docs::comparison"]
 #![doc = include_str!("../README.md")]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![deny(missing_docs)]
@@ -91,6 +106,12 @@ pub use restartable_macros::restartable_listener;
 
 #[cfg(any(unix, windows))]
 pub use crate::spec::DEFAULT_BACKLOG;
+
+pub mod docs;
+
+// Unit tests that run themselves in another process.
+#[cfg(all(test, any(target_os = "linux", target_os = "android")))]
+mod test_copy;
 
 #[cfg(all(fuzzing, any(unix, windows)))]
 #[doc(hidden)]

@@ -1,11 +1,19 @@
-//! Helpers shared by the test suites: reading back the options a socket got.
+//! Helpers shared by the test suites: reading back the options a socket got,
+//! skipping what cannot run here, running a test in a copy of its test
+//! binary ([`copy`]), and passing sockets to that copy as systemd does
+//! ([`passing`], Linux); and the load client of the upgrade check
+//! ([`upgrade_load`], run by the `upgrade_load` fixture).
+
+pub mod copy;
+#[cfg(target_os = "linux")]
+pub mod passing;
+pub mod upgrade_load;
 
 use std::io;
 
-#[cfg(target_os = "linux")]
-pub mod upgrade;
-
 use restartable::socket2::SockRef;
+
+pub use crate::copy::{alone, child, command, in_child, run, through, Running};
 
 /// The socket options that the policy decides, read back with getsockopt.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -60,61 +68,4 @@ pub fn skip(reason: &str) {
         "{REQUIRE_ALL} is set, and this test cannot run: {reason}"
     );
     println!("skipped: {reason}");
-}
-
-/// Set in a copy of a test binary that [`child`] started.
-const IN_CHILD: &str = "RESTARTABLE_TEST_IN_CHILD";
-
-/// Whether this process is a copy of a test binary started by [`child`]:
-/// the test runs its body there, with the variables `child` gave it.
-#[must_use]
-pub fn in_child() -> bool {
-    std::env::var_os(IN_CHILD).is_some()
-}
-
-/// For a test that must run alone in its process (no other test's threads
-/// or forked children beside it): `true` in the copy of this binary that
-/// runs it; elsewhere it runs that copy, fails with it, and gives `false`.
-///
-/// # Panics
-///
-/// As [`child`].
-#[must_use]
-pub fn alone(name: &str) -> bool {
-    if in_child() {
-        return true;
-    }
-    let _ = child(name, &[]);
-    false
-}
-
-/// This test binary again, to run the test `name` alone with `vars` in its
-/// environment: variables go to a process through `Command::env`, never
-/// `set_var` in a multi-threaded test binary. The test's body runs where
-/// [`in_child`] is true.
-///
-/// # Panics
-///
-/// When the copy cannot be started, or its test fails (its output is in
-/// the message).
-#[must_use]
-pub fn child(name: &str, vars: &[(&str, &str)]) -> String {
-    let output = std::process::Command::new(std::env::current_exe().expect("the test binary"))
-        .args(["--exact", name, "--nocapture", "--test-threads=1"])
-        .env(IN_CHILD, "1")
-        .envs(vars.iter().copied())
-        .output()
-        .expect("a copy of the test binary starts");
-    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
-    assert!(
-        output.status.success(),
-        "the copy running {name} failed ({}):\n{stdout}\n{}",
-        output.status,
-        String::from_utf8_lossy(&output.stderr)
-    );
-    assert!(
-        stdout.contains("1 passed"),
-        "the copy ran no test named {name}:\n{stdout}"
-    );
-    stdout
 }

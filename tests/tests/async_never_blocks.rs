@@ -2,9 +2,9 @@
 //! of `retry` and the lookup of who holds the port are waited for, not done
 //! inside `poll`, and all of it takes at most one thread of the process.
 //!
-//! The measurements run in a child process (this test binary run again,
-//! with one test thread), so that the threads counted are the listener's
-//! and no other test's.
+//! The measurements run in a copy of this test binary that runs the test
+//! alone, with one test thread, so that the threads counted are the
+//! listener's and no other test's.
 #![cfg(target_os = "linux")]
 
 use std::collections::HashSet;
@@ -14,7 +14,7 @@ use std::future::Future;
 use std::io::{self, ErrorKind};
 use std::net::{Ipv4Addr, TcpListener};
 use std::pin::{pin, Pin};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
@@ -23,9 +23,7 @@ use std::thread::{self, ThreadId};
 use std::time::{Duration, Instant};
 
 use restartable::restartable_listener;
-
-/// Set in the child: which scenario it runs.
-const SCENARIO: &str = "RESTARTABLE_ASYNC_SCENARIO";
+use restartable_tests::{command, in_child, Running};
 
 /// A stack no thread can have: every thread spawn of the child fails (with
 /// EAGAIN: glibc cannot map it), as when a process is at its thread limit.
@@ -78,29 +76,12 @@ impl Report {
     }
 }
 
-/// Runs `scenario` in a copy of this test binary; `extra` adds variables.
-fn run_child(scenario: &str, extra: &[(&str, &str)]) -> Report {
-    let mut command = Command::new(env::current_exe().unwrap());
-    command
-        .args(["--exact", "child_entry", "--nocapture", "--test-threads=1"])
-        .env(SCENARIO, scenario);
-    for (name, value) in extra {
-        command.env(name, value);
-    }
-    let child = command
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let pid = child.id();
-    let output = child.wait_with_output().unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
-    assert!(
-        output.status.success(),
-        "the child failed: {}\n{stdout}\n{}",
-        output.status,
-        String::from_utf8_lossy(&output.stderr)
-    );
+/// Runs the test `test` in a copy of this test binary, where it measures;
+/// `extra` adds variables.
+fn run_child(test: &str, extra: &[(&str, &str)]) -> Report {
+    let copy = Running::start(command(test).envs(extra.iter().copied()));
+    let pid = copy.id();
+    let stdout = copy.finish();
     let lines: Vec<String> = stdout.lines().map(str::to_owned).collect();
     let values = lines
         .iter()
@@ -112,23 +93,6 @@ fn run_child(scenario: &str, extra: &[(&str, &str)]) -> Report {
         })
         .collect();
     Report { values, lines, pid }
-}
-
-/// The entry point of the child; does nothing in the parent.
-#[test]
-fn child_entry() {
-    match env::var(SCENARIO).as_deref() {
-        Ok("retry") => {
-            let (_holder, port) = hold();
-            retry_on_a_current_thread_runtime(retrying(port));
-        }
-        Ok("unix lock") => {
-            let path = std::path::PathBuf::from(env::var("SOCKET_PATH").unwrap());
-            retry_on_a_current_thread_runtime(retrying_unix(&path));
-        }
-        Ok("no thread") => retry_without_a_thread(),
-        _ => {}
-    }
 }
 
 /// The threads of this process, as `/proc/self/task` lists them.
@@ -213,7 +177,7 @@ impl<F: Future> Future for Timed<F> {
     }
 }
 
-/// In the child: a current-thread tokio runtime, a task that ticks every
+/// In the copy: a current-thread tokio runtime, a task that ticks every
 /// millisecond and notes the longest gap between its ticks, and a listener
 /// that retries for 2 s against a held port or path and then looks up the
 /// holder.
@@ -261,7 +225,7 @@ fn retry_on_a_current_thread_runtime<T>(listening: impl Future<Output = io::Resu
     println!("listener error: {error}");
 }
 
-/// In the child, where no thread can be started: the same retry, polled by
+/// In the copy, where no thread can be started: the same retry, polled by
 /// the smallest executor.
 fn retry_without_a_thread() {
     let control = thread::Builder::new().spawn(|| ());
@@ -288,7 +252,14 @@ fn retry_without_a_thread() {
 /// listener's polls add up to a small part of the 2 s.
 #[test]
 fn a_two_second_retry_takes_at_most_one_thread_and_never_blocks_the_runtime() {
-    let report = run_child("retry", &[]);
+    if in_child() {
+        let (_holder, port) = hold();
+        return retry_on_a_current_thread_runtime(retrying(port));
+    }
+    let report = run_child(
+        "a_two_second_retry_takes_at_most_one_thread_and_never_blocks_the_runtime",
+        &[],
+    );
     for line in &report.lines {
         println!("child: {line}");
     }
@@ -307,6 +278,10 @@ fn a_two_second_retry_takes_at_most_one_thread_and_never_blocks_the_runtime() {
 /// did for up to 5 s), and the retry's pauses are awaited like any other.
 #[test]
 fn a_unix_path_whose_lock_is_held_elsewhere_never_blocks_the_runtime() {
+    if in_child() {
+        let path = std::path::PathBuf::from(env::var("SOCKET_PATH").unwrap());
+        return retry_on_a_current_thread_runtime(retrying_unix(&path));
+    }
     let dir = env::temp_dir().join(format!("restartable-async-lock-{}", std::process::id()));
     let _ = fs::remove_dir_all(&dir);
     fs::create_dir_all(&dir).unwrap();
@@ -324,7 +299,10 @@ fn a_unix_path_whose_lock_is_held_elsewhere_never_blocks_the_runtime() {
         assert!(Instant::now() < deadline, "flock never took the lock");
         thread::sleep(Duration::from_millis(5));
     }
-    let report = run_child("unix lock", &[("SOCKET_PATH", path.to_str().unwrap())]);
+    let report = run_child(
+        "a_unix_path_whose_lock_is_held_elsewhere_never_blocks_the_runtime",
+        &[("SOCKET_PATH", path.to_str().unwrap())],
+    );
     let _ = holder.kill();
     let _ = holder.wait();
     for line in &report.lines {
@@ -387,7 +365,13 @@ fn assert_never_blocked(report: &Report) {
 /// after the attempt it made and says why, instead of sleeping in `poll`.
 #[test]
 fn without_a_thread_for_its_pauses_a_retry_stops_instead_of_blocking() {
-    let report = run_child("no thread", &[("RUST_MIN_STACK", NO_THREAD_STACK)]);
+    if in_child() {
+        return retry_without_a_thread();
+    }
+    let report = run_child(
+        "without_a_thread_for_its_pauses_a_retry_stops_instead_of_blocking",
+        &[("RUST_MIN_STACK", NO_THREAD_STACK)],
+    );
     for line in &report.lines {
         println!("child: {line}");
     }

@@ -106,18 +106,19 @@ fn quick_start_expansion() -> &'static str {
 }
 
 #[test]
-fn readme_shows_the_current_quick_start_expansion() {
-    let readme = include_str!("../../README.md");
+fn the_design_page_shows_the_current_quick_start_expansion() {
+    // The page of restartable::docs that the README's quick start links for
+    // its expansion.
+    let page = include_str!("../../runtime/docs/design.md");
     assert!(
-        readme.contains(quick_start_expansion()),
-        "README.md should show this expansion of the quick start:\n{}",
+        page.contains(quick_start_expansion()),
+        "runtime/docs/design.md should show this expansion of the quick start:\n{}",
         quick_start_expansion()
     );
 }
 
 #[test]
 fn the_crate_docs_are_the_readme() {
-    // So the expansion they show is the README's, checked above.
     let lib = include_str!("../../runtime/src/lib.rs");
     assert!(lib.contains("#![doc = include_str!(\"../README.md\")]"));
     assert_eq!(

@@ -6,19 +6,17 @@
 //! checks nothing.
 #![cfg(target_os = "linux")]
 
-use std::env;
 use std::io::{self, Read, Write};
 use std::net::{Ipv6Addr, SocketAddr, SocketAddrV6, TcpListener, TcpStream};
 use std::process::Command;
 
 use restartable::socket2::{Domain, Socket, Type};
+use restartable_tests::{command, in_child, run, through};
 
 #[path = "snapshots/mod.rs"]
 mod snapshots;
 use snapshots::link_local;
 
-/// Set in the copy of this test that runs inside the namespace.
-const INSIDE: &str = "RESTARTABLE_LINK_LOCAL_INSIDE";
 const ON_LOOPBACK: Ipv6Addr = Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, 0, 1);
 const ON_VETH: Ipv6Addr = Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, 0, 2);
 
@@ -64,9 +62,8 @@ impl Drop for Namespace {
 
 #[test]
 fn link_local_addresses_are_bound_with_their_scope_id() {
-    if env::var_os(INSIDE).is_some() {
-        inside_the_namespace();
-        return;
+    if in_child() {
+        return inside_the_namespace();
     }
     let namespace = match Namespace::new() {
         Ok(namespace) => namespace,
@@ -75,26 +72,15 @@ fn link_local_addresses_are_bound_with_their_scope_id() {
             return;
         }
     };
-    let output = Command::new("ip")
-        .args(["netns", "exec", &namespace.0])
-        .arg(env::current_exe().unwrap())
-        .args([
-            "--exact",
-            "link_local_addresses_are_bound_with_their_scope_id",
-            "--nocapture",
-        ])
-        .env(INSIDE, "1")
+    let stdout = run(&mut through(
+        "ip",
+        &["netns", "exec", &namespace.0],
         // For the builder's port_env inside: given to that process, not
         // set in this one.
-        .env("RESTARTABLE_LL_PORT", "0")
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    println!("{stdout}{}", String::from_utf8_lossy(&output.stderr));
-    assert!(
-        output.status.success(),
-        "the test inside the namespace failed"
-    );
+        command("link_local_addresses_are_bound_with_their_scope_id")
+            .env("RESTARTABLE_LL_PORT", "0"),
+    ));
+    println!("{stdout}");
     assert!(stdout.contains("inside: all checked"), "{stdout}");
 }
 

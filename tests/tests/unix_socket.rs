@@ -6,7 +6,8 @@
 //! other is refused, none is orphaned. The lock on `<path>.lock` is held for
 //! the process's life: a live instance's file is kept even when it refuses
 //! connections, a rebind in one process reuses it, and a lock file that is
-//! not a regular file of the service's user is refused at once.
+//! not a regular file of the service's user is refused at once. A stale
+//! socket file of another user is left alone.
 #![cfg(target_os = "linux")]
 
 use std::env;
@@ -16,11 +17,12 @@ use std::os::linux::net::SocketAddrExt;
 use std::os::unix::fs::{symlink, FileTypeExt, MetadataExt, PermissionsExt};
 use std::os::unix::net::{UnixDatagram, UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdout, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use restartable::restartable_listener;
+use restartable_tests::{command, in_child, run, Running};
 
 #[path = "snapshots/mod.rs"]
 mod snapshots;
@@ -44,10 +46,9 @@ fn from_env() -> io::Result<UnixListener> {}
 #[restartable_listener(path = path)]
 async fn tokio_listener(path: &Path) -> io::Result<tokio::net::UnixListener> {}
 
-/// What a child process (this test binary, run again) does.
-const ROLE: &str = "RESTARTABLE_UNIX_ROLE";
+/// In a copy of this test binary that a test started: the path it works
+/// on, and when a racing copy binds (nanoseconds since the epoch).
 const PATH: &str = "RESTARTABLE_UNIX_PATH";
-/// When a racing child binds: nanoseconds since the epoch.
 const START_AT: &str = "RESTARTABLE_UNIX_START_AT";
 
 /// A fresh directory for one test.
@@ -58,112 +59,50 @@ fn scratch(test: &str) -> PathBuf {
     dir
 }
 
-/// The child's side. Roles: `hold` binds, says `ready`, accepts clients
-/// and keeps them until killed; `hold-datagram` the same with a datagram
-/// socket; `race` and `naive` bind at `START_AT` and, when they win, serve
-/// one `ping` with their pid, then exit.
-#[test]
-fn child_entry() {
-    let Ok(role) = env::var(ROLE) else { return };
-    let path = PathBuf::from(env::var(PATH).unwrap());
-    match role.as_str() {
-        "hold" => {
-            let listener = listener(&path).unwrap();
-            println!("ready");
-            let mut clients = Vec::new();
-            loop {
-                clients.push(listener.accept().unwrap());
-            }
+/// In a copy: the path its test gave it.
+fn given_path() -> PathBuf {
+    PathBuf::from(env::var(PATH).unwrap())
+}
+
+/// In a copy: binds the path, says `ready`, accepts clients and keeps them
+/// until killed.
+fn hold(path: &Path) {
+    let listener = listener(path).unwrap();
+    println!("ready");
+    let mut clients = Vec::new();
+    loop {
+        clients.push(listener.accept().unwrap());
+    }
+}
+
+/// In a copy: [`hold`] with a datagram socket.
+fn hold_datagram(path: &Path) {
+    let socket = unix_datagram_env::socket(path).unwrap();
+    println!("ready");
+    let mut buffer = [0; 64];
+    loop {
+        socket.recv(&mut buffer).unwrap();
+    }
+}
+
+/// In a copy: binds at `START_AT` with `bind` and, when it wins, serves one
+/// `ping` with its pid, then returns.
+fn race_once(path: &Path, bind: fn(&Path) -> io::Result<UnixListener>) {
+    let start: u128 = env::var(START_AT).unwrap().parse().unwrap();
+    while SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_nanos()
+        < start
+    {
+        std::hint::spin_loop();
+    }
+    match bind(path) {
+        Ok(listener) => {
+            println!("won");
+            serve_one_ping(&listener);
         }
-        "hold-datagram" => {
-            let socket = unix_datagram_env::socket(&path).unwrap();
-            println!("ready");
-            let mut buffer = [0; 64];
-            loop {
-                socket.recv(&mut buffer).unwrap();
-            }
-        }
-        "race" | "naive" => {
-            let start: u128 = env::var(START_AT).unwrap().parse().unwrap();
-            while SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .unwrap()
-                .as_nanos()
-                < start
-            {
-                std::hint::spin_loop();
-            }
-            let bound = if role == "race" {
-                listener(&path)
-            } else {
-                naive_listener(&path)
-            };
-            match bound {
-                Ok(listener) => {
-                    println!("won");
-                    serve_one_ping(&listener);
-                }
-                Err(error) => println!("lost {:?} {error}", error.kind()),
-            }
-        }
-        #[allow(unsafe_code)]
-        "umask-0" => {
-            // SAFETY: umask has no memory effects; this child process runs
-            // one test thread.
-            unsafe { libc::umask(0) };
-            let mode_after_bind = |narrow: bool| {
-                let path = path.with_extension(if narrow { "narrow" } else { "plain" });
-                let socket = restartable::socket2::Socket::new(
-                    restartable::socket2::Domain::UNIX,
-                    restartable::socket2::Type::STREAM,
-                    None,
-                )
-                .unwrap();
-                if narrow {
-                    use std::os::unix::io::AsRawFd;
-                    // SAFETY: fchmod on a descriptor `socket` owns.
-                    assert_eq!(unsafe { libc::fchmod(socket.as_raw_fd(), 0o600) }, 0);
-                }
-                socket
-                    .bind(&restartable::socket2::SockAddr::unix(&path).unwrap())
-                    .unwrap();
-                fs::symlink_metadata(&path).unwrap().permissions().mode() & 0o777
-            };
-            let _listener = group_only(&path).unwrap();
-            let mode = fs::symlink_metadata(&path).unwrap().permissions().mode() & 0o777;
-            println!(
-                "ready {:o} {:o} {mode:o}",
-                mode_after_bind(false),
-                mode_after_bind(true)
-            );
-        }
-        "from-env" => match from_env() {
-            Ok(listener) => println!(
-                "outcome ok @{}",
-                String::from_utf8_lossy(listener.local_addr().unwrap().as_abstract_name().unwrap())
-            ),
-            Err(error) => println!("outcome {:?} {error}", error.kind()),
-        },
-        "outcome" => match listener(&path) {
-            Ok(_) => println!("outcome ok"),
-            Err(error) => println!("outcome {:?} {error}", error.kind()),
-        },
-        "hold-lock" => {
-            let file = fs::File::open(&path).unwrap();
-            lock_exclusively(&file);
-            println!("ready");
-            loop {
-                thread::park();
-            }
-        }
-        "hold-then-close" => {
-            drop(listener(&path).unwrap());
-            println!("ready");
-            loop {
-                thread::park();
-            }
-        }
-        other => panic!("unknown role {other}"),
+        Err(error) => println!("lost {:?} {error}", error.kind()),
     }
 }
 
@@ -185,18 +124,27 @@ fn is_root() -> bool {
     uid == 0
 }
 
-/// What a child that calls `listener(path)` says, as `outcome ok` or
-/// `outcome KIND MESSAGE`; `Err` when it has said nothing after `limit`
-/// (it is killed then, so that a bind that blocks for ever fails the test
-/// instead of hanging it).
-fn outcome_within(path: &Path, user: Option<u32>, limit: Duration) -> Result<String, String> {
+/// In a copy: says what `listener(path)` gives, as `outcome ok` or
+/// `outcome KIND MESSAGE`.
+fn say_outcome(path: &Path) {
+    match listener(path) {
+        Ok(_) => println!("outcome ok"),
+        Err(error) => println!("outcome {:?} {error}", error.kind()),
+    }
+}
+
+/// What a copy running the test `test`, which calls [`say_outcome`], says;
+/// `Err` when it has said nothing after `limit` (it is killed then, so that
+/// a bind that blocks for ever fails the test instead of hanging it).
+fn outcome_within(
+    test: &str,
+    path: &Path,
+    user: Option<u32>,
+    limit: Duration,
+) -> Result<String, String> {
     use std::os::unix::process::CommandExt;
-    let mut command = Command::new(env::current_exe().unwrap());
-    command
-        .args(["--exact", "child_entry", "--nocapture", "--test-threads=1"])
-        .env(ROLE, "outcome")
-        .env(PATH, path)
-        .stdout(Stdio::piped());
+    let mut command = command(test);
+    command.env(PATH, path).stdout(Stdio::piped());
     if let Some(user) = user {
         command.uid(user).gid(user);
     }
@@ -264,86 +212,67 @@ fn naive_listener(path: &Path) -> io::Result<UnixListener> {
     }
 }
 
-/// A child process that is killed when the test ends, passed or failed, so
-/// that a failed test leaves no process behind holding the test's output.
-struct Running(Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-impl std::ops::Deref for Running {
-    type Target = Child;
-    fn deref(&self) -> &Child {
-        &self.0
-    }
-}
-
-impl std::ops::DerefMut for Running {
-    fn deref_mut(&mut self) -> &mut Child {
-        &mut self.0
-    }
-}
-
-fn spawn_child(
-    role: &str,
-    path: &Path,
-    start_at: Option<u128>,
-) -> (Running, BufReader<ChildStdout>) {
-    let mut command = Command::new(env::current_exe().unwrap());
-    command
-        .args(["--exact", "child_entry", "--nocapture", "--test-threads=1"])
-        .env(ROLE, role)
-        .env(PATH, path)
-        .stdout(Stdio::piped());
+/// A copy running the test `test`, with `path` and `start_at` given.
+fn spawn_child(test: &str, path: &Path, start_at: Option<u128>) -> Running {
+    let mut command = command(test);
+    command.env(PATH, path);
     if let Some(start_at) = start_at {
         command.env(START_AT, start_at.to_string());
     }
-    let mut child = command.spawn().unwrap();
-    let stdout = BufReader::new(child.stdout.take().unwrap());
-    (Running(child), stdout)
+    Running::start(&mut command)
 }
 
-/// The child's next line that is its own (not the test harness's).
-fn said(stdout: &mut BufReader<ChildStdout>) -> String {
+/// The copy's next line that is its own (not the test harness's).
+fn said(copy: &mut Running) -> String {
     let mut line = String::new();
     loop {
         line.clear();
         assert!(
-            stdout.read_line(&mut line).unwrap() > 0,
+            copy.stdout().read_line(&mut line).unwrap() > 0,
             "the child said nothing"
         );
-        let text = line.trim();
-        // The earliest word: "lost AddrInUse Address already in use"
-        // contains "ready" too.
-        let first = ["ready", "won", "lost ", "outcome "]
-            .iter()
-            .filter_map(|word| text.find(word))
-            .min();
-        if let Some(at) = first {
-            return text[at..].to_owned();
+        if let Some(own) = own_words(&line) {
+            return own;
         }
     }
 }
 
-/// A child holding `path`, killed with SIGKILL while clients are connected:
-/// the socket file stays behind.
-fn crash_holding(role: &str, path: &Path) {
-    let (mut child, mut stdout) = spawn_child(role, path, None);
-    assert_eq!(said(&mut stdout), "ready");
-    let clients: Vec<UnixStream> = if role == "hold" {
-        (0..3).map(|_| UnixStream::connect(path).unwrap()).collect()
-    } else {
+/// The first line of a copy's output that is its own.
+fn said_in(stdout: &str) -> String {
+    stdout
+        .lines()
+        .find_map(own_words)
+        .unwrap_or_else(|| panic!("the child said nothing: {stdout}"))
+}
+
+/// What a copy said on `line`, from its first word on, if the line is its
+/// own (not the test harness's).
+fn own_words(line: &str) -> Option<String> {
+    let text = line.trim();
+    // The earliest word: "lost AddrInUse Address already in use"
+    // contains "ready" too.
+    let first = ["ready", "won", "lost ", "outcome "]
+        .iter()
+        .filter_map(|word| text.find(word))
+        .min()?;
+    Some(text[first..].to_owned())
+}
+
+/// A copy running the test `test`, which holds `path` ([`hold`], or
+/// [`hold_datagram`] when `datagram`), killed with SIGKILL while clients
+/// are connected: the socket file stays behind.
+fn crash_holding(test: &str, path: &Path, datagram: bool) {
+    let mut copy = spawn_child(test, path, None);
+    assert_eq!(said(&mut copy), "ready");
+    let clients: Vec<UnixStream> = if datagram {
         let sender = UnixDatagram::unbound().unwrap();
         sender.send_to(b"hello", path).unwrap();
         Vec::new()
+    } else {
+        (0..3).map(|_| UnixStream::connect(path).unwrap()).collect()
     };
     thread::sleep(Duration::from_millis(50));
-    child.kill().unwrap();
-    child.wait().unwrap();
+    copy.kill();
     drop(clients);
     assert!(
         fs::symlink_metadata(path).is_ok(),
@@ -353,9 +282,16 @@ fn crash_holding(role: &str, path: &Path) {
 
 #[test]
 fn after_kill_9_the_stale_socket_file_is_replaced_at_once() {
+    if in_child() {
+        return hold(&given_path());
+    }
     let dir = scratch("crash");
     let path = dir.join("app.sock");
-    crash_holding("hold", &path);
+    crash_holding(
+        "after_kill_9_the_stale_socket_file_is_replaced_at_once",
+        &path,
+        false,
+    );
 
     // Control: std's bind (and so Go's, tokio's) fails on the stale file.
     let error = UnixListener::bind(&path).unwrap_err();
@@ -377,9 +313,16 @@ fn after_kill_9_the_stale_socket_file_is_replaced_at_once() {
 
 #[test]
 fn a_datagram_socket_s_stale_file_is_replaced_and_a_live_one_kept() {
+    if in_child() {
+        return hold_datagram(&given_path());
+    }
     let dir = scratch("datagram");
     let path = dir.join("app.sock");
-    crash_holding("hold-datagram", &path);
+    crash_holding(
+        "a_datagram_socket_s_stale_file_is_replaced_and_a_live_one_kept",
+        &path,
+        true,
+    );
     let error = UnixDatagram::bind(&path).unwrap_err();
     assert_eq!(error.kind(), ErrorKind::AddrInUse, "control: {error}");
 
@@ -410,10 +353,17 @@ fn a_datagram_socket_s_stale_file_is_replaced_and_a_live_one_kept() {
 
 #[test]
 fn a_live_listener_is_never_removed_and_the_error_names_path_and_holder() {
+    if in_child() {
+        return hold(&given_path());
+    }
     let dir = scratch("live");
     let path = dir.join("app.sock");
-    let (mut child, mut stdout) = spawn_child("hold", &path, None);
-    assert_eq!(said(&mut stdout), "ready");
+    let mut copy = spawn_child(
+        "a_live_listener_is_never_removed_and_the_error_names_path_and_holder",
+        &path,
+        None,
+    );
+    assert_eq!(said(&mut copy), "ready");
 
     let started = Instant::now();
     let error = listener(&path).unwrap_err();
@@ -424,15 +374,14 @@ fn a_live_listener_is_never_removed_and_the_error_names_path_and_holder() {
     // The holder is named, or on a loaded machine said not found in time;
     // never another process.
     assert!(
-        message.contains(&format!("a listening socket of process {} (", child.id()))
+        message.contains(&format!("a listening socket of process {} (", copy.id()))
             || message.contains("a listening socket holds it; its process was not found within"),
         "{message}"
     );
     // The holder still accepts through the path.
     let mut client = UnixStream::connect(&path).unwrap();
     client.write_all(b"still served").unwrap();
-    child.kill().unwrap();
-    child.wait().unwrap();
+    copy.kill();
     fs::remove_dir_all(dir).unwrap();
 }
 
@@ -516,25 +465,26 @@ fn files_directories_and_symbolic_links_are_never_touched() {
     fs::remove_dir_all(dir).unwrap();
 }
 
-/// Rounds of two instances started at the same instant, on the stale file
-/// of the round before: how many rounds had one winner, and how many had
-/// two (one of them orphaned: bound to a file the other removed).
-fn race(role: &str, path: &Path, rounds: usize, stagger: Duration) -> (usize, usize) {
+/// Rounds of two instances (copies running the test `test`, which calls
+/// [`race_once`]) started at the same instant, on the stale file of the
+/// round before: how many rounds had one winner, and how many had two (one
+/// of them orphaned: bound to a file the other removed).
+fn race(test: &str, path: &Path, rounds: usize, stagger: Duration) -> (usize, usize) {
     let (mut single, mut orphaned) = (0, 0);
     for round in 0..rounds {
         let start =
             SystemTime::now().duration_since(UNIX_EPOCH).unwrap() + Duration::from_millis(40);
         let starts = [start, start + stagger];
-        let mut children: Vec<_> = starts
+        let mut copies: Vec<_> = starts
             .iter()
-            .map(|at| spawn_child(role, path, Some(at.as_nanos())))
+            .map(|at| spawn_child(test, path, Some(at.as_nanos())))
             .collect();
-        let outcomes: Vec<String> = children.iter_mut().map(|(_, out)| said(out)).collect();
-        let winners: Vec<u32> = children
+        let outcomes: Vec<String> = copies.iter_mut().map(said).collect();
+        let winners: Vec<u32> = copies
             .iter()
             .zip(&outcomes)
             .filter(|(_, said)| *said == "won")
-            .map(|((child, _), _)| child.id())
+            .map(|(copy, _)| copy.id())
             .collect();
         for said in outcomes.iter().filter(|said| *said != "won") {
             assert!(said.starts_with("lost AddrInUse "), "round {round}: {said}");
@@ -560,9 +510,8 @@ fn race(role: &str, path: &Path, rounds: usize, stagger: Duration) -> (usize, us
             2 => orphaned += 1,
             _ => panic!("round {round}: nobody bound: {outcomes:?}"),
         }
-        for (child, _) in &mut children {
-            let _ = child.kill();
-            child.wait().unwrap();
+        for copy in &mut copies {
+            copy.kill();
         }
     }
     (single, orphaned)
@@ -570,11 +519,19 @@ fn race(role: &str, path: &Path, rounds: usize, stagger: Duration) -> (usize, us
 
 #[test]
 fn of_two_instances_started_at_once_exactly_one_binds_and_none_is_orphaned() {
+    if in_child() {
+        return race_once(&given_path(), listener);
+    }
     let dir = scratch("race");
     let path = dir.join("app.sock");
     drop(UnixListener::bind(&path).unwrap()); // a stale file to start with
     let started = Instant::now();
-    let (single, orphaned) = race("race", &path, 200, Duration::ZERO);
+    let (single, orphaned) = race(
+        "of_two_instances_started_at_once_exactly_one_binds_and_none_is_orphaned",
+        &path,
+        200,
+        Duration::ZERO,
+    );
     println!(
         "200 rounds in {:?}: {single} with one winner, {orphaned} with an orphan",
         started.elapsed()
@@ -585,10 +542,18 @@ fn of_two_instances_started_at_once_exactly_one_binds_and_none_is_orphaned() {
 
 #[test]
 fn control_without_the_lock_two_instances_both_bind_and_one_is_orphaned() {
+    if in_child() {
+        return race_once(&given_path(), naive_listener);
+    }
     let dir = scratch("naive");
     let path = dir.join("app.sock");
     drop(UnixListener::bind(&path).unwrap());
-    let (single, orphaned) = race("naive", &path, 10, Duration::from_millis(5));
+    let (single, orphaned) = race(
+        "control_without_the_lock_two_instances_both_bind_and_one_is_orphaned",
+        &path,
+        10,
+        Duration::from_millis(5),
+    );
     println!("naive: {single} rounds with one winner, {orphaned} with an orphan");
     assert!(orphaned > 0, "the race did not show in 10 rounds");
     fs::remove_dir_all(dir).unwrap();
@@ -630,8 +595,48 @@ fn an_abstract_name_in_use_is_refused_and_nothing_is_on_disk() {
     );
 }
 
+/// In a copy: under umask 0, the mode of a plain bind's file, of one made
+/// by a socket narrowed with fchmod before bind, and of the listener's.
+fn report_modes_under_umask_0(path: &Path) {
+    #[allow(unsafe_code)]
+    // SAFETY: umask has no memory effects; this copy runs one test thread.
+    unsafe {
+        libc::umask(0)
+    };
+    let mode_after_bind = |narrow: bool| {
+        let path = path.with_extension(if narrow { "narrow" } else { "plain" });
+        let socket = restartable::socket2::Socket::new(
+            restartable::socket2::Domain::UNIX,
+            restartable::socket2::Type::STREAM,
+            None,
+        )
+        .unwrap();
+        if narrow {
+            use std::os::unix::io::AsRawFd;
+            #[allow(unsafe_code)]
+            // SAFETY: fchmod on a descriptor `socket` owns.
+            let result = unsafe { libc::fchmod(socket.as_raw_fd(), 0o600) };
+            assert_eq!(result, 0);
+        }
+        socket
+            .bind(&restartable::socket2::SockAddr::unix(&path).unwrap())
+            .unwrap();
+        fs::symlink_metadata(&path).unwrap().permissions().mode() & 0o777
+    };
+    let _listener = group_only(path).unwrap();
+    let mode = fs::symlink_metadata(path).unwrap().permissions().mode() & 0o777;
+    println!(
+        "ready {:o} {:o} {mode:o}",
+        mode_after_bind(false),
+        mode_after_bind(true)
+    );
+}
+
 #[test]
 fn mode_is_set_exactly_whatever_the_umask() {
+    if in_child() {
+        return report_modes_under_umask_0(&given_path());
+    }
     let dir = scratch("mode");
     let path = dir.join("app.sock");
     let _listener = group_only(&path).unwrap();
@@ -641,15 +646,24 @@ fn mode_is_set_exactly_whatever_the_umask() {
     // With umask 0 a plain bind makes the file 777 before any chmod could
     // narrow it (the control); fchmod on the socket before bind, as the
     // runtime does on Linux, makes it 600 from the start.
-    let (mut child, mut stdout) = spawn_child("umask-0", &dir.join("umask.sock"), None);
-    let said = said(&mut stdout);
-    child.wait().unwrap();
-    assert_eq!(said, "ready 777 600 660");
+    let stdout =
+        run(command("mode_is_set_exactly_whatever_the_umask").env(PATH, dir.join("umask.sock")));
+    assert_eq!(said_in(&stdout), "ready 777 600 660");
     fs::remove_dir_all(dir).unwrap();
 }
 
 #[test]
 fn a_path_over_the_limit_or_a_bad_variable_is_invalid_input_naming_it() {
+    if in_child() {
+        match from_env() {
+            Ok(listener) => println!(
+                "outcome ok @{}",
+                String::from_utf8_lossy(listener.local_addr().unwrap().as_abstract_name().unwrap())
+            ),
+            Err(error) => println!("outcome {:?} {error}", error.kind()),
+        }
+        return;
+    }
     let long = Path::new("/tmp").join("x".repeat(120));
     let error = listener(&long).unwrap_err();
     assert_eq!(error.kind(), ErrorKind::InvalidInput, "{error}");
@@ -681,22 +695,15 @@ fn a_path_over_the_limit_or_a_bad_variable_is_invalid_input_naming_it() {
     );
 }
 
-/// What `from_env()` gives in a child with `RESTARTABLE_TEST_SOCKET` set to
+/// What `from_env()` gives in a copy with `RESTARTABLE_TEST_SOCKET` set to
 /// `value` (or unset).
 fn from_env_in_child(value: Option<&std::ffi::OsStr>) -> String {
-    let mut command = Command::new(env::current_exe().unwrap());
-    command
-        .args(["--exact", "child_entry", "--nocapture", "--test-threads=1"])
-        .env(ROLE, "from-env")
-        .env(PATH, "unused")
-        .stdout(Stdio::piped());
+    let mut command = command("a_path_over_the_limit_or_a_bad_variable_is_invalid_input_naming_it");
     match value {
         Some(value) => command.env("RESTARTABLE_TEST_SOCKET", value),
         None => command.env_remove("RESTARTABLE_TEST_SOCKET"),
     };
-    let mut child = Running(command.spawn().unwrap());
-    let mut stdout = BufReader::new(child.stdout.take().unwrap());
-    said(&mut stdout)
+    said_in(&run(&mut command))
 }
 
 #[test]
@@ -829,6 +836,9 @@ fn a_missing_directory_is_named_with_what_to_do() {
 
 #[test]
 fn a_fifo_at_the_lock_path_is_refused_at_once_instead_of_blocking() {
+    if in_child() {
+        return say_outcome(&given_path());
+    }
     let dir = scratch("fifo");
     fs::set_permissions(&dir, fs::Permissions::from_mode(0o777)).unwrap();
     let path = dir.join("app.sock");
@@ -845,7 +855,13 @@ fn a_fifo_at_the_lock_path_is_refused_at_once_instead_of_blocking() {
         fs::set_permissions(&lock, fs::Permissions::from_mode(0o444)).unwrap();
         None
     };
-    let said = outcome_within(&path, user, Duration::from_secs(5)).unwrap();
+    let said = outcome_within(
+        "a_fifo_at_the_lock_path_is_refused_at_once_instead_of_blocking",
+        &path,
+        user,
+        Duration::from_secs(5),
+    )
+    .unwrap();
     assert_eq!(
         said,
         format!(
@@ -903,14 +919,66 @@ fn a_lock_file_of_another_user_is_refused_at_once_naming_its_owner() {
 }
 
 #[test]
+fn a_stale_socket_file_of_another_user_is_left_alone_naming_its_owner() {
+    if !is_root() {
+        restartable_tests::skip("making a file of another user needs root");
+        return;
+    }
+    // A directory others can write, where another user's program left its
+    // socket file (nothing is bound to it) and took no lock.
+    let dir = scratch("foreign-stale");
+    fs::set_permissions(&dir, fs::Permissions::from_mode(0o1777)).unwrap();
+    let path = dir.join("app.sock");
+    drop(UnixListener::bind(&path).unwrap());
+    std::os::unix::fs::chown(&path, Some(65534), Some(65534)).unwrap();
+    let file = fs::symlink_metadata(&path).unwrap();
+    let refused = UnixStream::connect(&path).unwrap_err();
+    assert_eq!(refused.kind(), ErrorKind::ConnectionRefused, "{refused}");
+
+    let error = listener(&path).unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::PermissionDenied, "{error}");
+    assert_eq!(
+        error.to_string(),
+        format!(
+            "cannot bind {}: the socket file there belongs to uid 65534, not to this process's \
+             user (uid 0) or root; nothing is bound to it, but another user's file is not \
+             removed: remove it if it is not needed, and keep the socket in a directory only \
+             this service's user can write (such as /run/NAME, from RuntimeDirectory= under \
+             systemd)",
+            path.display()
+        )
+    );
+    let now = fs::symlink_metadata(&path).expect("the file was removed");
+    assert_eq!((now.dev(), now.ino()), (file.dev(), file.ino()));
+    assert_eq!(now.uid(), 65534);
+
+    // Control: the same file, given to this user, is stale and replaced.
+    std::os::unix::fs::chown(&path, Some(0), Some(0)).unwrap();
+    let _listener = listener(&path).unwrap();
+    UnixStream::connect(&path).unwrap();
+    fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
 fn a_live_instance_s_file_is_never_removed_even_when_it_refuses_connections() {
+    if in_child() {
+        drop(listener(&given_path()).unwrap());
+        println!("ready");
+        loop {
+            thread::park();
+        }
+    }
     let dir = scratch("refusing");
     let path = dir.join("app.sock");
     // A live instance whose socket file refuses connections, as a busy
     // listener's does on macOS and the BSDs (a full accept queue answers
     // ECONNREFUSED there): here it closed its listener and runs on.
-    let (mut child, mut stdout) = spawn_child("hold-then-close", &path, None);
-    assert_eq!(said(&mut stdout), "ready");
+    let mut copy = spawn_child(
+        "a_live_instance_s_file_is_never_removed_even_when_it_refuses_connections",
+        &path,
+        None,
+    );
+    assert_eq!(said(&mut copy), "ready");
     let probed = UnixStream::connect(&path).unwrap_err();
     assert_eq!(
         probed.kind(),
@@ -932,28 +1000,38 @@ fn a_live_instance_s_file_is_never_removed_even_when_it_refuses_connections() {
     );
 
     // Once the instance is gone, its lock goes with it: the file is stale.
-    child.kill().unwrap();
-    child.wait().unwrap();
+    copy.kill();
     listener(&path).unwrap();
     fs::remove_dir_all(dir).unwrap();
 }
 
 #[test]
 fn a_lock_held_by_another_program_is_address_in_use_at_once() {
+    if in_child() {
+        let file = fs::File::open(given_path()).unwrap();
+        lock_exclusively(&file);
+        println!("ready");
+        loop {
+            thread::park();
+        }
+    }
     let dir = scratch("held-lock");
     let path = dir.join("app.sock");
     let lock = dir.join("app.sock.lock");
     fs::write(&lock, "").unwrap();
-    let (mut child, mut stdout) = spawn_child("hold-lock", &lock, None);
-    assert_eq!(said(&mut stdout), "ready");
+    let mut copy = spawn_child(
+        "a_lock_held_by_another_program_is_address_in_use_at_once",
+        &lock,
+        None,
+    );
+    assert_eq!(said(&mut copy), "ready");
     let started = Instant::now();
     let error = listener(&path).unwrap_err();
     let took = started.elapsed();
     println!("refused in {took:?}");
     assert_eq!(error.kind(), ErrorKind::AddrInUse, "{error}");
     assert_eq!(error.to_string(), lock_held(&path));
-    child.kill().unwrap();
-    child.wait().unwrap();
+    copy.kill();
     listener(&path).unwrap();
     fs::remove_dir_all(dir).unwrap();
 }

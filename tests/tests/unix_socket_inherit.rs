@@ -1,8 +1,9 @@
 //! `mode` on a Unix-domain socket passed by a supervisor (`inherit`): the
 //! passed socket's file gets the mode, as a bound one does, without
-//! following a symbolic link. Each case runs this test binary again with
-//! the socket as descriptor 3 and `LISTEN_FDS`/`LISTEN_PID` set, as systemd
-//! does it. One test per binary: no other child can inherit the copy.
+//! following a symbolic link. Each case runs the test again in a copy of
+//! this test binary with the socket as descriptor 3 and
+//! `LISTEN_FDS`/`LISTEN_PID` set, as systemd does it. One test per binary:
+//! no other child can inherit the socket.
 #![cfg(target_os = "linux")]
 
 use std::env;
@@ -12,10 +13,10 @@ use std::os::unix::fs::{symlink, PermissionsExt};
 use std::os::unix::io::AsRawFd;
 use std::os::unix::net::UnixListener;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use restartable::restartable_listener;
 use restartable::socket2::SockRef;
+use restartable_tests::{command, in_child, run, through};
 
 const PATH: &str = "RESTARTABLE_INHERIT_PATH";
 
@@ -34,13 +35,9 @@ fn mode_of(path: &Path) -> u32 {
     fs::symlink_metadata(path).unwrap().permissions().mode() & 0o777
 }
 
-/// The child: takes the passed socket and says what became of the mode.
-#[test]
-fn child_entry() {
-    let Some(path) = env::var_os(PATH) else {
-        return;
-    };
-    let path = PathBuf::from(path);
+/// In the copy: takes the passed socket and says what became of the mode.
+fn take_the_passed_socket() {
+    let path = PathBuf::from(env::var_os(PATH).unwrap());
     match passed(&path) {
         Ok(listener) => println!(
             "outcome taken fd {} mode {:o}",
@@ -60,10 +57,10 @@ fn child_entry() {
     }
 }
 
-/// Runs the child with `listener` as descriptor 3, as systemd passes it:
-/// `bash` moves a copy that is not close-on-exec to 3 and sets
-/// `LISTEN_PID` to its own pid, which `exec` keeps.
-/// `user`: the child runs as that user (and group).
+/// Runs the test again in a copy with `listener` as descriptor 3, as
+/// systemd passes it: `bash` moves a copy of the socket that is not
+/// close-on-exec to 3 and sets `LISTEN_PID` to its own pid, which `exec`
+/// keeps. `user`: the copy runs as that user (and group).
 fn run_with_passed(listener: &UnixListener, path: &Path, user: Option<u32>) -> String {
     let copy = listener.try_clone().unwrap();
     SockRef::from(&copy).set_cloexec(false).unwrap();
@@ -71,38 +68,32 @@ fn run_with_passed(listener: &UnixListener, path: &Path, user: Option<u32>) -> S
         "exec 3<&{fd} {fd}<&- || exit 97\nexport LISTEN_PID=$$\nexec \"$@\"\n",
         fd = copy.as_raw_fd()
     );
-    let mut command = Command::new("bash");
+    let mut command = through(
+        "bash",
+        &["-c", &script, "bash"],
+        command("a_passed_socket_s_file_gets_the_mode_and_a_link_there_is_refused")
+            .env(PATH, path)
+            .env("LISTEN_FDS", "1")
+            .env_remove("LISTEN_FDNAMES")
+            .env_remove("LISTEN_FDS_FIRST_FD"),
+    );
     if let Some(user) = user {
         use std::os::unix::process::CommandExt;
         command.uid(user).gid(user);
     }
-    let output = command
-        .arg("-c")
-        .arg(script)
-        .arg("bash")
-        .arg(env::current_exe().unwrap())
-        .args(["--exact", "child_entry", "--nocapture", "--test-threads=1"])
-        .env(PATH, path)
-        .env("LISTEN_FDS", "1")
-        .env_remove("LISTEN_FDNAMES")
-        .env_remove("LISTEN_FDS_FIRST_FD")
-        .output()
-        .unwrap();
+    let stdout = run(&mut command);
     drop(copy);
-    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
     stdout
         .lines()
         .find_map(|line| line.find("outcome ").map(|at| line[at..].to_owned()))
-        .unwrap_or_else(|| {
-            panic!(
-                "the child said nothing: {stdout} {}",
-                String::from_utf8_lossy(&output.stderr)
-            )
-        })
+        .unwrap_or_else(|| panic!("the child said nothing: {stdout}"))
 }
 
 #[test]
 fn a_passed_socket_s_file_gets_the_mode_and_a_link_there_is_refused() {
+    if in_child() {
+        return take_the_passed_socket();
+    }
     let dir = env::temp_dir().join(format!("restartable-inherit-{}", std::process::id()));
     let _ = fs::remove_dir_all(&dir);
     fs::create_dir_all(&dir).unwrap();

@@ -9,8 +9,10 @@ use std::os::unix::net::UnixDatagram;
 use std::thread;
 use std::time::Duration;
 
+mod upgrade_server;
+
 use restartable::upgrade::request;
-use restartable_tests::upgrade::{field, free_port, gone, serve_if_asked, Server};
+use upgrade_server::{field, free_port, gone, serve_if_asked, Server};
 
 /// Whether `file`'s advisory lock can be had (it is released at once).
 #[allow(unsafe_code)]

@@ -6,14 +6,17 @@
 #![cfg(target_os = "linux")]
 
 use std::env;
-use std::io::{self, BufRead, BufReader, ErrorKind, Read};
+use std::io::{self, ErrorKind, Read};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener, UdpSocket};
-use std::process::{Child, ChildStdin, Command, Stdio};
 
 use restartable::socket2::{Domain, Socket, Type};
 use restartable::{restartable_listener, Builder};
+use restartable_tests::{command, in_child, run, through, Running};
 
+/// In the copy that binds as another user: the port this (root) process
+/// holds.
 const UNPRIVILEGED: &str = "RESTARTABLE_HOLDER_TEST_UNPRIVILEGED";
+/// In a copy that holds an address: `ADDR` or `ADDR v6only`.
 const HOLD: &str = "RESTARTABLE_HOLDER_TEST_HOLD";
 
 /// How long the search for a holder in another process may take before the
@@ -22,20 +25,17 @@ const HOLD: &str = "RESTARTABLE_HOLDER_TEST_HOLD";
 const NOT_FOUND_IN_TIME: &str =
     "; a listening socket holds it; its process was not found within 100 ms";
 
-/// Run as `nobody` with `UNPRIVILEGED` set to a port this (root) process
-/// holds: prints the error its bind gets.
-#[test]
-fn unprivileged_binder() {
-    if let Ok(port) = env::var(UNPRIVILEGED) {
-        let error = tcp(port.parse().unwrap()).unwrap_err();
-        println!("error {:?} {error}", error.kind());
-    }
-}
-
 #[test]
 fn another_user_s_holder_is_not_named_and_nothing_false_is_said() {
+    if in_child() {
+        // Here as `nobody`: the error the bind of the held port gets.
+        let port = env::var(UNPRIVILEGED).unwrap().parse().unwrap();
+        let error = tcp(port).unwrap_err();
+        println!("error {:?} {error}", error.kind());
+        return;
+    }
     // Root sees every process; to see what a user without privileges sees,
-    // run this test binary again as `nobody`.
+    // run this test again as `nobody`.
     if !std::fs::read_to_string("/proc/self/status")
         .unwrap()
         .lines()
@@ -46,28 +46,16 @@ fn another_user_s_holder_is_not_named_and_nothing_false_is_said() {
     }
     let held = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
     let port = held.local_addr().unwrap().port();
-    let output = Command::new("setpriv")
-        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
-        .arg(env::current_exe().unwrap())
-        .args([
-            "--exact",
-            "unprivileged_binder",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env(UNPRIVILEGED, port.to_string())
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stdout = run(&mut through(
+        "setpriv",
+        &["--reuid=65534", "--regid=65534", "--clear-groups", "--"],
+        command("another_user_s_holder_is_not_named_and_nothing_false_is_said")
+            .env(UNPRIVILEGED, port.to_string()),
+    ));
     let line = stdout
         .lines()
         .find_map(|line| line.find("error ").map(|at| &line[at..]))
-        .unwrap_or_else(|| {
-            panic!(
-                "no error line: {stdout} {}",
-                String::from_utf8_lossy(&output.stderr)
-            )
-        });
+        .unwrap_or_else(|| panic!("no error line: {stdout}"));
     println!("as nobody: {line}");
     assert!(line.starts_with("error AddrInUse "), "{line}");
     // The socket is found, its process (root's) is not; on a loaded machine
@@ -97,7 +85,11 @@ fn udp(port: u16) -> io::Result<UdpSocket> {}
 
 #[test]
 fn error_names_the_process_that_holds_the_port() {
-    let holder = Holder::start("127.0.0.1:0");
+    if in_child() {
+        return hold();
+    }
+    let start = |spec: &str| Holder::start("error_names_the_process_that_holds_the_port", spec);
+    let holder = start("127.0.0.1:0");
     let pid = holder.pid();
     let error = tcp(holder.addr.port()).unwrap_err();
     let message = error.to_string();
@@ -132,12 +124,11 @@ fn error_names_this_process_when_it_holds_a_udp_port_itself() {
     );
 }
 
-/// Run as a child with `HOLD` set to `ADDR` or `ADDR v6only`: listens on
-/// ADDR (IPv6: dual stack unless `v6only`), says `holding` and the address,
+/// In a copy started by [`Holder::start`]: listens on the address `HOLD`
+/// gives (IPv6: dual stack unless `v6only`), says `holding` and the address,
 /// and holds it until its standard input closes.
-#[test]
-fn holder_of_an_address() {
-    let Ok(spec) = env::var(HOLD) else { return };
+fn hold() {
+    let spec = env::var(HOLD).unwrap();
     let mut words = spec.split(' ');
     let addr: SocketAddr = words.next().unwrap().parse().unwrap();
     let socket = Socket::new(Domain::for_address(addr), Type::STREAM, None).unwrap();
@@ -153,51 +144,23 @@ fn holder_of_an_address() {
     io::stdin().read_to_end(&mut Vec::new()).unwrap();
 }
 
-/// A child process listening on an address; ended when dropped.
+/// A copy of this test binary listening on an address; ended when dropped.
 struct Holder {
-    child: Child,
-    _stdin: ChildStdin,
+    copy: Running,
     addr: SocketAddr,
 }
 
 impl Holder {
-    /// `spec` as `holder_of_an_address` takes it; returns once it listens.
-    fn start(spec: &str) -> Holder {
-        let mut child = Command::new(env::current_exe().unwrap())
-            .args([
-                "--exact",
-                "holder_of_an_address",
-                "--nocapture",
-                "--test-threads=1",
-            ])
-            .env(HOLD, spec)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let stdin = child.stdin.take().unwrap();
-        let stdout = BufReader::new(child.stdout.take().unwrap());
-        let addr = stdout
-            .lines()
-            .map_while(Result::ok)
-            .find_map(|line| Some(line.split_once("holding ")?.1.parse().unwrap()))
-            .unwrap_or_else(|| panic!("the holder of {spec} did not bind it"));
-        Holder {
-            child,
-            _stdin: stdin,
-            addr,
-        }
+    /// The test `test` run again, to listen as `spec` says (see [`hold`]);
+    /// returns once it listens.
+    fn start(test: &str, spec: &str) -> Holder {
+        let mut copy = Running::start(command(test).env(HOLD, spec));
+        let addr = copy.after("holding ").parse().unwrap();
+        Holder { copy, addr }
     }
 
     fn pid(&self) -> u32 {
-        self.child.id()
-    }
-}
-
-impl Drop for Holder {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.copy.id()
     }
 }
 
@@ -255,11 +218,20 @@ fn assert_names(message: &str, holder: &Holder) {
 /// process: the bind on each address names the process on that address.
 #[test]
 fn the_bind_on_each_address_names_the_holder_of_that_address() {
-    let first = Holder::start("127.0.0.3:0");
+    if in_child() {
+        return hold();
+    }
+    let start = |spec: &str| {
+        Holder::start(
+            "the_bind_on_each_address_names_the_holder_of_that_address",
+            spec,
+        )
+    };
+    let first = start("127.0.0.3:0");
     let port = first.addr.port();
     let mut holders = vec![first];
     for last in [2, 4, 5, 6, 7] {
-        holders.push(Holder::start(&format!("127.0.0.{last}:{port}")));
+        holders.push(start(&format!("127.0.0.{last}:{port}")));
     }
     let mut found = 0;
     for holder in &holders {
@@ -277,11 +249,20 @@ fn the_bind_on_each_address_names_the_holder_of_that_address() {
 /// named.
 #[test]
 fn nobody_is_named_when_no_listener_conflicts_with_the_address() {
-    let first = Holder::start("127.0.0.3:0");
+    if in_child() {
+        return hold();
+    }
+    let start = |spec: &str| {
+        Holder::start(
+            "nobody_is_named_when_no_listener_conflicts_with_the_address",
+            spec,
+        )
+    };
+    let first = start("127.0.0.3:0");
     let port = first.addr.port();
     let mut holders = vec![first];
     for last in [4, 5, 6, 7] {
-        holders.push(Holder::start(&format!("127.0.0.{last}:{port}")));
+        holders.push(start(&format!("127.0.0.{last}:{port}")));
     }
     let attempted = SocketAddr::from(([127, 0, 0, 2], port));
     let bound = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
@@ -300,7 +281,16 @@ fn nobody_is_named_when_no_listener_conflicts_with_the_address() {
 /// makes that bind fail, it is not named.
 #[test]
 fn wildcard_listeners_are_named_where_they_conflict_and_only_there() {
-    let any_v4 = Holder::start("0.0.0.0:0");
+    if in_child() {
+        return hold();
+    }
+    let start = |spec: &str| {
+        Holder::start(
+            "wildcard_listeners_are_named_where_they_conflict_and_only_there",
+            spec,
+        )
+    };
+    let any_v4 = start("0.0.0.0:0");
     let message = bind_fails(
         SocketAddr::from(([127, 0, 0, 2], any_v4.addr.port())),
         false,
@@ -308,7 +298,7 @@ fn wildcard_listeners_are_named_where_they_conflict_and_only_there() {
     println!("0.0.0.0 held, 127.0.0.2 bound: {message}");
     assert_names(&message, &any_v4);
 
-    let dual = Holder::start("[::]:0");
+    let dual = start("[::]:0");
     let port = dual.addr.port();
     let message = bind_fails(SocketAddr::from(([127, 0, 0, 2], port)), false);
     println!(":: (dual stack) held, 127.0.0.2 bound: {message}");
@@ -320,7 +310,7 @@ fn wildcard_listeners_are_named_where_they_conflict_and_only_there() {
     println!(":: (dual stack) held, ::1 bound: {message}");
     assert_names(&message, &dual);
 
-    let v6_only = Holder::start("[::]:0 v6only");
+    let v6_only = start("[::]:0 v6only");
     let port = v6_only.addr.port();
     let attempted = SocketAddr::from(([127, 0, 0, 2], port));
     let bound = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();

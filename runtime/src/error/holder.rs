@@ -391,9 +391,11 @@ mod tests {
     use std::io::{BufRead, BufReader, Read};
     use std::net::{TcpListener, UdpSocket};
     use std::os::unix::net::{UnixDatagram, UnixListener};
-    use std::process::{Command, Stdio};
+    use std::process::Stdio;
 
     use socket2::{Domain, SockAddr, Socket, Type};
+
+    use crate::test_copy;
 
     fn socket(addr: &str, only_v6: Option<bool>) -> InetSocket {
         InetSocket {
@@ -651,36 +653,30 @@ mod tests {
         fs::remove_dir_all(dir).unwrap();
     }
 
+    /// In the copy of the next test: where it listens.
     const HOLD: &str = "RESTARTABLE_HOLDER_UNIT_TEST_HOLD";
 
-    /// Run as a child with `HOLD` set to an address: listens there until
-    /// its standard input closes.
-    #[test]
-    fn hold_for_the_parent() {
-        let Ok(addr) = std::env::var(HOLD) else {
-            return;
-        };
-        let listener = TcpListener::bind(addr).unwrap();
-        println!("holding {}", listener.local_addr().unwrap());
-        std::io::stdin().read_to_end(&mut Vec::new()).unwrap();
-    }
-
-    /// With a bound no machine misses, the process found is the child that
-    /// listens, never this one, which holds the same port on another
-    /// address.
+    /// With a bound no machine misses, the process found is the copy of
+    /// this test that listens, never this one, which holds the same port on
+    /// another address.
     #[test]
     fn a_listener_of_another_process_is_found_by_its_address() {
-        let mut child = Command::new(std::env::current_exe().unwrap())
-            .args([
-                "--exact",
-                "error::holder::tests::hold_for_the_parent",
-                "--nocapture",
-            ])
-            .env(HOLD, "127.0.0.2:0")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
+        if test_copy::in_child() {
+            // Listens until its standard input closes.
+            let listener = TcpListener::bind(std::env::var(HOLD).unwrap()).unwrap();
+            println!("holding {}", listener.local_addr().unwrap());
+            std::io::stdin().read_to_end(&mut Vec::new()).unwrap();
+            return;
+        }
+        let mut child = test_copy::command(
+            &[],
+            "error::holder::tests::a_listener_of_another_process_is_found_by_its_address",
+        )
+        .env(HOLD, "127.0.0.2:0")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
         let stdout = BufReader::new(child.stdout.take().unwrap());
         let addr: SocketAddr = stdout
             .lines()

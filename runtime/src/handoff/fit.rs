@@ -162,9 +162,10 @@ impl Wanted<'_> {
         }
     }
 
-    /// A selected IP socket: its type, and for `inherit = true` its host
-    /// and options as the function would have set them; a named one is
-    /// checked for its type only (and `only_v6` when the function gives it).
+    /// A selected IP socket: its type, SO_REUSEPORT only when the function
+    /// shares its port, and for `inherit = true` its host and options as the
+    /// function would have set them; a named one is not checked for its host
+    /// (and for `only_v6` only when the function gives it).
     fn fits_ip(
         &self,
         socket: &Socket,
@@ -215,6 +216,16 @@ impl Wanted<'_> {
                 ));
             }
         }
+        // Selected by name or by address alike: sharing the port stays
+        // opt-in.
+        if !shares_port && reuse_port(socket) == Some(true) {
+            return Err(format!(
+                "a socket on {local} with SO_REUSEPORT set (systemfd sets it, and a socket \
+                 unit with ReusePort=yes), which lets another socket of the same user bind this \
+                 port and take its traffic, and which cannot be cleared once the socket is \
+                 bound; {REUSE_PORT_REMEDY}"
+            ));
+        }
         if named {
             return Ok(());
         }
@@ -225,14 +236,6 @@ impl Wanted<'_> {
                     addr.ip()
                 ));
             }
-        }
-        if !shares_port && reuse_port(socket) == Some(true) {
-            return Err(format!(
-                "a socket on {local} with SO_REUSEPORT set (systemfd sets it), which lets \
-                 another socket of the same user bind this port and take its traffic, and which \
-                 cannot be cleared once the socket is bound; to accept it, ask for \
-                 reuse_port = true"
-            ));
         }
         Ok(())
     }
@@ -391,6 +394,14 @@ fn listening(socket: &Socket) -> Option<bool> {
 fn listening(_socket: &Socket) -> Option<bool> {
     None
 }
+
+/// What to do about a passed socket with SO_REUSEPORT that the function
+/// did not ask to share its port.
+#[cfg(any(target_os = "linux", target_os = "android", target_os = "freebsd"))]
+const REUSE_PORT_REMEDY: &str = "to accept it, ask for reuse_port = true";
+#[cfg(not(any(target_os = "linux", target_os = "android", target_os = "freebsd")))]
+const REUSE_PORT_REMEDY: &str = "reuse_port does not exist on this target, so have the \
+     supervisor pass the socket without SO_REUSEPORT";
 
 /// SO_REUSEPORT where the OS has it.
 #[cfg(not(any(target_os = "solaris", target_os = "illumos")))]

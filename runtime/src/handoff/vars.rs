@@ -81,20 +81,38 @@ impl Vars {
             Some(first) => number(first)
                 .and_then(|first| RawFd::try_from(first).ok())
                 .filter(|first| *first >= SD_LISTEN_FDS_START)
-                .filter(|first| {
-                    RawFd::try_from(count).is_ok_and(|count| first.checked_add(count).is_some())
-                })
                 .ok_or_else(|| {
                     bad_variable(
                         LISTEN_FDS_FIRST_FD,
                         first,
-                        "is not a descriptor number of 3 or more (0 to 2 are standard input, \
-                         output and error)",
+                        &format!(
+                            "is not a descriptor number from {SD_LISTEN_FDS_START} to {} (0 to \
+                             2 are standard input, output and error)",
+                            RawFd::MAX
+                        ),
                     )
                 })?,
         };
+        // The last descriptor is a descriptor number too. (Without
+        // LISTEN_FDS_FIRST_FD it always is: MAX_FDS is far below.)
+        let last = i64::from(first) + i64::from(count) - 1;
+        let last = RawFd::try_from(last).map_err(|_| {
+            bad_variable(
+                LISTEN_FDS_FIRST_FD,
+                self.first_fd.as_deref().unwrap_or_default(),
+                &format!(
+                    "with {LISTEN_FDS}={count} names descriptors up to {last}, past {}, the \
+                     largest descriptor number",
+                    RawFd::MAX
+                ),
+            )
+        })?;
         let names: Vec<Option<String>> = match &self.names {
             None => (0..count).map(|_| None).collect(),
+            // No names for no sockets. For one socket, "" is one empty name,
+            // as libsystemd splits it and as systemd writes an empty
+            // FileDescriptorName=.
+            Some(names) if names.is_empty() && count == 0 => Vec::new(),
             Some(names) => {
                 let text = names
                     .to_str()
@@ -114,7 +132,8 @@ impl Vars {
                 split
             }
         };
-        Ok(Addressed::Ours((first..).zip(names).collect()))
+        // An inclusive range: it ends at `RawFd::MAX` without stepping past.
+        Ok(Addressed::Ours((first..=last).zip(names).collect()))
     }
 }
 
@@ -242,16 +261,83 @@ mod tests {
             assert_eq!(error.kind(), io::ErrorKind::InvalidInput, "{error}");
             assert!(error.to_string().contains(message), "{error} ∌ {message}");
         }
-        for first in ["0", "2", "x", "2147483647"] {
+        for first in ["0", "2", "x", "+4", "2147483648"] {
             let mut vars = vars(Some("42"), Some("1"), None);
             vars.first_fd = Some(first.into());
             let error = vars.parse(42, false).unwrap_err();
-            assert!(
-                error
-                    .to_string()
-                    .contains(&format!("LISTEN_FDS_FIRST_FD=\"{first}\"")),
-                "{error}"
+            assert_eq!(error.kind(), io::ErrorKind::InvalidInput, "{error}");
+            assert_eq!(
+                error.to_string(),
+                format!(
+                    "environment variable LISTEN_FDS_FIRST_FD=\"{first}\" is not a descriptor \
+                     number from 3 to 2147483647 (0 to 2 are standard input, output and error)"
+                )
             );
         }
+    }
+
+    /// The last descriptor number is `i32::MAX`: the sockets may end there,
+    /// and a range that goes past it is said to, not called a bad number.
+    #[test]
+    fn passed_descriptors_may_end_at_the_largest_descriptor_number_and_not_past_it() {
+        let mut last = vars(Some("42"), Some("1"), Some("http"));
+        last.first_fd = Some("2147483647".into());
+        assert_eq!(ours(&last), [(i32::MAX, Some("http".into()))]);
+        let mut two = vars(Some("42"), Some("2"), None);
+        two.first_fd = Some("2147483646".into());
+        assert_eq!(ours(&two), [(i32::MAX - 1, None), (i32::MAX, None)]);
+
+        for (first, count, last) in [
+            ("2147483647", "2", "2147483648"),
+            ("2147483000", "65536", "2147548535"),
+        ] {
+            let mut past = vars(Some("42"), Some(count), None);
+            past.first_fd = Some(first.into());
+            let error = past.parse(42, false).unwrap_err();
+            assert_eq!(error.kind(), io::ErrorKind::InvalidInput, "{error}");
+            assert_eq!(
+                error.to_string(),
+                format!(
+                    "environment variable LISTEN_FDS_FIRST_FD=\"{first}\" with \
+                     LISTEN_FDS={count} names descriptors up to {last}, past 2147483647, the \
+                     largest descriptor number"
+                )
+            );
+        }
+    }
+
+    /// `LISTEN_FDNAMES=""` is no names for no sockets, and one empty name
+    /// for one socket, as libsystemd splits it (`strv_split_full` with
+    /// `EXTRACT_DONT_COALESCE_SEPARATORS` gives one empty word for "") and
+    /// as systemd writes a socket whose `FileDescriptorName=` is empty.
+    #[test]
+    fn an_empty_listen_fdnames_is_no_name_for_no_socket_and_an_empty_name_for_one() {
+        assert!(ours(&vars(Some("42"), Some("0"), Some(""))).is_empty());
+        assert_eq!(
+            ours(&vars(Some("42"), Some("1"), Some(""))),
+            [(3, Some(String::new()))]
+        );
+        assert_eq!(
+            ours(&vars(Some("42"), Some("2"), Some(":"))),
+            [(3, Some(String::new())), (4, Some(String::new()))]
+        );
+        let error = vars(Some("42"), Some("0"), Some("http"))
+            .parse(42, false)
+            .unwrap_err();
+        assert!(
+            error.to_string().ends_with(
+                "LISTEN_FDNAMES=\"http\" has 1 names, but LISTEN_FDS=0 passes 0 sockets"
+            ),
+            "{error}"
+        );
+        let error = vars(Some("42"), Some("2"), Some(""))
+            .parse(42, false)
+            .unwrap_err();
+        assert!(
+            error
+                .to_string()
+                .ends_with("LISTEN_FDNAMES=\"\" has 1 names, but LISTEN_FDS=2 passes 2 sockets"),
+            "{error}"
+        );
     }
 }

@@ -2,7 +2,7 @@
 //! guarantee as for ports. A crash leaves the socket's file behind, and the
 //! next `bind` fails with "address in use" until the file is removed; here
 //! the file is removed when, and only when, it is a socket that nothing is
-//! bound to any more.
+//! bound to any more, of this process's user or root.
 //!
 //! An advisory lock on `<path>.lock`, taken before the first bind and held
 //! for the life of the process (`lock`), keeps other restartable instances
@@ -16,7 +16,7 @@ use std::ffi::OsStr;
 use std::fs;
 use std::io;
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::FileTypeExt;
+use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -29,9 +29,11 @@ use crate::error::Failure;
 use crate::listener::attempts::{run, Handoff, Listening, Plan};
 use crate::spec::UnixSpec;
 use crate::step::Step;
-use crate::sys::unix_socket::narrow_mode_before_bind;
+use crate::sys::unix_socket::{effective_uid, narrow_mode_before_bind};
 
-use self::socket_file::{bound_file, remove_if_same, set_mode, what_is_there, FileId, MadeBy};
+use self::socket_file::{
+    bound_file, owned_by_this_user_or_root, remove_if_same, set_mode, what_is_there, FileId, MadeBy,
+};
 
 pub(crate) mod lock;
 mod socket_file;
@@ -82,7 +84,21 @@ impl UnixSpec<'_> {
         match inspect(path, kind)? {
             Found::Live => return Err(in_use),
             Found::Gone => {}
-            Found::Stale(file) => {
+            Found::Stale { owner, .. } if !owned_by_this_user_or_root(owner) => {
+                return Err(io::Error::new(
+                    io::ErrorKind::PermissionDenied,
+                    format!(
+                        "cannot bind {}: the socket file there belongs to uid {owner}, not to \
+                         this process's user (uid {}) or root; nothing is bound to it, but \
+                         another user's file is not removed: remove it if it is not needed, and \
+                         keep the socket in a directory only this service's user can write (such \
+                         as /run/NAME, from RuntimeDirectory= under systemd)",
+                        path.display(),
+                        effective_uid()
+                    ),
+                ))
+            }
+            Found::Stale { file, .. } => {
                 remove_if_same(path, file)
                     .map_err(|error| Failure::wrap(Step::RemoveStaleFile, place.clone(), error))?;
                 crate::event!(
@@ -238,7 +254,10 @@ enum Found {
     /// A socket that something is bound to.
     Live,
     /// A socket file that nothing is bound to: left by a process that died.
-    Stale(FileId),
+    /// Removed only when it is this process's user's or root's: another
+    /// user's program may still need it, or have put it there to have it
+    /// removed, and a root service would remove whatever it is told to.
+    Stale { file: FileId, owner: u32 },
     /// Nothing any more.
     Gone,
     /// Something that is not a socket: never touched.
@@ -280,7 +299,10 @@ fn inspect(path: &Path, kind: SocketKind) -> io::Result<Found> {
     match probe.connect(&SockAddr::unix(path)?) {
         Ok(()) => Ok(Found::Live),
         Err(error) => match error.raw_os_error() {
-            Some(libc::ECONNREFUSED) => Ok(Found::Stale(FileId::of(&file))),
+            Some(libc::ECONNREFUSED) => Ok(Found::Stale {
+                file: FileId::of(&file),
+                owner: file.uid(),
+            }),
             // Listening with a full queue, or of the other socket type.
             Some(libc::EAGAIN | libc::EINPROGRESS | libc::EPROTOTYPE) => Ok(Found::Live),
             Some(libc::ENOENT) => Ok(Found::Gone),

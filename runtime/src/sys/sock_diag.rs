@@ -1,5 +1,6 @@
 //! The kernel's own answer to "which sockets are bound to this port (or this
-//! Unix-domain name)": one `NETLINK_SOCK_DIAG` request, `sock_diag(7)`, instead
+//! Unix-domain name)", and to "what is the accept queue of this Unix-domain
+//! listener": one `NETLINK_SOCK_DIAG` request, `sock_diag(7)`, instead
 //! of reading every line of `/proc/net/tcp`, whose length grows with every
 //! `TIME_WAIT` entry on the host. Linux and Android only.
 //!
@@ -18,6 +19,7 @@ use socket2::{Domain, Protocol, Socket, Type};
 // taken from libc, whose module for them moved between 0.2 releases.
 const NETLINK_SOCK_DIAG: i32 = 4;
 const NLM_F_REQUEST: u16 = 0x01;
+const NLM_F_ACK: u16 = 0x04;
 const NLM_F_DUMP: u16 = 0x100 | 0x200; // NLM_F_ROOT | NLM_F_MATCH
 const NLMSG_ERROR: u16 = 2;
 const NLMSG_DONE: u16 = 3;
@@ -56,6 +58,10 @@ const UNIX_DIAG_UID: u16 = 7;
 /// (`sk_diag_show_rqlen`, net/unix/diag.c).
 const UDIAG_SHOW_RQLEN: u32 = 0x10;
 const UNIX_DIAG_RQLEN: u16 = 4;
+/// `udiag_cookie` of a request that names a socket by its inode alone:
+/// `INET_DIAG_NOCOOKIE` (`~0U`) in both halves, which
+/// `sock_diag_check_cookie` (`net/core/sock_diag.c`) takes for "no cookie".
+const NO_COOKIE: [u8; 8] = [0xff; 8];
 
 /// The kernel sizes a dump's datagrams to at most 32 KiB (`netlink_dump` in
 /// `net/netlink/af_netlink.c`: "User is expected to provide buffer as large as
@@ -249,17 +255,35 @@ fn unix_sockets_in(
 }
 
 /// The accept queue's limit of the listening Unix-domain socket whose
-/// inode is `inode`, from a dump of listening sockets; `None` when no such
-/// socket is listed.
+/// inode is `inode`; `None` when no socket has that inode (in this network
+/// namespace) or it does not listen.
+///
+/// One socket is asked for, not a dump: with `udiag_ino` set and no
+/// `NLM_F_DUMP`, the kernel looks the inode up and answers with that one
+/// socket or an error, `ENOENT` when there is none (`unix_diag_get_exact`
+/// in `net/unix/diag.c`). Whatever else listens on the host is never sent.
 pub(crate) fn unix_listen_backlog(inode: u32, deadline: Instant) -> io::Result<Option<u32>> {
+    unix_listen_backlog_read(inode, deadline).map(|(backlog, _)| backlog)
+}
+
+/// [`unix_listen_backlog`], and how many socket records the kernel sent
+/// for it.
+fn unix_listen_backlog_read(inode: u32, deadline: Instant) -> io::Result<(Option<u32>, usize)> {
     let mut request = [0u8; UNIX_REQUEST_LEN];
     request[0] = byte(libc::AF_UNIX)?;
-    let states = 1u32 << TCP_LISTEN;
-    request[4..8].copy_from_slice(&states.to_ne_bytes());
+    // udiag_states is not looked at by an exact lookup: the state is
+    // checked below.
+    request[8..12].copy_from_slice(&inode.to_ne_bytes());
     request[12..16].copy_from_slice(&UDIAG_SHOW_RQLEN.to_ne_bytes());
+    request[16..24].copy_from_slice(&NO_COOKIE);
     let mut backlog = None;
-    dump(&request, deadline, |message| {
-        if message.len() < UNIX_MESSAGE_LEN || u32_at(message, 4) != Some(inode) {
+    let mut records = 0;
+    let asked = exchange(&request, Reply::One, deadline, |message| {
+        records += 1;
+        if message.len() < UNIX_MESSAGE_LEN
+            || message[2] != TCP_LISTEN
+            || u32_at(message, 4) != Some(inode)
+        {
             return;
         }
         for (kind, value) in attributes(&message[UNIX_MESSAGE_LEN..]) {
@@ -267,8 +291,12 @@ pub(crate) fn unix_listen_backlog(inode: u32, deadline: Instant) -> io::Result<O
                 backlog = u32_at(value, 4);
             }
         }
-    })?;
-    Ok(backlog)
+    });
+    match asked {
+        Ok(()) => Ok((backlog, records)),
+        Err(error) if error.raw_os_error() == Some(libc::ENOENT) => Ok((None, records)),
+        Err(error) => Err(error),
+    }
 }
 
 /// One `unix_diag_msg` and its attributes; `None` when it is too short.
@@ -295,10 +323,32 @@ fn parse_unix(message: &[u8]) -> Option<UnixSocket> {
     Some(socket)
 }
 
-/// Sends one dump request (`payload` after the netlink header) and calls
-/// `each` with the payload of every reply message, until the kernel says the
-/// dump is done. The socket is closed when this returns, whatever happened.
-fn dump(payload: &[u8], deadline: Instant, mut each: impl FnMut(&[u8])) -> io::Result<()> {
+/// What a request asks the kernel for.
+#[derive(Clone, Copy)]
+enum Reply {
+    /// Every socket that the request's fields match (`NLM_F_DUMP`), ended
+    /// by `NLMSG_DONE`.
+    Dump,
+    /// The one socket the request names, then an acknowledgement
+    /// (`NLM_F_ACK`: an `NLMSG_ERROR` of 0, sent after the answer by
+    /// `netlink_rcv_skb`), or an error instead of both.
+    One,
+}
+
+/// A dump: [`exchange`] with [`Reply::Dump`].
+fn dump(payload: &[u8], deadline: Instant, each: impl FnMut(&[u8])) -> io::Result<()> {
+    exchange(payload, Reply::Dump, deadline, each)
+}
+
+/// Sends one request (`payload` after the netlink header) and calls `each`
+/// with the payload of every reply message, until the kernel says it is
+/// done. The socket is closed when this returns, whatever happened.
+fn exchange(
+    payload: &[u8],
+    reply: Reply,
+    deadline: Instant,
+    mut each: impl FnMut(&[u8]),
+) -> io::Result<()> {
     let socket = Socket::new(
         Domain::from(libc::AF_NETLINK),
         Type::RAW,
@@ -307,7 +357,7 @@ fn dump(payload: &[u8], deadline: Instant, mut each: impl FnMut(&[u8])) -> io::R
     // One request per socket, so any sequence number will do; the replies
     // are still checked to carry it.
     let sequence = 1;
-    let request = request(payload, sequence)?;
+    let request = request(payload, reply, sequence)?;
     // Unconnected, a netlink socket sends to the kernel (port id 0).
     if socket.send(&request)? != request.len() {
         return Err(malformed("the netlink request was sent in part"));
@@ -321,7 +371,7 @@ fn dump(payload: &[u8], deadline: Instant, mut each: impl FnMut(&[u8])) -> io::R
         if left.is_zero() {
             return Err(io::Error::new(
                 io::ErrorKind::TimedOut,
-                "the socket dump did not finish in time",
+                "the kernel's answer about its sockets did not come in time",
             ));
         }
         // At least 1 ms: below 1 µs the timeval would be 0, "no timeout".
@@ -345,14 +395,18 @@ fn dump(payload: &[u8], deadline: Instant, mut each: impl FnMut(&[u8])) -> io::R
     }
 }
 
-/// The netlink header and `payload`: a dump request of `SOCK_DIAG_BY_FAMILY`.
-fn request(payload: &[u8], sequence: u32) -> io::Result<Vec<u8>> {
+/// The netlink header and `payload`: a request of `SOCK_DIAG_BY_FAMILY`.
+fn request(payload: &[u8], reply: Reply, sequence: u32) -> io::Result<Vec<u8>> {
+    let flags = match reply {
+        Reply::Dump => NLM_F_REQUEST | NLM_F_DUMP,
+        Reply::One => NLM_F_REQUEST | NLM_F_ACK,
+    };
     let length = u32::try_from(HEADER_LEN + payload.len())
         .map_err(|_| malformed("the netlink request is too long"))?;
     let mut request = Vec::with_capacity(HEADER_LEN + payload.len());
     request.extend_from_slice(&length.to_ne_bytes());
     request.extend_from_slice(&SOCK_DIAG_BY_FAMILY.to_ne_bytes());
-    request.extend_from_slice(&(NLM_F_REQUEST | NLM_F_DUMP).to_ne_bytes());
+    request.extend_from_slice(&flags.to_ne_bytes());
     request.extend_from_slice(&sequence.to_ne_bytes());
     request.extend_from_slice(&0u32.to_ne_bytes());
     request.extend_from_slice(payload);
@@ -581,6 +635,51 @@ mod tests {
             None
         );
         assert_eq!(parse_unix(&[1; UNIX_MESSAGE_LEN - 1]), None);
+    }
+
+    /// The inode of the socket `socket` owns, as `sys::unix` reads it.
+    fn inode_of(socket: &Socket) -> u32 {
+        use std::os::unix::fs::MetadataExt;
+        use std::os::unix::io::AsRawFd;
+        let link = format!("/proc/self/fd/{}", socket.as_raw_fd());
+        u32::try_from(std::fs::metadata(link).unwrap().ino()).unwrap()
+    }
+
+    /// The queue's limit of one listener, asked of the kernel by its inode:
+    /// one record comes back, however many other Unix-domain sockets listen
+    /// on the host.
+    #[test]
+    fn the_backlog_of_a_unix_listener_is_one_record_among_hundreds() {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        // On abstract names, so that nothing is left on disk.
+        let listening = |name: String, backlog: i32| {
+            use std::os::unix::ffi::OsStrExt;
+            let socket = Socket::new(Domain::UNIX, Type::STREAM, None).unwrap();
+            let name = format!("\0restartable-unit-backlog-{}-{name}", std::process::id());
+            let addr = socket2::SockAddr::unix(std::ffi::OsStr::from_bytes(name.as_bytes()));
+            socket.bind(&addr.unwrap()).unwrap();
+            socket.listen(backlog).unwrap();
+            socket
+        };
+        let others: Vec<Socket> = (0..300).map(|i| listening(i.to_string(), 1)).collect();
+        let listener = listening("asked".to_owned(), 37);
+        let (backlog, records) = unix_listen_backlog_read(inode_of(&listener), deadline).unwrap();
+        assert_eq!(backlog, Some(37));
+        assert_eq!(records, 1, "{} other listeners", others.len());
+
+        // A socket that does not listen has no accept queue; an inode of
+        // no socket (sockfs numbers its inodes from 1 up) has nothing at
+        // all; inode 0 is refused by the kernel, and the error kept.
+        let unconnected = Socket::new(Domain::UNIX, Type::STREAM, None).unwrap();
+        let (backlog, records) =
+            unix_listen_backlog_read(inode_of(&unconnected), deadline).unwrap();
+        assert_eq!((backlog, records), (None, 1));
+        assert_eq!(
+            unix_listen_backlog_read(u32::MAX, deadline).unwrap(),
+            (None, 0)
+        );
+        let error = unix_listen_backlog_read(0, deadline).unwrap_err();
+        assert_eq!(error.raw_os_error(), Some(libc::EINVAL), "{error}");
     }
 
     /// This process's own listener, found by the kernel's dump.

@@ -144,7 +144,7 @@ fn check(path: &Path, lock_path: &Path, file: &File, metadata: &fs::Metadata) ->
         ));
     }
     let me = effective_uid();
-    if metadata.uid() != me && metadata.uid() != 0 {
+    if !super::socket_file::owned_by_this_user_or_root(metadata.uid()) {
         return Err(io::Error::new(
             io::ErrorKind::PermissionDenied,
             format!(

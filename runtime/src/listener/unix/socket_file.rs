@@ -130,6 +130,14 @@ pub(super) fn bound_file(path: &Path) -> Option<FileId> {
         .map(|found| FileId::of(&found))
 }
 
+/// Whether a file of `owner` (a stale socket file, a lock file) is one this
+/// process relies on or removes: its own user's or root's. Another user
+/// can put a file at a path in a directory both can write, and keep it
+/// there, or lose it if this process removed it.
+pub(super) fn owned_by_this_user_or_root(owner: u32) -> bool {
+    owner == effective_uid() || owner == 0
+}
+
 /// Removes the file at `path` if it is still `file`. (Between the `lstat`
 /// and the `unlink` another file could be renamed there: POSIX has no
 /// unlink by descriptor; that is why the directory must be one only the

@@ -9,8 +9,6 @@ use std::fs;
 use std::os::unix::fs::{symlink, PermissionsExt};
 use std::os::unix::io::AsRawFd;
 use std::path::{Path, PathBuf};
-use std::process::Command;
-use std::sync::Mutex;
 
 use crate::addr::ListenAddr;
 use crate::convert::SocketKind;
@@ -120,53 +118,44 @@ fn a_regular_file_swapped_in_after_bind_is_refused_and_left_alone() {
     fs::remove_dir_all(dir).unwrap();
 }
 
-/// What the child of the next test prints.
-const CHILD_DIR: &str = "RESTARTABLE_UNIT_MODE_DIR";
-
-/// In a child process with umask 0 (so that only the runtime can narrow the
-/// mode): the mode the file had when `bind` created it, the mode after the
-/// listener is made, and a control: a plain bind's file.
-#[test]
-fn child_reports_modes_under_umask_0() {
-    let Some(dir) = env::var_os(CHILD_DIR) else {
-        return;
-    };
-    let dir = PathBuf::from(dir);
-    let path = dir.join("app.sock");
-    let at_bind = Mutex::new(None);
-    let _socket = spec(&path, Some(0o600))
-        .bind_with(SocketKind::Stream, &|bound| {
-            *at_bind.lock().unwrap() = Some(mode_of(bound));
-        })
-        .unwrap();
-    let plain = dir.join("plain.sock");
-    let _plain = std::os::unix::net::UnixListener::bind(&plain).unwrap();
-    println!(
-        "modes at-bind={:o} after={:o} plain={:o}",
-        at_bind.lock().unwrap().unwrap(),
-        mode_of(&path),
-        mode_of(&plain)
-    );
-}
-
+/// In a copy of this test with umask 0 (so that only the runtime can narrow
+/// the mode), which prints the mode the file had when `bind` created it, the
+/// mode after the listener is made, and a control: a plain bind's file.
 #[cfg(any(target_os = "linux", target_os = "android"))]
 #[test]
 fn the_file_has_the_narrowed_mode_at_the_instant_bind_creates_it() {
+    use std::sync::Mutex;
+    /// In the copy: the directory it binds in.
+    const CHILD_DIR: &str = "RESTARTABLE_UNIT_MODE_DIR";
+    if crate::test_copy::in_child() {
+        let dir = PathBuf::from(env::var_os(CHILD_DIR).unwrap());
+        let path = dir.join("app.sock");
+        let at_bind = Mutex::new(None);
+        let _socket = spec(&path, Some(0o600))
+            .bind_with(SocketKind::Stream, &|bound| {
+                *at_bind.lock().unwrap() = Some(mode_of(bound));
+            })
+            .unwrap();
+        let plain = dir.join("plain.sock");
+        let _plain = std::os::unix::net::UnixListener::bind(&plain).unwrap();
+        println!(
+            "modes at-bind={:o} after={:o} plain={:o}",
+            at_bind.lock().unwrap().unwrap(),
+            mode_of(&path),
+            mode_of(&plain)
+        );
+        return;
+    }
     let dir = scratch("mode-at-bind");
     // `sh` sets the umask before exec: no umask call in this
     // multi-threaded test process.
-    let output = Command::new("sh")
-        .args(["-c", "umask 0 && exec \"$0\" \"$@\""])
-        .arg(env::current_exe().unwrap())
-        .args([
-            "--exact",
-            "listener::unix::tests::child_reports_modes_under_umask_0",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env(CHILD_DIR, &dir)
-        .output()
-        .unwrap();
+    let output = crate::test_copy::command(
+        &["sh", "-c", "umask 0 && exec \"$0\" \"$@\""],
+        "listener::unix::tests::the_file_has_the_narrowed_mode_at_the_instant_bind_creates_it",
+    )
+    .env(CHILD_DIR, &dir)
+    .output()
+    .unwrap();
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(output.status.success(), "{stdout}");
     let line = stdout

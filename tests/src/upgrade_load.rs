@@ -1,5 +1,5 @@
 //! A load client that classifies every connection attempt and request, for
-//! the zero-downtime upgrade check (`examples/upgrade_load.rs`,
+//! the zero-downtime upgrade check (`tests/src/bin/upgrade_load.rs`,
 //! `scripts/upgrade-check.sh`).
 //!
 //! Each worker thread sends `GET /` again and again until the duration has

@@ -7,7 +7,7 @@ use std::net::{Ipv4Addr, SocketAddr, TcpListener};
 use std::thread;
 use std::time::Duration;
 
-use restartable_examples::upgrade_load::{run, Config};
+use restartable_tests::upgrade_load::{run, Config};
 
 fn config(addr: SocketAddr, keep_alive: bool) -> Config {
     Config {

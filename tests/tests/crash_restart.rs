@@ -2,41 +2,38 @@
 //! the attribute is killed with SIGKILL while its side of 100 connections is
 //! in TIME_WAIT, and binds again at once. The control, the same server with
 //! a naive listener, must fail with `AddrInUse`; if it does not, no TIME_WAIT
-//! was produced and the test proves nothing, so it fails.
+//! was produced and the test proves nothing, so it fails. The machinery is
+//! the crash-restart example's (`restartable_examples::crash`); the server
+//! is this test run again in a copy of its binary.
 #![cfg(target_os = "linux")]
 
 use std::env;
 use std::process::Command;
 
 use restartable_examples::crash::{self, Listener, Start};
+use restartable_tests::in_child;
 
+/// In the copy that is the server: `LISTENER PORT`.
 const CHILD: &str = "RESTARTABLE_CRASH_TEST_SERVER";
 const CLIENTS: usize = 100;
 
-/// The server process: this test binary, run again with `CHILD` set.
-#[test]
-fn server_process() {
-    if let Ok(spec) = env::var(CHILD) {
-        let (listener, port) = spec.split_once(' ').expect("LISTENER PORT");
-        crash::serve(listener.parse().unwrap(), port.parse().unwrap());
-    }
-}
-
+/// The server process: the test below run again, `crash::serve` with
+/// `listener` on `port`.
 fn server_command(listener: Listener, port: u16) -> Command {
-    let mut command = Command::new(env::current_exe().unwrap());
-    command
-        .args([
-            "--exact",
-            "server_process",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env(CHILD, format!("{listener} {port}"));
+    let mut command = restartable_tests::command(
+        "killed_server_binds_again_at_once_and_the_naive_control_cannot",
+    );
+    command.env(CHILD, format!("{listener} {port}"));
     command
 }
 
 #[test]
 fn killed_server_binds_again_at_once_and_the_naive_control_cannot() {
+    if in_child() {
+        let spec = env::var(CHILD).unwrap();
+        let (listener, port) = spec.split_once(' ').expect("LISTENER PORT");
+        crash::serve(listener.parse().unwrap(), port.parse().unwrap());
+    }
     let restartable = crash::crash_and_restart(
         Listener::Restartable,
         crash::fresh_port().unwrap(),

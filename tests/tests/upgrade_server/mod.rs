@@ -1,12 +1,15 @@
 //! The server the upgrade tests upgrade, and what they drive it with.
 //!
-//! A test runs its own binary again as the server ([`Server::start`]): the
-//! copy runs the same test function, whose first line,
-//! [`serve_if_asked`], turns it into the server (it never returns there).
+//! A test runs itself again in a copy of its binary as the server
+//! ([`Server::start`], through `restartable_tests::command`): the copy runs
+//! the same test function, whose first line, [`serve_if_asked`], turns it
+//! into the server (it never returns there).
 //! The server serves `pid=<pid> generation=<n>` on TCP, UDP and a Unix
 //! path, and is upgraded to another copy of the same binary (the same
 //! test, so the same server), which prints its lines to the same output.
 //! Variables named `UT_*` change what it does.
+
+#![allow(dead_code)]
 
 use std::env;
 use std::io::{self, BufRead, BufReader, Read, Write};
@@ -21,6 +24,7 @@ use std::time::{Duration, Instant};
 
 use restartable::restartable_listener;
 use restartable::upgrade::Upgrade;
+use restartable_tests::{command, through};
 
 /// Which role a copy of a test binary plays.
 const ROLE: &str = "RESTARTABLE_UPGRADE_TEST";
@@ -328,18 +332,13 @@ pub fn free_port() -> u16 {
     socket.local_addr().unwrap().port()
 }
 
-/// The command that runs `test` of this binary again, alone.
-///
-/// # Panics
-///
-/// When the test binary cannot be named.
+/// The command that runs `test` of this binary again, alone, in a copy,
+/// without the service manager's socket this one may have.
 #[must_use]
 pub fn this_test(test: &str) -> Command {
-    let mut command = Command::new(env::current_exe().unwrap());
-    command
-        .args([test, "--exact", "--nocapture", "--test-threads=1"])
-        .env_remove("NOTIFY_SOCKET");
-    command
+    let mut copy = command(test);
+    copy.env_remove("NOTIFY_SOCKET");
+    copy
 }
 
 impl Server {
@@ -370,18 +369,10 @@ impl Server {
             .unwrap();
         let path = dir.join("s.sock");
         let port = free_port();
-        let test_command = this_test(test);
+        let copy = this_test(test);
         let mut command = match wrapper.split_first() {
-            Some((program, args)) => {
-                let mut command = Command::new(program);
-                command
-                    .args(args)
-                    .arg(test_command.get_program())
-                    .args(test_command.get_args());
-                command.env_remove("NOTIFY_SOCKET");
-                command
-            }
-            None => test_command,
+            Some((program, args)) => through(program, args, &copy),
+            None => copy,
         };
         command
             .env(ROLE, "server")
@@ -553,18 +544,8 @@ impl Server {
 /// When it cannot be run.
 #[must_use]
 pub fn run_role_as(uid: u32, test: &str, role: &str, vars: &[(&str, String)]) -> String {
-    let mut command = Command::new("setpriv");
-    let test_command = this_test(test);
-    command
-        .args([
-            format!("--reuid={uid}"),
-            format!("--regid={uid}"),
-            "--clear-groups".to_owned(),
-            "--".to_owned(),
-        ])
-        .arg(test_command.get_program())
-        .args(test_command.get_args())
-        .env(ROLE, role);
+    let mut command = as_user(uid, test);
+    command.env(ROLE, role);
     for (name, value) in vars {
         command.env(name, value);
     }
@@ -581,19 +562,8 @@ pub fn run_role_as(uid: u32, test: &str, role: &str, vars: &[(&str, String)]) ->
 /// When it cannot be started.
 #[must_use]
 pub fn start_role_as(uid: u32, test: &str, role: &str, vars: &[(&str, String)]) -> Background {
-    let mut command = Command::new("setpriv");
-    let test_command = this_test(test);
-    command
-        .args([
-            format!("--reuid={uid}"),
-            format!("--regid={uid}"),
-            "--clear-groups".to_owned(),
-            "--".to_owned(),
-        ])
-        .arg(test_command.get_program())
-        .args(test_command.get_args())
-        .env(ROLE, role)
-        .stdout(Stdio::piped());
+    let mut command = as_user(uid, test);
+    command.env(ROLE, role).stdout(Stdio::piped());
     for (name, value) in vars {
         command.env(name, value);
     }
@@ -603,6 +573,21 @@ pub fn start_role_as(uid: u32, test: &str, role: &str, vars: &[(&str, String)]) 
         .read_line(&mut first)
         .unwrap();
     Background { child, first }
+}
+
+/// `test` of this binary again, run by `setpriv` as user `uid` (and the
+/// group of that number), without supplementary groups.
+fn as_user(uid: u32, test: &str) -> Command {
+    through(
+        "setpriv",
+        &[
+            format!("--reuid={uid}"),
+            format!("--regid={uid}"),
+            "--clear-groups".to_owned(),
+            "--".to_owned(),
+        ],
+        &this_test(test),
+    )
 }
 
 /// A process in the background, killed when dropped.

@@ -3,7 +3,7 @@
 //! and request, where wrk and oha only count errors.
 //!
 //! ```text
-//! cargo run --release --example upgrade_load -- --connect 127.0.0.1:PORT
+//! cargo run --release -p restartable-tests --bin upgrade_load -- --connect 127.0.0.1:PORT
 //!     [--duration SECS] [--workers N] [--new-connection | --keep-alive]
 //!     [--timeout SECS] [--until FILE]
 //! ```
@@ -14,7 +14,7 @@
 //! first_new_ms=.. last_new_ms=..`, milliseconds from the start) and then
 //! one line `summary mode=.. start_unix_ms=.. ok=.. refused=.. reset=..
 //! eof=.. timeout=.. other=.. failed=.. drain_closed=.. ...`; see
-//! `restartable_examples::upgrade_load::Tally` for what each counts. It
+//! `restartable_tests::upgrade_load::Tally` for what each counts. It
 //! exits 0 whatever it counted: the caller decides what must hold.
 
 use std::env;
@@ -22,7 +22,7 @@ use std::net::SocketAddr;
 use std::process;
 use std::time::Duration;
 
-use restartable_examples::upgrade_load::{run, Config};
+use restartable_tests::upgrade_load::{run, Config};
 
 fn main() {
     let mut config = Config {

@@ -3,10 +3,10 @@
 //! with `std::net::TcpListener::bind`. Used by scripts/bench.sh.
 //!
 //! ```text
-//! cargo run --release --example listener_cost -- syscalls macro|socket2|std
-//! cargo run --release --example listener_cost -- time [ROUNDS] [PER_ROUND]
-//! cargo run --release --example listener_cost -- failed [ROUNDS] [PER_ROUND]
-//! cargo run --release --example listener_cost -- time-wait [COUNT]
+//! cargo run --release -p restartable-tests --bin listener_cost -- syscalls macro|socket2|std
+//! cargo run --release -p restartable-tests --bin listener_cost -- time [ROUNDS] [PER_ROUND]
+//! cargo run --release -p restartable-tests --bin listener_cost -- failed [ROUNDS] [PER_ROUND]
+//! cargo run --release -p restartable-tests --bin listener_cost -- time-wait [COUNT]
 //! ```
 //!
 //! `syscalls` makes one listener between two marker calls (a `stat` of a
