@@ -309,11 +309,9 @@ fn a_signal_to_the_new_main_process_at_once_does_not_end_it() {
         line
     };
     assert_eq!(field(&line, "generation"), Some(2), "{line}");
-    assert!(
-        !server
-            .lines_for(Duration::from_millis(200))
-            .iter()
-            .any(|l| l.starts_with("error")),
-    );
+    assert!(!server
+        .lines_for(Duration::from_millis(200))
+        .iter()
+        .any(|l| l.starts_with("error")),);
     let _ = std::fs::remove_dir_all(notify.parent().unwrap());
 }

@@ -11,8 +11,8 @@ use socket2::Socket;
 use super::fit::{Assessment, Wanted};
 use super::vars::{Addressed, Vars, LISTEN_FDNAMES, LISTEN_FDS, LISTEN_FDS_FIRST_FD, LISTEN_PID};
 use super::Handoff;
-use crate::spec::Inherit;
 use crate::process::inherited;
+use crate::spec::Inherit;
 use crate::sys::PassedFd;
 
 /// One descriptor that the variables name.

@@ -61,9 +61,9 @@ impl std::fmt::Display for Ended {
                     (None, None) => write!(f, "ended ({status})"),
                 }
             }
-            Ended::Elsewhere => f.write_str(
-                "ended (its exit status was collected by another part of this program)",
-            ),
+            Ended::Elsewhere => {
+                f.write_str("ended (its exit status was collected by another part of this program)")
+            }
         }
     }
 }

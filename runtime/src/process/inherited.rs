@@ -49,7 +49,9 @@ impl NotAdopted {
                                   took it (libsystemd's sd_listen_fds, listenfd, another copy \
                                   of restartable)"
                 .to_owned(),
-            NotAdopted::OtherKind => "is not a socket (systemd's OpenFile= passes files)".to_owned(),
+            NotAdopted::OtherKind => {
+                "is not a socket (systemd's OpenFile= passes files)".to_owned()
+            }
             NotAdopted::CannotMark(error) => {
                 format!("could not be marked close-on-exec ({error}), so it was left alone")
             }
@@ -58,7 +60,7 @@ impl NotAdopted {
 }
 
 impl Inherited {
-    pub(crate) fn found(&self) -> PassedFd {
+    pub(crate) fn found(self) -> PassedFd {
         self.found
     }
 

@@ -379,7 +379,7 @@ unsafe fn reset_signal_handlers() {
 /// program):
 /// - Linux and Android: `close_range(2)` (Linux 5.9);
 /// - FreeBSD: `closefrom(2)` (8.0; lib/libc/sys/closefrom.c calls the
-///   close_range system call);
+///   `close_range` system call);
 /// - OpenBSD: `closefrom(2)` (3.5), whose EBADF means nothing was open
 ///   above `lowest`;
 /// - NetBSD: `closefrom(3)`, `fcntl(F_CLOSEM)` (lib/libc/gen/closefrom.c);

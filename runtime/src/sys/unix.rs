@@ -14,14 +14,14 @@ use socket2::Socket;
 use crate::convert::SocketKind;
 use crate::step::Step;
 
+/// The raw calls of a child process: start, look at, signal, reap.
+#[path = "process.rs"]
+pub(crate) mod process;
 /// The kernel's socket tables, asked over netlink (for the holder of a port
 /// in an "address in use" error).
 #[cfg(any(target_os = "linux", target_os = "android"))]
 #[path = "sock_diag.rs"]
 pub(crate) mod sock_diag;
-/// The raw calls of a child process: start, look at, signal, reap.
-#[path = "process.rs"]
-pub(crate) mod process;
 /// The raw calls of Unix-domain socket files and their locks.
 pub(crate) mod unix_socket;
 /// The raw calls of an upgrade's channels and of systemd's notifications.

@@ -292,7 +292,7 @@ pub(crate) fn random_bytes(buffer: &mut [u8]) -> io::Result<()> {
             )
         };
         match os_result(result) {
-            Ok(n) => filled += n.unsigned_abs() as usize,
+            Ok(n) => filled += usize::try_from(n).unwrap_or(0),
             Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
             Err(error) => return Err(error),
         }

@@ -26,9 +26,9 @@ use windows_sys::Win32::Networking::WinSock::{
 /// windows-sys 0.52 (the one socket2 0.5 uses) does not name it.
 const SO_EXCLUSIVEADDRUSE: i32 = !SO_REUSEADDR;
 
+use self::winsock_bind::{bind_error_in_use, Bind, ReuseOption};
 use crate::convert::SocketKind;
 use crate::step::Step;
-use self::winsock_bind::{bind_error_in_use, Bind, ReuseOption};
 
 /// Microsoft's table of Winsock's bind refusals: used here, compiled and
 /// tested on every target.

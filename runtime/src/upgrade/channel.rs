@@ -94,7 +94,7 @@ pub(crate) enum Reading {
 impl Named {
     /// The value, but for the new process's pid, which the child writes
     /// after `fork`.
-    pub(crate) fn value_before_pid(&self) -> String {
+    pub(crate) fn value_before_pid(self) -> String {
         format!(
             "v={VERSION},fd={},generation={},pid=",
             self.fd, self.generation
@@ -323,11 +323,8 @@ mod tests {
         let mut byte = [0u8; 1];
         let (read, fds) = receive_with_fds(&new, &mut byte).unwrap();
         assert_eq!((read, byte[0], fds.len()), (1, b'G', 1));
-        let info = std::fs::read_to_string(format!(
-            "/proc/self/fdinfo/{}",
-            fds[0].as_raw_fd()
-        ))
-        .unwrap();
+        let info =
+            std::fs::read_to_string(format!("/proc/self/fdinfo/{}", fds[0].as_raw_fd())).unwrap();
         let flags = info
             .lines()
             .find_map(|line| line.strip_prefix("flags:"))

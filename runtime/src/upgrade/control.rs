@@ -13,10 +13,12 @@
 //!
 //! The lines: the requester writes `upgrade`; the service answers
 //! `started ready_timeout_ms=N` once the upgrade is under way, then
-//! `ok pid=P generation=G` or `error <why>`; or `error <why>` at once.
+//! `ok pid=P generation=G` or `error <kind> <why>`; or `error <kind> <why>`
+//! at once (`<kind>` an `io::ErrorKind`, so that the requester's error has
+//! the kind the service's had).
 
 use std::fs;
-use std::io::{self, Read, Write};
+use std::io::{self, BufRead, BufReader, Read, Write};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::time::{Duration, Instant};
 
@@ -52,9 +54,27 @@ pub(crate) enum Answer {
     Started { ready_timeout: Duration },
     /// The new process took over.
     Upgraded(Upgraded),
-    /// No upgrade, or a failed one, and why (one line).
-    Error(String),
+    /// No upgrade, or a failed one: the kind of the error, and why (one
+    /// line).
+    Error(io::ErrorKind, String),
 }
+
+/// The kinds an answer carries by name; any other is sent as `Other`.
+const KINDS: &[(io::ErrorKind, &str)] = &[
+    (io::ErrorKind::NotFound, "NotFound"),
+    (io::ErrorKind::PermissionDenied, "PermissionDenied"),
+    (io::ErrorKind::TimedOut, "TimedOut"),
+    (io::ErrorKind::WouldBlock, "WouldBlock"),
+    (io::ErrorKind::InvalidInput, "InvalidInput"),
+    (io::ErrorKind::InvalidData, "InvalidData"),
+    (io::ErrorKind::AlreadyExists, "AlreadyExists"),
+    (io::ErrorKind::BrokenPipe, "BrokenPipe"),
+    (io::ErrorKind::ConnectionReset, "ConnectionReset"),
+    (io::ErrorKind::UnexpectedEof, "UnexpectedEof"),
+    (io::ErrorKind::Unsupported, "Unsupported"),
+    (io::ErrorKind::OutOfMemory, "OutOfMemory"),
+    (io::ErrorKind::Other, "Other"),
+];
 
 impl Answer {
     /// The line, without its newline.
@@ -63,11 +83,16 @@ impl Answer {
             Answer::Started { ready_timeout } => {
                 format!("started ready_timeout_ms={}", ready_timeout.as_millis())
             }
-            Answer::Upgraded(upgraded) => format!(
-                "ok pid={} generation={}",
-                upgraded.pid, upgraded.generation
-            ),
-            Answer::Error(why) => format!("error {}", why.replace(['\n', '\r'], " ")),
+            Answer::Upgraded(upgraded) => {
+                format!("ok pid={} generation={}", upgraded.pid, upgraded.generation)
+            }
+            Answer::Error(kind, why) => {
+                let name = KINDS
+                    .iter()
+                    .find(|(known, _)| known == kind)
+                    .map_or("Other", |(_, name)| name);
+                format!("error {name} {}", why.replace(['\n', '\r'], " "))
+            }
         }
     }
 
@@ -86,7 +111,14 @@ impl Answer {
                 pid: value("pid")?.parse().ok()?,
                 generation: value("generation")?.parse().ok()?,
             })),
-            "error" => Some(Answer::Error(rest.to_owned())),
+            "error" => {
+                let (name, why) = rest.split_once(' ').unwrap_or((rest, ""));
+                let kind = KINDS
+                    .iter()
+                    .find(|(_, known)| *known == name)
+                    .map_or(io::ErrorKind::Other, |(kind, _)| *kind);
+                Some(Answer::Error(kind, why.to_owned()))
+            }
             _ => None,
         }
     }
@@ -124,6 +156,7 @@ impl Refused {
     /// The answer the requester gets.
     pub(crate) fn answer(self) -> Answer {
         Answer::Error(
+            io::ErrorKind::PermissionDenied,
             match self {
                 Refused::OtherUser { .. } => "only this process's user or root may ask",
                 Refused::Unmapped { .. } => {
@@ -168,9 +201,9 @@ pub(crate) fn find(pid: u32) -> io::Result<Option<Vec<u8>>> {
     let entries = fs::read_dir(&dir).map_err(|error| {
         let why = match error.kind() {
             io::ErrorKind::NotFound => format!("there is no process {pid}"),
-            io::ErrorKind::PermissionDenied => format!(
-                "its descriptors ({dir}) cannot be read: only its user or root may ask it"
-            ),
+            io::ErrorKind::PermissionDenied => {
+                format!("its descriptors ({dir}) cannot be read: only its user or root may ask it")
+            }
             _ => format!("its descriptors ({dir}) cannot be read: {error}"),
         };
         io::Error::new(
@@ -209,13 +242,12 @@ pub(crate) fn find(pid: u32) -> io::Result<Option<Vec<u8>>> {
 }
 
 /// Reads one line of at most `most` bytes (the newline not included).
-pub(crate) fn read_line(stream: &UnixStream, most: u64) -> io::Result<String> {
+pub(crate) fn read_line(reader: &mut impl BufRead, most: u64) -> io::Result<String> {
     let mut line = Vec::new();
-    for byte in stream.take(most + 1).bytes() {
-        match byte? {
-            b'\n' => return String::from_utf8(line).map_err(|_| not_text()),
-            byte => line.push(byte),
-        }
+    reader.take(most + 1).read_until(b'\n', &mut line)?;
+    if line.last() == Some(&b'\n') {
+        line.pop();
+        return String::from_utf8(line).map_err(|_| not_text());
     }
     if line.is_empty() {
         return Err(io::Error::new(
@@ -282,16 +314,28 @@ pub fn request(pid: u32) -> io::Result<Upgraded> {
             ),
         ));
     }
-    stream.write_all(format!("{REQUEST}\n").as_bytes())?;
+    // A refusal may come, and the connection close, before the request is
+    // written: the answer says why, so it is read either way.
+    let written = stream.write_all(format!("{REQUEST}\n").as_bytes());
     stream.set_read_timeout(Some(ANSWER_TIMEOUT))?;
-    let mut answer = next_answer(&stream, pid)?;
+    let mut answers = BufReader::new(&stream);
+    let mut answer = match (next_answer(&mut answers, pid), written) {
+        (Ok(answer), _) => answer,
+        (Err(_), Err(error)) => {
+            return Err(io::Error::new(
+                error.kind(),
+                format!("cannot ask process {pid} to upgrade: {error}"),
+            ))
+        }
+        (Err(error), Ok(())) => return Err(error),
+    };
     if let Answer::Started { ready_timeout } = answer {
         stream.set_read_timeout(Some(ready_timeout.saturating_add(START_MARGIN)))?;
-        answer = next_answer(&stream, pid)?;
+        answer = next_answer(&mut answers, pid)?;
     }
     match answer {
         Answer::Upgraded(upgraded) => Ok(upgraded),
-        Answer::Error(why) => Err(io::Error::new(io::ErrorKind::Other, why)),
+        Answer::Error(kind, why) => Err(io::Error::new(kind, why)),
         Answer::Started { .. } => Err(io::Error::new(
             io::ErrorKind::InvalidData,
             format!("process {pid} said twice that the upgrade started"),
@@ -299,8 +343,8 @@ pub fn request(pid: u32) -> io::Result<Upgraded> {
     }
 }
 
-fn next_answer(stream: &UnixStream, pid: u32) -> io::Result<Answer> {
-    let line = read_line(stream, MOST_ANSWER_BYTES).map_err(|error| {
+fn next_answer(answers: &mut impl BufRead, pid: u32) -> io::Result<Answer> {
+    let line = read_line(answers, MOST_ANSWER_BYTES).map_err(|error| {
         let kind = timed_out_or(error.kind());
         let why = if kind == io::ErrorKind::TimedOut {
             "it did not answer in time (is it stopped?)".to_owned()
@@ -334,21 +378,37 @@ mod tests {
     fn every_answer_reads_back_as_itself() {
         for answer in [
             Answer::Started {
-                ready_timeout: Duration::from_millis(30_000),
+                ready_timeout: Duration::from_secs(30),
             },
             Answer::Upgraded(Upgraded {
                 pid: 4_194_304,
                 generation: u32::MAX,
             }),
-            Answer::Error("an upgrade is under way already".to_owned()),
-            Answer::Error(String::new()),
+            Answer::Error(
+                io::ErrorKind::WouldBlock,
+                "an upgrade is under way already".to_owned(),
+            ),
+            Answer::Error(io::ErrorKind::TimedOut, String::new()),
         ] {
             assert_eq!(Answer::decode(&answer.encode()), Some(answer.clone()));
         }
         // One line whatever the reason says.
-        let folded = Answer::Error("two\nlines".to_owned()).encode();
-        assert_eq!(folded, "error two lines");
-        for garbage in ["", "ok", "ok pid=1", "started", "started ready_timeout_ms=x", "okay"] {
+        let folded = Answer::Error(io::ErrorKind::Other, "two\nlines".to_owned()).encode();
+        assert_eq!(folded, "error Other two lines");
+        // A kind without a name here is sent as Other.
+        let unnamed = Answer::Error(io::ErrorKind::Interrupted, "why".to_owned()).encode();
+        assert_eq!(
+            Answer::decode(&unnamed),
+            Some(Answer::Error(io::ErrorKind::Other, "why".to_owned()))
+        );
+        for garbage in [
+            "",
+            "ok",
+            "ok pid=1",
+            "started",
+            "started ready_timeout_ms=x",
+            "okay",
+        ] {
             assert_eq!(Answer::decode(garbage), None, "{garbage:?}");
         }
     }
@@ -357,8 +417,10 @@ mod tests {
     fn a_line_is_bounded() {
         let (mut a, b) = UnixStream::pair().unwrap();
         a.write_all(&[b'x'; 100]).unwrap();
-        let error = read_line(&b, 64).unwrap_err();
+        let error = read_line(&mut BufReader::new(&b), 64).unwrap_err();
         assert_eq!(error.kind(), io::ErrorKind::InvalidData);
-        a.write_all(b"\nupgrade\n").unwrap();
+        let (mut a, b) = UnixStream::pair().unwrap();
+        a.write_all(b"upgrade\nmore").unwrap();
+        assert_eq!(read_line(&mut BufReader::new(&b), 64).unwrap(), "upgrade");
     }
 }

@@ -121,6 +121,9 @@ impl Upgrade {
     /// When the program's path cannot be found out (no `argv[0]`, or a bare
     /// name not in `PATH`), an upgrade fails with `NotFound` saying so; set
     /// it with [`program`](Self::program).
+    // Not `Default`: it takes what an old process passed to this one, once
+    // per process, which is no default value.
+    #[allow(clippy::new_without_default)]
     #[must_use]
     pub fn new() -> Upgrade {
         let channel = channel::take();
@@ -294,10 +297,7 @@ impl Upgrade {
             });
         }
         if self.notify_ready {
-            said(manager.send(
-                &format!("READY=1\nMAINPID={}", std::process::id()),
-                &[],
-            ));
+            said(manager.send(&format!("READY=1\nMAINPID={}", std::process::id()), &[]));
         }
     }
 }
@@ -452,10 +452,7 @@ impl Running {
     /// [`upgrade`](Self::upgrade), telling `started` when it is under way,
     /// and `tell` the outcome before anything waiting for the takeover
     /// wakes (and may end the process).
-    #[cfg_attr(
-        not(any(target_os = "linux", target_os = "android")),
-        allow(dead_code)
-    )]
+    #[cfg_attr(not(any(target_os = "linux", target_os = "android")), allow(dead_code))]
     pub(crate) fn upgrade_with(
         &self,
         started: impl FnOnce(),

@@ -12,7 +12,7 @@
 //!   there. Sending over vsock is on paper: this machine has no vsock
 //!   device to send to.
 //! - A message that cannot be sent (a stale path, a manager gone) is an
-//!   error the caller logs and carries on from: sd_notify returns it, and
+//!   error the caller logs and carries on from: `sd_notify` returns it, and
 //!   its manual recommends ignoring it, so that a service runs the same
 //!   with or without a manager.
 //! - `$NOTIFY_SOCKET` is read, never unset: unsetting a variable while
@@ -132,7 +132,7 @@ fn vsock_cid(text: &str) -> Option<u32> {
     }
 }
 
-/// As sd_notify: the first type the kernel supports; a connection-oriented
+/// As `sd_notify`: the first type the kernel supports; a connection-oriented
 /// one is connected, written, shut for writing, and read until the manager
 /// closes it (which says it took the message).
 #[cfg(any(target_os = "linux", target_os = "android"))]
@@ -181,9 +181,10 @@ impl Manager {
 
     /// Sends `message` (lines `KEY=value`) with `fds` attached.
     pub(crate) fn send(&self, message: &str, fds: &[BorrowedFd<'_>]) -> io::Result<()> {
-        let target = self.target.as_ref().map_err(|error| {
-            io::Error::new(error.kind(), error.to_string())
-        })?;
+        let target = self
+            .target
+            .as_ref()
+            .map_err(|error| io::Error::new(error.kind(), error.to_string()))?;
         target.send(message.as_bytes(), fds).map_err(|error| {
             io::Error::new(
                 error.kind(),
@@ -238,7 +239,13 @@ mod tests {
                     types: &[Type::STREAM]
                 }
             );
-            for bad in ["vsock:", "vsock:2", "vsock::1", "vsock:x:1", "vsock-dgram:2:x"] {
+            for bad in [
+                "vsock:",
+                "vsock:2",
+                "vsock::1",
+                "vsock:x:1",
+                "vsock-dgram:2:x",
+            ] {
                 let error = Target::parse(OsStr::new(bad)).unwrap_err();
                 assert_eq!(error.kind(), io::ErrorKind::InvalidInput, "{bad}");
             }

@@ -9,8 +9,8 @@ use std::env;
 use std::ffi::OsString;
 use std::io::{self, Read};
 use std::os::unix::io::AsFd;
-use std::os::unix::process::ExitStatusExt;
 use std::os::unix::net::UnixStream;
+use std::os::unix::process::ExitStatusExt;
 use std::time::{Duration, Instant};
 
 use super::channel::{self, Named, Step, RESTARTABLE_UPGRADE};
@@ -63,7 +63,7 @@ pub(crate) fn start(setup: &Upgrade) -> io::Result<Started> {
         fd: layout.place(theirs.as_fd()),
         generation: setup.generation + 1,
     };
-    let names = listeners
+    let fd_names = listeners
         .iter()
         .map(|listener| listener.name.as_str())
         .collect::<Vec<_>>()
@@ -82,7 +82,7 @@ pub(crate) fn start(setup: &Upgrade) -> io::Result<Started> {
         })
         .collect();
     environment.push((LISTEN_FDS.into(), listeners.len().to_string().into()));
-    environment.push((LISTEN_FDNAMES.into(), names.into()));
+    environment.push((LISTEN_FDNAMES.into(), fd_names.into()));
     let channel_value = named.value_before_pid();
     let mut exec = Exec::new(
         program,
@@ -202,13 +202,17 @@ impl Started {
         self.child.kill();
         let pid = self.pid();
         let ended = self.child.wait();
-        crate::event!(debug, "upgrade: the new process (pid {pid}) was stopped: {ended:?}");
-        let how = match &ended {
+        crate::event!(
+            debug,
+            "upgrade: the new process (pid {pid}) was stopped: {ended:?}"
+        );
+        // How it ended, when it ended by itself (not by the kill above).
+        let by_itself = match &ended {
             Ok(Ended::Status(status)) if status.signal() != Some(libc::SIGKILL) => {
-                Ended::Status(*status).to_string()
+                Some(Ended::Status(*status).to_string())
             }
-            Ok(Ended::Elsewhere) => Ended::Elsewhere.to_string(),
-            _ => "ended".to_owned(),
+            Ok(Ended::Elsewhere) => Some(Ended::Elsewhere.to_string()),
+            _ => None,
         };
         let (kind, message) = match failed {
             Failed::Ended {
@@ -219,10 +223,10 @@ impl Started {
                     Step::Ready => "before it was ready",
                     _ => "before it took over",
                 };
-                let what = if closed_channel {
-                    format!("closed the ready channel and {how}")
-                } else {
-                    how
+                let what = match (by_itself, closed_channel) {
+                    (Some(how), _) => how,
+                    (None, true) => "closed the ready channel".to_owned(),
+                    (None, false) => "ended".to_owned(),
                 };
                 (
                     io::ErrorKind::Other,
@@ -265,7 +269,12 @@ impl Started {
         loop {
             match self.channel.read(&mut byte) {
                 Ok(1) if byte[0] == step.byte() => return Ok(()),
-                Ok(1) => return Err(Failed::Unexpected { step, byte: byte[0] }),
+                Ok(1) => {
+                    return Err(Failed::Unexpected {
+                        step,
+                        byte: byte[0],
+                    })
+                }
                 Ok(_) => return Err(self.closed(step)),
                 Err(error) if error.kind() == io::ErrorKind::ConnectionReset => {
                     return Err(self.closed(step))

@@ -136,6 +136,7 @@ mod requests {
         io, thread, Arc, AtomicUsize, Duration, Instant, Ordering, Running, UnixStream, Write,
     };
     use crate::upgrade::control::{self, Answer, Refused};
+    use std::io::BufReader;
     use std::os::unix::net::UnixListener;
 
     /// Requests served at once; more are answered "busy".
@@ -199,7 +200,10 @@ mod requests {
                 active.fetch_sub(1, Ordering::SeqCst);
                 answer_and_close(
                     stream,
-                    &Answer::Error("too many upgrade requests at once; try again".to_owned()),
+                    &Answer::Error(
+                        io::ErrorKind::WouldBlock,
+                        "too many upgrade requests at once; try again".to_owned(),
+                    ),
                 );
                 continue;
             }
@@ -208,7 +212,7 @@ mod requests {
             let spawned = thread::Builder::new()
                 .name("restartable-request".into())
                 .spawn(move || {
-                    serve_one(&running, stream);
+                    serve_one(&running, &stream);
                     done.fetch_sub(1, Ordering::SeqCst);
                 });
             if spawned.is_err() {
@@ -224,15 +228,18 @@ mod requests {
         let _ = stream.write_all(format!("{}\n", answer.encode()).as_bytes());
     }
 
-    fn serve_one(running: &Running, stream: UnixStream) {
+    fn serve_one(running: &Running, stream: &UnixStream) {
         let _ = stream.set_read_timeout(Some(control::ANSWER_TIMEOUT));
         let _ = stream.set_write_timeout(Some(control::ANSWER_TIMEOUT));
-        match control::read_line(&stream, control::MOST_REQUEST_BYTES) {
+        match control::read_line(&mut BufReader::new(stream), control::MOST_REQUEST_BYTES) {
             Ok(line) if line == control::REQUEST => {}
             _ => {
                 let _ = write(
-                    &stream,
-                    &Answer::Error(format!("expected the request {:?}", control::REQUEST)),
+                    stream,
+                    &Answer::Error(
+                        io::ErrorKind::InvalidInput,
+                        format!("expected the request {:?}", control::REQUEST),
+                    ),
                 );
                 return;
             }
@@ -243,14 +250,14 @@ mod requests {
         // which may then end the process.
         let _ = running.upgrade_with(
             || {
-                let _ = write(&stream, &Answer::Started { ready_timeout });
+                let _ = write(stream, &Answer::Started { ready_timeout });
             },
             |outcome| {
                 let answer = match outcome {
                     Ok(upgraded) => Answer::Upgraded(*upgraded),
-                    Err(error) => Answer::Error(error.to_string()),
+                    Err(error) => Answer::Error(error.kind(), error.to_string()),
                 };
-                let _ = write(&stream, &answer);
+                let _ = write(stream, &answer);
             },
         );
     }

@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 
 use restartable::restartable_listener;
 use restartable::upgrade::Upgrade;
-use restartable_tests::{command, through};
+use restartable_tests::{command, through, Running};
 
 /// Which role a copy of a test binary plays.
 const ROLE: &str = "RESTARTABLE_UPGRADE_TEST";
@@ -60,6 +60,8 @@ pub fn serve_if_asked() -> bool {
             }
         },
         Some("connect") => connect(),
+        Some("flood") => flood(),
+        Some("request") => request_role(),
         Some("squat") => squat(),
         _ => return false,
     };
@@ -212,7 +214,9 @@ fn connect() -> i32 {
     let outcome = (|| -> io::Result<String> {
         let stream = connect_abstract(name.as_bytes())?;
         stream.set_read_timeout(Some(Duration::from_secs(10)))?;
-        (&stream).write_all(b"upgrade\n")?;
+        // A refusal may come, and the connection close, before the request
+        // is written: the answer is read either way.
+        let _ = (&stream).write_all(b"upgrade\n");
         let mut answer = String::new();
         BufReader::new(&stream).read_line(&mut answer)?;
         Ok(answer)
@@ -220,6 +224,44 @@ fn connect() -> i32 {
     match outcome {
         Ok(answer) => println!("answer {}", answer.trim_end()),
         Err(error) => println!("failed {error}"),
+    }
+    0
+}
+
+/// Connects `UT_COUNT` times to the abstract name `UT_NAME`, each time
+/// sending `upgrade` and reading the answer; prints `answers N first
+/// <line>`.
+fn flood() -> i32 {
+    let name = var("UT_NAME").unwrap();
+    let count: usize = var("UT_COUNT").unwrap().parse().unwrap();
+    let mut answers = 0;
+    let mut first = None;
+    for _ in 0..count {
+        let Ok(stream) = connect_abstract(name.as_bytes()) else {
+            continue;
+        };
+        let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
+        let _ = (&stream).write_all(b"upgrade\n");
+        let mut answer = String::new();
+        if BufReader::new(&stream).read_line(&mut answer).is_ok() && !answer.is_empty() {
+            answers += 1;
+            first.get_or_insert(answer);
+        }
+    }
+    println!(
+        "answers {answers} first {}",
+        first.unwrap_or_default().trim_end()
+    );
+    0
+}
+
+/// Asks process `UT_PID` to upgrade with `restartable::upgrade::request`;
+/// prints `upgraded pid=P generation=G` or `failed KIND message`.
+fn request_role() -> i32 {
+    let pid: u32 = var("UT_PID").unwrap().parse().unwrap();
+    match restartable::upgrade::request(pid) {
+        Ok(upgraded) => println!("upgraded {upgraded}"),
+        Err(error) => println!("failed {:?} {error}", error.kind()),
     }
     0
 }
@@ -262,7 +304,7 @@ fn squat() -> i32 {
     println!("squatting {}", held.len());
     let _ = io::stdout().flush();
     loop {
-        thread::sleep(Duration::from_secs(60));
+        thread::sleep(Duration::from_mins(1));
     }
 }
 
@@ -271,6 +313,8 @@ fn squat() -> i32 {
 pub struct Server {
     child: Child,
     lines: Receiver<String>,
+    /// Every line printed so far.
+    history: Arc<Mutex<Vec<String>>>,
     pids: Arc<Mutex<Vec<u32>>>,
     /// The port of its TCP and UDP listeners.
     pub port: u16,
@@ -311,6 +355,13 @@ fn processes_with(entry: &str) -> Vec<u32> {
                 .is_ok_and(|env| env.split(|&b| b == 0).any(|e| e == entry.as_bytes()))
         })
         .collect()
+}
+
+/// The 32-bit FNV-1a hash of `bytes`: a short name for a test.
+fn fnv1a(bytes: &[u8]) -> u32 {
+    bytes.iter().fold(0x811c_9dc5, |hash, &byte| {
+        (hash ^ u32::from(byte)).wrapping_mul(0x0100_0193)
+    })
 }
 
 /// The value of `key=` in an answer such as `pid=12 generation=1`.
@@ -356,9 +407,11 @@ impl Server {
     /// When it cannot be started or does not say it serves within 20 s.
     #[must_use]
     pub fn start_wrapped(wrapper: &[&str], test: &str, vars: &[(&str, String)]) -> Server {
+        // Short (a Unix socket's path has at most 107 bytes), and one per
+        // test: the tests of a binary run at the same time.
         let dir = env::temp_dir().join(format!(
-            "ru-{}-{}",
-            &test[..8.min(test.len())],
+            "ru-{:08x}-{}",
+            fnv1a(test.as_bytes()),
             std::process::id()
         ));
         let _ = std::fs::remove_dir_all(&dir);
@@ -387,6 +440,8 @@ impl Server {
         let (send, lines) = mpsc::channel();
         let pids = Arc::new(Mutex::new(vec![child.id()]));
         let seen = pids.clone();
+        let history = Arc::new(Mutex::new(Vec::new()));
+        let kept = history.clone();
         thread::spawn(move || {
             for line in BufReader::new(stdout).lines().map_while(Result::ok) {
                 // The test harness's "test NAME ... " comes before the first
@@ -398,12 +453,14 @@ impl Server {
                 if let Some(pid) = line.strip_prefix("started ").and_then(|l| field(l, "pid")) {
                     seen.lock().unwrap().push(pid);
                 }
+                kept.lock().unwrap().push(line.clone());
                 let _ = send.send(line);
             }
         });
         let server = Server {
             child,
             lines,
+            history,
             pids,
             port,
             path,
@@ -459,6 +516,18 @@ impl Server {
                 "{line}"
             );
         }
+    }
+
+    /// The first line printed so far, by any generation, that starts with
+    /// `prefix` (whether or not [`line`](Self::line) skipped it).
+    #[must_use]
+    pub fn said(&self, prefix: &str) -> Option<String> {
+        self.history
+            .lock()
+            .unwrap()
+            .iter()
+            .find(|line| line.starts_with(prefix))
+            .cloned()
     }
 
     /// Every line printed so far and within `within` more.
@@ -530,8 +599,7 @@ impl Server {
         let exact = format!("@restartable/upgrade/{pid}");
         table.lines().find_map(|line| {
             let name = line.split_whitespace().nth(7)?;
-            (name == exact || name.starts_with(&format!("{exact}/")))
-                .then(|| name[1..].to_owned())
+            (name == exact || name.starts_with(&format!("{exact}/"))).then(|| name[1..].to_owned())
         })
     }
 }
@@ -554,25 +622,41 @@ pub fn run_role_as(uid: u32, test: &str, role: &str, vars: &[(&str, String)]) ->
 }
 
 /// Starts this binary's test `test` in role `role` as user `uid`, in the
-/// background; it is killed when the returned child is dropped by the
-/// caller's [`Background`].
+/// background (killed when the returned copy is dropped).
 ///
 /// # Panics
 ///
 /// When it cannot be started.
 #[must_use]
-pub fn start_role_as(uid: u32, test: &str, role: &str, vars: &[(&str, String)]) -> Background {
+pub fn start_role_as(uid: u32, test: &str, role: &str, vars: &[(&str, String)]) -> Running {
     let mut command = as_user(uid, test);
-    command.env(ROLE, role).stdout(Stdio::piped());
+    command.env(ROLE, role);
     for (name, value) in vars {
         command.env(name, value);
     }
-    let mut child = command.spawn().unwrap();
-    let mut first = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut first)
-        .unwrap();
-    Background { child, first }
+    Running::start(&mut command)
+}
+
+/// Runs this binary's test `test` in role `role` under `wrapper` (a
+/// command that execs the rest, such as `nsenter … --`), with `vars`; its
+/// output.
+///
+/// # Panics
+///
+/// When it cannot be run.
+#[must_use]
+pub fn run_role(wrapper: &[&str], test: &str, role: &str, vars: &[(&str, String)]) -> String {
+    let copy = this_test(test);
+    let mut command = match wrapper.split_first() {
+        Some((program, args)) => through(program, args, &copy),
+        None => copy,
+    };
+    command.env(ROLE, role);
+    for (name, value) in vars {
+        command.env(name, value);
+    }
+    let output = command.output().unwrap();
+    String::from_utf8_lossy(&output.stdout).into_owned()
 }
 
 /// `test` of this binary again, run by `setpriv` as user `uid` (and the
@@ -588,20 +672,6 @@ fn as_user(uid: u32, test: &str) -> Command {
         ],
         &this_test(test),
     )
-}
-
-/// A process in the background, killed when dropped.
-pub struct Background {
-    child: Child,
-    /// The first line it printed.
-    pub first: String,
-}
-
-impl Drop for Background {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 /// Whether the test runs as root (needed for other users and namespaces).
@@ -648,7 +718,11 @@ pub fn holders(inode: u64, except: &[u32]) -> Vec<u32> {
         return found;
     };
     for entry in entries.flatten() {
-        let Some(pid) = entry.file_name().to_str().and_then(|p| p.parse::<u32>().ok()) else {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|p| p.parse::<u32>().ok())
+        else {
             continue;
         };
         if except.contains(&pid) {
@@ -657,10 +731,9 @@ pub fn holders(inode: u64, except: &[u32]) -> Vec<u32> {
         let Ok(fds) = std::fs::read_dir(entry.path().join("fd")) else {
             continue;
         };
-        if fds
-            .flatten()
-            .any(|fd| std::fs::read_link(fd.path()).is_ok_and(|link| link.as_os_str() == target.as_str()))
-        {
+        if fds.flatten().any(|fd| {
+            std::fs::read_link(fd.path()).is_ok_and(|link| link.as_os_str() == target.as_str())
+        }) {
             found.push(pid);
         }
     }

@@ -192,11 +192,8 @@ fn one_lock_file_named_two_ways_is_one_lock_held_once_and_closed_on_exec() {
     assert_eq!(held[0].path(), dir.join("app.sock.lock"));
     // O_CLOEXEC (0o2000000) in the descriptor's flags: an exec'd program
     // does not inherit the lock.
-    let info = fs::read_to_string(format!(
-        "/proc/self/fdinfo/{}",
-        held[0].fd().as_raw_fd()
-    ))
-    .unwrap();
+    let info =
+        fs::read_to_string(format!("/proc/self/fdinfo/{}", held[0].fd().as_raw_fd())).unwrap();
     let flags = info
         .lines()
         .find_map(|line| line.strip_prefix("flags:"))
