@@ -15,7 +15,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use restartable::upgrade::request;
-use upgrade_server::{field, gone, serve_if_asked, Server};
+use upgrade_server::{field, free_port, gone, run_role, serve_if_asked, Server};
 
 fn write_script(program: &Path, script: &str) {
     let _ = std::fs::remove_file(program);
@@ -195,6 +195,36 @@ fn a_second_setup_in_the_process_is_refused() {
     assert!(server
         .line_within("serving pid=", Duration::from_secs(2))
         .is_none());
+}
+
+/// Another copy of this crate in the process (another major version, say)
+/// that set up upgrades: its request socket is found among the process's
+/// descriptors, and `ready` refuses to set up a second.
+#[test]
+fn a_setup_of_another_copy_of_the_crate_is_found() {
+    if serve_if_asked() {
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("restartable-copy-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let output = run_role(
+        &[],
+        "a_setup_of_another_copy_of_the_crate_is_found",
+        "server",
+        &[
+            ("UT_OTHER_COPY", "1".to_owned()),
+            ("UT_PORT", free_port().to_string()),
+            ("UT_PATH", dir.join("s.sock").display().to_string()),
+        ],
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(
+        output.contains(
+            "error AlreadyExists upgrades are set up in this process already, by another copy \
+             of restartable (its request socket is @restartable/upgrade/"
+        ),
+        "{output}"
+    );
 }
 
 /// The new process is started through a wrapper script that leaves a job

@@ -166,6 +166,16 @@ fn server() -> io::Result<()> {
         }
     }
     let generation = setup.generation();
+    // What another copy of the crate in this process would have bound: a
+    // request socket of this process's.
+    let _other_copy = match var("UT_OTHER_COPY") {
+        Some(_) => Some(bind_abstract(&format!(
+            "restartable/upgrade/{}/{}",
+            std::process::id(),
+            "f".repeat(32)
+        ))?),
+        None => None,
+    };
     let running = setup.ready()?;
     if var("UT_TWICE").is_some() {
         match Upgrade::new().ready() {
@@ -282,25 +292,26 @@ pub fn connect_abstract(name: &[u8]) -> io::Result<UnixStream> {
     Ok(UnixStream::from(std::os::unix::io::OwnedFd::from(socket)))
 }
 
+/// A listening Unix socket bound to the abstract name `name`.
+fn bind_abstract(name: &str) -> io::Result<restartable::socket2::Socket> {
+    use restartable::socket2::{Domain, SockAddr, Socket, Type};
+    use std::os::unix::ffi::OsStrExt;
+    let mut bytes = vec![0u8];
+    bytes.extend_from_slice(name.as_bytes());
+    let socket = Socket::new(Domain::UNIX, Type::STREAM, None)?;
+    socket.bind(&SockAddr::unix(std::ffi::OsStr::from_bytes(&bytes))?)?;
+    socket.listen(1)?;
+    Ok(socket)
+}
+
 /// Binds the abstract names `UT_NAMES` (separated by newlines), listens on
 /// them, prints `squatting N`, and keeps them until killed.
 fn squat() -> i32 {
-    use restartable::socket2::{Domain, SockAddr, Socket, Type};
-    use std::os::unix::ffi::OsStrExt;
-    let mut held = Vec::new();
-    for name in var("UT_NAMES").unwrap().lines() {
-        let mut bytes = vec![0u8];
-        bytes.extend_from_slice(name.as_bytes());
-        let Ok(addr) = SockAddr::unix(std::ffi::OsStr::from_bytes(&bytes)) else {
-            continue;
-        };
-        let Ok(socket) = Socket::new(Domain::UNIX, Type::STREAM, None) else {
-            continue;
-        };
-        if socket.bind(&addr).is_ok() && socket.listen(1).is_ok() {
-            held.push(socket);
-        }
-    }
+    let held: Vec<_> = var("UT_NAMES")
+        .unwrap()
+        .lines()
+        .filter_map(|name| bind_abstract(name).ok())
+        .collect();
     println!("squatting {}", held.len());
     let _ = io::stdout().flush();
     loop {
