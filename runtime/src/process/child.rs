@@ -9,7 +9,7 @@ use std::io;
 use std::os::unix::io::{AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::process::ExitStatus;
 
-use crate::handoff::vars::SD_LISTEN_FDS_START;
+use super::inherited::SD_LISTEN_FDS_START;
 use crate::sys::process::{self as sys, Exec, Unreaped};
 
 /// The descriptors a child gets, each at the number [`Layout::place`]

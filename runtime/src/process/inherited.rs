@@ -8,6 +8,12 @@ use std::os::unix::io::{FromRawFd, IntoRawFd, OwnedFd, RawFd};
 
 use crate::sys::{self, PassedFd};
 
+/// Where descriptors passed through exec start: `SD_LISTEN_FDS_START` of
+/// `sd_listen_fds(3)`, after standard input, output and error. The first
+/// passed socket when `LISTEN_FDS_FIRST_FD` is unset, and where a child
+/// this process starts gets its passed descriptors.
+pub(crate) const SD_LISTEN_FDS_START: RawFd = 3;
+
 /// A descriptor number the environment names, and what is there.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Inherited {

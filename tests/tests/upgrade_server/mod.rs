@@ -694,28 +694,32 @@ pub fn is_root() -> bool {
     uid == 0
 }
 
-/// Whether process `pid` has ended (gone, or a zombie), waiting up to
-/// `within`.
+/// Whether process `pid` has ended (gone, or a zombie with no thread
+/// left: a process's first thread is a zombie while its other threads
+/// still end, and one of those may still accept a connection), waiting up
+/// to `within`.
 #[must_use]
 pub fn gone(pid: u32, within: Duration) -> bool {
     let end = Instant::now() + within;
     loop {
-        match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-            Err(_) => return true,
-            // A zombie (state Z) has exited.
-            Ok(stat)
-                if stat
-                    .rsplit(')')
-                    .next()
-                    .unwrap_or("")
-                    .trim_start()
-                    .starts_with('Z') =>
-            {
-                return true
-            }
-            Ok(_) if Instant::now() >= end => return false,
-            Ok(_) => thread::sleep(Duration::from_millis(10)),
+        let Ok(status) = std::fs::read_to_string(format!("/proc/{pid}/status")) else {
+            return true;
+        };
+        let field = |name: &str| {
+            status
+                .lines()
+                .find_map(|line| line.strip_prefix(name))
+                .map(str::trim)
+                .unwrap_or_default()
+                .to_owned()
+        };
+        if field("State:").starts_with('Z') && field("Threads:") == "1" {
+            return true;
         }
+        if Instant::now() >= end {
+            return false;
+        }
+        thread::sleep(Duration::from_millis(10));
     }
 }
 
