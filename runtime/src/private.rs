@@ -6,7 +6,7 @@ pub use crate::listener::ip::{listen, listen_async};
 pub use crate::listener::unix::{listen_unix, listen_unix_async};
 #[cfg(unix)]
 pub use crate::spec::UnixSpec;
-pub use crate::spec::{Configure, Inherit, Spec};
+pub use crate::spec::{Configure, Fallback, Inherit, Spec};
 pub use core::time::Duration;
 pub use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV6};
 
