@@ -13,7 +13,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use restartable::upgrade::request;
-use upgrade_server::{field, gone, holders, listener_inode, serve_if_asked, Server};
+use upgrade_server::{field, gone, holders, listener_inode, serve_if_asked, Scratch, Server};
 
 /// The ready timeout the server is given: long enough for a good binary on
 /// a loaded machine, short enough for the hanging faults.
@@ -39,8 +39,8 @@ fn put_good(program: &Path) {
 /// faulty binary there, asks for an upgrade, and checks what every fault
 /// must give; returns the error the initiator got.
 fn fault(test: &str, fault: impl FnOnce(&Path)) -> io::Error {
-    let program =
-        std::env::temp_dir().join(format!("restartable-fault-{}-{test}", std::process::id()));
+    let scratch = Scratch::named(test);
+    let program = scratch.0.as_path();
     let server = Server::start(
         test,
         &[
@@ -50,7 +50,7 @@ fn fault(test: &str, fault: impl FnOnce(&Path)) -> io::Error {
     );
     let old = server.pid();
     let inode = listener_inode(server.port).expect("the server listens");
-    fault(&program);
+    fault(program);
     let asked = Instant::now();
     let error = request(old).expect_err("the upgrade to a faulty binary failed");
     println!(
@@ -82,7 +82,7 @@ fn fault(test: &str, fault: impl FnOnce(&Path)) -> io::Error {
         "processes still hold the listener: {left:?}"
     );
     // The next upgrade, to a good binary, succeeds.
-    put_good(&program);
+    put_good(program);
     let upgraded = request(old).unwrap();
     assert_eq!(upgraded.generation, 1);
     // The old process answers what it accepted until it ends.
@@ -97,7 +97,6 @@ fn fault(test: &str, fault: impl FnOnce(&Path)) -> io::Error {
         "{answer:?} {:?}",
         server.lines_for(Duration::from_millis(100))
     );
-    let _ = std::fs::remove_file(&program);
     error
 }
 

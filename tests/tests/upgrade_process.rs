@@ -15,16 +15,12 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use restartable::upgrade::request;
-use upgrade_server::{field, free_port, gone, run_role, serve_if_asked, Server};
+use upgrade_server::{field, free_port, gone, run_role, serve_if_asked, Scratch, Server};
 
 fn write_script(program: &Path, script: &str) {
     let _ = std::fs::remove_file(program);
     std::fs::write(program, script).unwrap();
     std::fs::set_permissions(program, std::fs::Permissions::from_mode(0o755)).unwrap();
-}
-
-fn program_for(test: &str) -> std::path::PathBuf {
-    std::env::temp_dir().join(format!("restartable-{}-{test}", std::process::id()))
 }
 
 /// The system calls that signal or reap a process, of process `pid` and
@@ -112,8 +108,9 @@ fn a_reaped_child_is_never_signalled() {
         return;
     }
     let test = "a_reaped_child_is_never_signalled";
-    let program = program_for(test);
-    write_script(&program, "#!/bin/sh\nexit 3\n");
+    let scratch = Scratch::named(test);
+    let program = &scratch.0;
+    write_script(program, "#!/bin/sh\nexit 3\n");
     let server = Server::start(test, &[("UT_PROGRAM", program.display().to_string())]);
     let mut error = None;
     let lines = traced(server.pid(), || {
@@ -122,7 +119,6 @@ fn a_reaped_child_is_never_signalled() {
     let error = error.unwrap().to_string();
     assert!(error.contains("exited with status 3"), "{error}");
     never_signalled_once_reaped(&lines, pid_in(&error));
-    let _ = std::fs::remove_file(&program);
 }
 
 /// With SIGCHLD ignored (as another library may set it), the kernel reaps
@@ -134,8 +130,9 @@ fn with_sigchld_ignored_a_child_the_kernel_reaped_is_never_signalled() {
         return;
     }
     let test = "with_sigchld_ignored_a_child_the_kernel_reaped_is_never_signalled";
-    let program = program_for(test);
-    write_script(&program, "#!/bin/sh\nexit 3\n");
+    let scratch = Scratch::named(test);
+    let program = &scratch.0;
+    write_script(program, "#!/bin/sh\nexit 3\n");
     let server = Server::start(
         test,
         &[
@@ -154,14 +151,13 @@ fn with_sigchld_ignored_a_child_the_kernel_reaped_is_never_signalled() {
     );
     never_signalled_once_reaped(&lines, pid_in(&error));
     // A good program: the new process's ignored signals, read at its start.
-    let _ = std::fs::remove_file(&program);
-    std::os::unix::fs::symlink(std::env::current_exe().unwrap(), &program).unwrap();
+    let _ = std::fs::remove_file(program);
+    std::os::unix::fs::symlink(std::env::current_exe().unwrap(), program).unwrap();
     let upgraded = request(server.pid()).unwrap();
     let started = server.line(&format!("started pid={}", upgraded.pid));
     let ignored = started.rsplit("ignored=").next().unwrap();
     let mask = u64::from_str_radix(ignored, 16).unwrap();
     assert_eq!(mask & (1 << (libc::SIGCHLD - 1)), 0, "{started}");
-    let _ = std::fs::remove_file(&program);
 }
 
 /// One setup per process: a second `ready` is an error that says why, and
@@ -237,9 +233,10 @@ fn a_wrapper_s_background_job_does_not_keep_the_path_s_lock() {
         return;
     }
     let test = "a_wrapper_s_background_job_does_not_keep_the_path_s_lock";
-    let program = program_for(test);
+    let scratch = Scratch::named(test);
+    let program = &scratch.0;
     write_script(
-        &program,
+        program,
         &format!(
             "#!/bin/sh\nsleep 60 >/dev/null 2>&1 &\nexec {} \"$@\"\n",
             std::env::current_exe().unwrap().display()
@@ -261,7 +258,6 @@ fn a_wrapper_s_background_job_does_not_keep_the_path_s_lock() {
         try_lock(&lock),
         "the lock is held after the new process died: its background job kept it"
     );
-    let _ = std::fs::remove_file(&program);
 }
 
 /// Whether `file`'s advisory lock can be had (it is released at once).

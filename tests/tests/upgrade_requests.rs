@@ -117,15 +117,18 @@ fn nobody_asks_a_service_that_runs_as_nobody() {
     );
     assert!(asked.contains("upgraded pid="), "{asked}");
     assert!(asked.contains(" generation=1"), "{asked}");
-    // Control: another user is refused (it cannot even read the process's
-    // descriptors to find the socket).
-    let refused = run_role_as(
-        STRANGER,
-        test,
-        "request",
-        &[("UT_PID", server.pid().to_string())],
-    );
+    // Control: another user asks the process that serves now, and is
+    // refused (it cannot even read the process's descriptors to find the
+    // socket), and directly at the socket, by who it is.
+    let now = field(&asked, "pid").expect("the new pid");
+    let refused = run_role_as(STRANGER, test, "request", &[("UT_PID", now.to_string())]);
     assert!(refused.contains("failed PermissionDenied"), "{refused}");
+    let name = Server::request_socket_name(now).expect("the new process listens");
+    let direct = run_role_as(STRANGER, test, "connect", &[("UT_NAME", name)]);
+    assert!(
+        direct.contains("answer error PermissionDenied only this process's user or root may ask"),
+        "{direct}"
+    );
 }
 
 /// Another user binds the names the service's request socket would have
@@ -138,12 +141,31 @@ fn another_user_cannot_take_the_request_socket_s_name_first() {
         return;
     }
     let test = "another_user_cannot_take_the_request_socket_s_name_first";
-    let last: u32 = std::fs::read_to_string("/proc/sys/kernel/ns_last_pid")
-        .unwrap()
-        .trim()
-        .parse()
-        .unwrap();
-    let names: Vec<String> = (last + 1..last + 400)
+    let read = |path: &str| -> u32 {
+        std::fs::read_to_string(path)
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap()
+    };
+    let (last, most) = (
+        read("/proc/sys/kernel/ns_last_pid"),
+        read("/proc/sys/kernel/pid_max"),
+    );
+    // The next 400 pids, as the kernel hands them out: after pid_max it
+    // starts again above 300 (RESERVED_PIDS).
+    let next: Vec<u32> = (1..=400)
+        .map(|i| {
+            let pid = last + i;
+            if pid < most {
+                pid
+            } else {
+                pid - most + 301
+            }
+        })
+        .collect();
+    let names: Vec<String> = next
+        .iter()
         .map(|pid| format!("restartable/upgrade/{pid}"))
         .collect();
     let mut squatter = start_role_as(STRANGER, test, "squat", &[("UT_NAMES", names.join("\n"))]);
@@ -151,7 +173,7 @@ fn another_user_cannot_take_the_request_socket_s_name_first() {
     let server = Server::start(test, &[]);
     let old = server.pid();
     assert!(
-        (last + 1..last + 400).contains(&old),
+        next.contains(&old),
         "the server's pid {old} is not among the names taken; the test proves nothing"
     );
     // And a name with the start of the service's own, taken once it runs.
@@ -277,8 +299,10 @@ fn out_of_descriptors_the_request_thread_backs_off() {
     thread::sleep(Duration::from_secs(2));
     let used = thread_ticks(pid, "restartable-con") - before;
     println!("the request thread used {used} ticks in 2 s");
-    // A thread that spins uses about 200 ticks (100 per second) here.
-    assert!(used < 40, "{used} ticks in 2 s: the thread spins");
+    // A thread that spins uses up to 200 ticks (100 per second), and at
+    // least about 40 on a machine busy with other work (seen on the code
+    // that spun: 40 to 126); one that backs off, well under 1.
+    assert!(used < 10, "{used} ticks in 2 s: the thread spins");
     drop(waiting);
 }
 

@@ -628,8 +628,27 @@ pub fn run_role_as(uid: u32, test: &str, role: &str, vars: &[(&str, String)]) ->
     for (name, value) in vars {
         command.env(name, value);
     }
-    let output = command.output().unwrap();
-    String::from_utf8_lossy(&output.stdout).into_owned()
+    output_within_a_minute(&mut command)
+}
+
+/// The standard output of `command`, run to its end; one that does not end
+/// (a server that should have failed to start) is killed after a minute,
+/// and what it said is returned.
+fn output_within_a_minute(command: &mut Command) -> String {
+    let mut child = command.stdout(Stdio::piped()).spawn().unwrap();
+    let mut stdout = child.stdout.take().unwrap();
+    let (done, ended) = mpsc::channel();
+    let reader = thread::spawn(move || {
+        let mut output = Vec::new();
+        let _ = stdout.read_to_end(&mut output);
+        let _ = done.send(());
+        output
+    });
+    if ended.recv_timeout(Duration::from_mins(1)).is_err() {
+        let _ = child.kill();
+    }
+    let _ = child.wait();
+    String::from_utf8_lossy(&reader.join().unwrap_or_default()).into_owned()
 }
 
 /// Starts this binary's test `test` in role `role` as user `uid`, in the
@@ -666,8 +685,7 @@ pub fn run_role(wrapper: &[&str], test: &str, role: &str, vars: &[(&str, String)
     for (name, value) in vars {
         command.env(name, value);
     }
-    let output = command.output().unwrap();
-    String::from_utf8_lossy(&output.stdout).into_owned()
+    output_within_a_minute(&mut command)
 }
 
 /// `test` of this binary again, run by `setpriv` as user `uid` (and the
@@ -683,6 +701,24 @@ fn as_user(uid: u32, test: &str) -> Command {
         ],
         &this_test(test),
     )
+}
+
+/// A file of the test's, removed when this is dropped, whether the test
+/// passed or not.
+pub struct Scratch(pub PathBuf);
+
+impl Scratch {
+    /// `name` in the temporary directory, with this process's id.
+    #[must_use]
+    pub fn named(name: &str) -> Scratch {
+        Scratch(env::temp_dir().join(format!("restartable-{}-{name}", std::process::id())))
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
 }
 
 /// Whether the test runs as root (needed for other users and namespaces).
