@@ -3,11 +3,9 @@
 //! who is at the other end of a Unix socket and in which user namespace,
 //! a signal turned into a byte on a socket, and random bytes for a name.
 
-use std::ffi::OsStr;
 use std::io;
 #[allow(unused_imports)]
 use std::mem::{size_of, size_of_val};
-use std::os::unix::ffi::OsStrExt;
 use std::os::unix::io::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::net::UnixStream;
 
@@ -268,6 +266,8 @@ pub(crate) fn signal_to_socket(signal: libc::c_int, to: UnixStream) -> io::Resul
 /// An abstract socket name (Linux): `name` after a NUL.
 #[cfg(any(target_os = "linux", target_os = "android"))]
 pub(crate) fn abstract_addr(name: &[u8]) -> io::Result<SockAddr> {
+    use std::ffi::OsStr;
+    use std::os::unix::ffi::OsStrExt;
     let mut bytes = Vec::with_capacity(name.len() + 1);
     bytes.push(0);
     bytes.extend_from_slice(name);

@@ -7,12 +7,10 @@
 //! the new process before it takes over. Their threads start once the
 //! process serves.
 
-use std::io::{self, Read, Write};
+use std::io::{self, Read};
 use std::os::unix::net::UnixStream;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use super::{Running, Signal};
 use crate::sys::upgrade as sys;
@@ -132,12 +130,15 @@ impl SignalTrigger {
 
 #[cfg(any(target_os = "linux", target_os = "android"))]
 mod requests {
-    use super::{
-        io, thread, Arc, AtomicUsize, Duration, Instant, Ordering, Running, UnixStream, Write,
-    };
+    use std::io::{self, BufReader, Write};
+    use std::os::unix::net::{UnixListener, UnixStream};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    use std::thread;
+    use std::time::{Duration, Instant};
+
+    use super::Running;
     use crate::upgrade::control::{self, Answer, Refused};
-    use std::io::BufReader;
-    use std::os::unix::net::UnixListener;
 
     /// Requests served at once; more are answered "busy".
     const MOST_AT_ONCE: usize = 4;
