@@ -99,7 +99,7 @@ fn usage() -> ! {
 fn serve(options: &Options) -> io::Result<()> {
     // First: the path of this binary is resolved now, and the listeners
     // made from here on are passed on.
-    let setup = Upgrade::new()?
+    let setup = Upgrade::new()
         .ready_timeout(options.ready_timeout)
         .drain_timeout(options.drain_timeout);
     // Nonblocking, so that the accept loop sees the takeover at once. (The

@@ -37,19 +37,29 @@
 #                      (0 refused, 0 lost; MainPID new, generation + 1), then
 #                      two failing binaries (reload exits non-zero, MainPID
 #                      unchanged, still serving), then restored (succeeds).
+#   reload-rollback    myapp-upgrade.service: a new binary that dies between
+#                      G and T (it says ready, is let take over, and exits 1
+#                      at once or 0.3 s later, before it says it took over),
+#                      under load: the reload fails, MainPID unchanged, the
+#                      old process still runs and serves, no restart, no
+#                      "reception only permitted for main PID" in the
+#                      journal, nothing refused or lost; the good binary
+#                      restored, the next reload succeeds.
 #
 # Each scenario prints what it ran and what it saw, with figures
 # (connections, refused, max latency, NRestarts, MainPID), then its checks;
 # the script exits 1 when a check fails. Needs root; installs
 # systemd-container (pinned to the installed systemd) and iproute2 if
-# missing. N=3 kills and R=2 reloads by default (all scenarios: 30-40 s);
-# --full: N=20, R=5 (about 55 s).
+# missing. N=3 kills and R=2 reloads by default (all scenarios: 35-45 s);
+# --full: N=20, R=5 (60-80 s).
 #
 # Usage: scripts/systemd-check.sh [--keep] [--full] [SCENARIO...]
 #        scripts/systemd-check.sh --teardown WORK_DIR
 #   --keep      stop at the first scenario that fails (or after the last)
 #               and leave its container running; prints how to enter it and
 #               the --teardown command.
+#   UPGRADE_BIN=PATH  runs that build of examples/upgrade.rs (e.g. one of an
+#               earlier commit) instead of building it here.
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -58,7 +68,7 @@ cd "$root"
 source scripts/systemd/harness.sh
 units=$root/scripts/systemd/units
 default_scenarios=(socket-activation without-socket no-fallback crash-socket socket-group
-    unix-socket crash-fdstore reload-upgrade)
+    unix-socket crash-fdstore reload-upgrade reload-rollback)
 
 keep=false
 full=false
@@ -72,7 +82,7 @@ while (($#)); do
             sd_teardown_saved "$2"
             exit ;;
         socket-activation | without-socket | no-fallback | crash-socket | socket-group | unix-socket | \
-            crash-fdstore | reload-upgrade) scenarios+=("$1") ;;
+            crash-fdstore | reload-upgrade | reload-rollback) scenarios+=("$1") ;;
         *)
             echo "usage: $0 [--keep] [--full] [SCENARIO ...]" >&2
             echo "       scenarios: ${default_scenarios[*]}" >&2
@@ -129,6 +139,14 @@ check() {
 
 equals() {
     [ "$1" = "$2" ] || { echo "        saw \"$1\", expected \"$2\""; return 1; }
+}
+
+# Succeeds when TEXT has no line with STRING; prints the lines that do.
+not_in() {
+    local seen
+    seen=$(grep -F -- "$2" <<<"$1") || return 0
+    printf '        saw: %s\n' "$seen"
+    return 1
 }
 
 # The TCP listeners on PORT inside the container, as `ss -ltnpH` prints them.
@@ -682,6 +700,127 @@ scenario_reload_upgrade() {
     check "no automatic restart across the reloads (NRestarts=0 before the kill)" equals "$restarts" 0
 }
 
+# The journal's cursor now (of its last entry), for journal_after.
+journal_cursor() {
+    sd_in journalctl -n 1 --show-cursor -o cat --no-pager | sed -n 's/^-- cursor: //p'
+}
+
+# The whole journal (systemd's lines and every process's) after CURSOR.
+journal_after() {
+    sd_in journalctl --after-cursor="$1" -o short-monotonic --no-pager
+}
+
+# A new binary that dies between G and T: it writes R on the ready channel,
+# reads G (the old process lets it take over) and exits 1 before it writes
+# T; the old process rolls back and serves on. Twice: exiting at once after
+# G, and 0.3 s after G (as a binary that fails while it takes over). systemd
+# must see nothing of it: MAINPID= moves only at C. (Were it moved before G,
+# as an older protocol did, systemd would follow it to the new process while
+# that still runs; after its death drop the old process's MAINPID=<itself>
+# under NotifyAccess=main, "Got notification message from PID ..., but
+# reception only permitted for main PID ..."; and when the reload command
+# ends, find its main process gone, kill the cgroup, the old process with
+# it, and start the service again. A new process already dead when systemd
+# reads MAINPID= is refused, "New main PID ... does not exist or is a
+# zombie", hence the second, slower death.) Under load; then the good binary
+# restored, the next reload succeeds.
+scenario_reload_rollback() {
+    local service=myapp-upgrade.service
+    sd_boot "rs-sd-rb-$$" "$examples_units/$service" --
+    cp "$stage/upgrade" "$SD_WORK/bin/myapp"
+    cp "$stage/upgrade" "$SD_WORK/bin/myapp.good"
+    sd_show sd_in systemctl start "$service"
+    local before generation
+    before=$(sd_prop "$service" MainPID)
+    generation=$(generation_now)
+    sd_say "$service is up: main process $before, generation $generation"
+
+    # As the new process of an upgrade: the channel's fd from
+    # RESTARTABLE_UPGRADE (`v=2,fd=N,...`; the older protocol wrote
+    # `fd=N,...` first, without v=), R, one byte (G), a pause (DELAY
+    # seconds, written into each copy), exit 1. Started otherwise, the good
+    # binary: as ExecReload= (`--upgrade PID`), so that the request itself
+    # works, and as ExecStart= should systemd start the service again (with
+    # argv[0] this path, which its next upgrade starts again).
+    cat >"$SD_WORK/bin/dies-after-go" <<'SH'
+#!/bin/bash
+value=${RESTARTABLE_UPGRADE:-}
+case $1,$value in
+    --upgrade,* | *,) exec -a "$0" "${0%/*}/myapp.good" "$@" ;;
+    *,fd=[0-9]*) ;;
+    *) echo "dies-after-go: no fd= in RESTARTABLE_UPGRADE=$value" >&2; exit 2 ;;
+esac
+fd=${value#*fd=}
+fd=${fd%%,*}
+printf R >&"$fd"
+IFS= read -r -n 1 -u "$fd" byte || byte=
+sleep DELAY
+echo "dies-after-go: pid $$ ($value) wrote R, read \"$byte\", exits 1 DELAY s later, before T" >&2
+exit 1
+SH
+    local delay
+    for delay in 0 0.3; do
+        sd_say "-- a binary that dies ${delay} s after G (writes R, reads G, exits 1), then reload under load"
+        local restarts_before
+        before=$(sd_prop "$service" MainPID)
+        generation=$(generation_now)
+        restarts_before=$(sd_prop "$service" NRestarts)
+        sd_say "main process $before, generation $generation, NRestarts=$restarts_before"
+        sed "s/DELAY/$delay/g" "$SD_WORK/bin/dies-after-go" >"$SD_WORK/bin/myapp.new"
+        chmod 755 "$SD_WORK/bin/myapp.new"
+        mv "$SD_WORK/bin/myapp.new" "$SD_WORK/bin/myapp"
+        load_start "dies-$delay" 127.0.0.1:8080
+        sleep 0.3
+        local cursor status=0 start=${EPOCHREALTIME/./}
+        cursor=$(journal_cursor)
+        sd_show sd_in systemctl reload "$service" || status=$?
+        sd_say "reload: exit status $status after $(sd_seconds_since "$start")s"
+        # What systemd does about it, if anything, comes after the reload job.
+        sleep 1
+        local main journal state body restarts old_runs=gone
+        main=$(sd_prop "$service" MainPID)
+        if [[ $before =~ ^[1-9][0-9]*$ ]] && sd_in kill -0 "$before" 2>/dev/null; then old_runs=runs; fi
+        state="$(sd_prop "$service" ActiveState) ($(sd_prop "$service" SubState))"
+        restarts=$(sd_prop "$service" NRestarts)
+        body=$(body_of 8080)
+        journal=$(journal_after "$cursor")
+        load_stop "dies-$delay"
+        sd_say "the journal from the reload on (at most 60 lines):"
+        head -n 60 <<<"$journal" | sed 's/^/      /'
+        sd_say "after the reload: MainPID $before -> $main; $state; NRestarts=$restarts; process $before $old_runs; GET /: $body"
+        sd_say "figures (dies ${delay} s after G): TCP requests=$(fig "$LOAD" requests) ok=$(fig "$LOAD" ok) refused=$(fig "$LOAD" refused) reset=$(fig "$LOAD" reset) empty=$(fig "$LOAD" empty) timeout=$(fig "$LOAD" timeout) max $(fig "$LOAD" max_ms) ms, pids answered $(fig "$LOAD" pids)"
+        check "${delay} s: the new process read G and exited 1 before T" \
+            grep -q 'dies-after-go: .* read "G", exits 1' <<<"$journal"
+        check "${delay} s: the reload failed (non-zero)" test "$status" != 0
+        check "${delay} s: MainPID unchanged ($before)" equals "$main" "$before"
+        check "${delay} s: the service is still active (running)" equals "$state" "active (running)"
+        check "${delay} s: the old process ($before) still runs" equals "$old_runs" runs
+        check "${delay} s: no automatic restart (NRestarts=$restarts_before)" equals "$restarts" "$restarts_before"
+        check "${delay} s: GET / still answered by $before, generation $generation" \
+            equals "$body" "pid=$before generation=$generation"
+        check "${delay} s: no \"reception only permitted for main PID\" in the journal" \
+            not_in "$journal" 'reception only permitted for main PID'
+        check "${delay} s: no connection refused under the load" equals "$(fig "$LOAD" refused)" 0
+        check "${delay} s: no connection lost (reset, empty, timeout all 0)" \
+            equals "$(fig "$LOAD" reset) $(fig "$LOAD" empty) $(fig "$LOAD" timeout)" "0 0 0"
+    done
+
+    sd_say "the good binary restored, reload again"
+    cp "$SD_WORK/bin/myapp.good" "$SD_WORK/bin/myapp.new"
+    mv "$SD_WORK/bin/myapp.new" "$SD_WORK/bin/myapp"
+    before=$(sd_prop "$service" MainPID)
+    generation=$(generation_now)
+    local status=0 main now
+    sd_show sd_in systemctl reload "$service" || status=$?
+    main=$(sd_prop "$service" MainPID)
+    now=$(generation_now)
+    sd_say "reload after restoring: exit status $status; MainPID $before -> $main; generation $generation -> $now; $(sd_prop "$service" ActiveState) ($(sd_prop "$service" SubState))"
+    check "the reload after restoring succeeded" equals "$status" 0
+    check "MainPID is a new process" test "$main" != "$before" -a "$main" != 0
+    check "generation $generation + 1" equals "$now" "$((generation + 1))"
+    check "GET / answered by the new main process" grep -q "^pid=$main " <<<"$(body_of 8080)"
+}
+
 # --- unix-socket, socket-group ------------------------------------------------
 
 # The users and groups of examples/systemd/myapp-unix.*: myapp (its own
@@ -807,13 +946,21 @@ PY
 
 sd_require
 sd_say "systemd $(dpkg-query -W -f='${Version}' systemd), systemd-container $(dpkg-query -W -f='${Version}' systemd-container)"
-sd_say "\$ cargo build --release --example socket_activated"
-cargo build -q --release -p restartable-examples --example socket_activated
-cp target/release/examples/socket_activated "$stage/"
-if [[ " ${scenarios[*]} " =~ \ (unix-socket|crash-fdstore|reload-upgrade)\  ]]; then
-    sd_say "\$ cargo build --release --example upgrade"
-    cargo build -q --release -p restartable-examples --example upgrade
-    cp target/release/examples/upgrade "$stage/"
+if [[ " ${scenarios[*]} " =~ \ (socket-activation|without-socket|no-fallback|crash-socket)\  ]]; then
+    sd_say "\$ cargo build --release --example socket_activated"
+    cargo build -q --release -p restartable-examples --example socket_activated
+    cp target/release/examples/socket_activated "$stage/"
+fi
+if [[ " ${scenarios[*]} " =~ \ (unix-socket|crash-fdstore|reload-upgrade|reload-rollback)\  ]]; then
+    if [ -n "${UPGRADE_BIN:-}" ]; then
+        [ -x "$UPGRADE_BIN" ] || sd_die "UPGRADE_BIN=$UPGRADE_BIN is not an executable file"
+        sd_say "examples/upgrade: $UPGRADE_BIN (UPGRADE_BIN, not built here)"
+        cp "$UPGRADE_BIN" "$stage/upgrade"
+    else
+        sd_say "\$ cargo build --release --example upgrade"
+        cargo build -q --release -p restartable-examples --example upgrade
+        cp target/release/examples/upgrade "$stage/"
+    fi
 fi
 
 timings=()
@@ -833,6 +980,7 @@ for ((i = 0; i < ${#scenarios[@]}; i++)); do
         unix-socket) scenario_unix_socket ;;
         crash-fdstore) scenario_crash_fdstore ;;
         reload-upgrade) scenario_reload_upgrade ;;
+        reload-rollback) scenario_reload_rollback ;;
     esac
     failed=$((${#failures[@]} > before))
     boot=${SD_BOOT_SECONDS:+boot ${SD_BOOT_SECONDS}s}

@@ -153,7 +153,7 @@ fn ip_body(
     policy: &Ident,
     call: &TokenStream,
 ) -> TokenStream {
-    let (addr, port_fallback) = ip_address(config, private);
+    let addr = ip_address(config, private);
     let shared = Shared::new(config, private);
     fill(
         "
@@ -161,7 +161,6 @@ fn ip_body(
         let $spec = $private::Spec {
             addr: $addr,
             port_env: $port_env,
-            port_fallback: $port_fallback,
             addr_env: $addr_env,
             backlog: $backlog,
             only_v6: $only_v6,
@@ -180,7 +179,6 @@ fn ip_body(
             ("private", private),
             ("addr", &addr),
             ("port_env", &option(config.port_env.as_ref())),
-            ("port_fallback", &port_fallback),
             ("addr_env", &option(config.addr_env.as_ref())),
             ("backlog", &shared.backlog),
             ("only_v6", &option(config.only_v6.as_ref())),
@@ -363,7 +361,13 @@ fn unix_addr(private: &TokenStream, addr: Option<&UnixAddr>) -> UnixTokens {
 /// fallback (`false` when `port_env` or `addr_env` alone gives the port).
 /// The address stays whole from the attribute to `bind`: a `SocketAddr`
 /// literal keeps its scope id and flow info, an expression is not split.
-fn ip_address(config: &Config, private: &TokenStream) -> (TokenStream, bool) {
+fn ip_address(config: &Config, private: &TokenStream) -> TokenStream {
+    let whole = |addr: &TokenStream| {
+        fill(
+            "$private::Fallback::Addr($addr)",
+            &[("private", private), ("addr", addr)],
+        )
+    };
     match &config.address {
         Address::HostPort { host, port } => {
             let host = match host {
@@ -374,31 +378,30 @@ fn ip_address(config: &Config, private: &TokenStream) -> (TokenStream, bool) {
                     &[("private", private), ("expr", expr)],
                 ),
             };
-            let (port, fallback) = match port {
-                Some(Value::Literal(port)) => {
-                    (Literal::u64_unsuffixed(*port).into_token_stream(), true)
+            let port = match port {
+                Some(Value::Literal(port)) => Literal::u64_unsuffixed(*port).into_token_stream(),
+                Some(Value::Expr(expr)) => expr.into_token_stream(),
+                // `port_env` (or `addr_env`) alone: a variable must give it.
+                None => {
+                    return fill(
+                        "$private::Fallback::Host($host)",
+                        &[("private", private), ("host", &host)],
+                    )
                 }
-                Some(Value::Expr(expr)) => (expr.into_token_stream(), true),
-                // `port_env` alone: the variable must give the port.
-                None => (Literal::u16_unsuffixed(0).into_token_stream(), false),
             };
-            let addr = fill(
+            whole(&fill(
                 "$private::SocketAddr::new($host, $port)",
                 &[("private", private), ("host", &host), ("port", &port)],
-            );
-            (addr, fallback)
+            ))
         }
         Address::Addr(Value::Literal(socket_addr)) => {
-            (socket_addr_tokens(private, *socket_addr), true)
+            whole(&socket_addr_tokens(private, *socket_addr))
         }
-        Address::Addr(Value::Expr(expr)) => (
-            fill_at(
-                expr.span(),
-                "$private::socket_addr($expr)",
-                &[("private", private), ("expr", expr)],
-            ),
-            true,
-        ),
+        Address::Addr(Value::Expr(expr)) => whole(&fill_at(
+            expr.span(),
+            "$private::socket_addr($expr)",
+            &[("private", private), ("expr", expr)],
+        )),
         Address::Unix { .. } => unreachable!("Unix-domain listeners are generated above"),
     }
 }

@@ -42,7 +42,7 @@ use crate::variable::bad_variable;
 /// `127.0.0.1:80`, `[::1]:80`) is written after `./` (`./app.sock`). To
 /// that end two paths that differ only by a leading `./` are equal (and
 /// hash alike): they name the same file for `bind`, as `a/./b` and `a/b`,
-/// equal as [`Path`]s, do. The one thing not printed is the flow
+/// equal as `Path`s, do. The one thing not printed is the flow
 /// information of an IPv6 address, which has no text form (std does not
 /// write it; Linux's `bind` ignores it).
 ///
@@ -84,7 +84,7 @@ pub enum ListenAddr {
     Abstract(Vec<u8>),
 }
 
-/// The same address: a path compared as a [`Path`], without a leading `./`
+/// The same address: a path compared as a `Path`, without a leading `./`
 /// (see "As text" above).
 impl PartialEq for ListenAddr {
     fn eq(&self, other: &ListenAddr) -> bool {
@@ -104,7 +104,7 @@ impl PartialEq for ListenAddr {
 
 impl Eq for ListenAddr {}
 
-/// Consistent with [`PartialEq`]: a path hashes as a [`Path`] does, without
+/// Consistent with [`PartialEq`]: a path hashes as a `Path` does, without
 /// a leading `./`.
 impl Hash for ListenAddr {
     fn hash<H: Hasher>(&self, state: &mut H) {

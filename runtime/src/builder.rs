@@ -23,7 +23,7 @@ use crate::messages;
 use crate::policy;
 #[cfg(unix)]
 use crate::spec::UnixSpec;
-use crate::spec::{Configure, Inherit, Spec};
+use crate::spec::{Configure, Fallback, Inherit, Spec};
 use crate::sys::Policy;
 
 /// `inherit` as the builder keeps it.
@@ -318,9 +318,8 @@ impl Builder {
 
     fn spec(&self) -> Spec<'_> {
         Spec {
-            addr: self.addr,
+            addr: Fallback::Addr(self.addr),
             port_env: self.port_env.as_deref(),
-            port_fallback: true,
             addr_env: self.addr_env.as_deref(),
             backlog: self.common.backlog,
             only_v6: self.only_v6,

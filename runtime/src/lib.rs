@@ -60,6 +60,8 @@ pub mod handoff;
 mod listener;
 #[cfg(any(unix, windows))]
 mod messages;
+#[cfg(unix)]
+mod process;
 #[cfg(any(unix, windows))]
 mod policy;
 #[cfg(any(unix, windows))]
@@ -75,11 +77,6 @@ mod sys;
 pub mod upgrade;
 #[cfg(any(unix, windows))]
 mod variable;
-// Microsoft's table of Winsock's bind refusals: used on Windows, compiled
-// and tested everywhere.
-#[cfg(any(unix, windows))]
-#[path = "sys/winsock_bind.rs"]
-mod winsock_bind;
 
 #[cfg(any(unix, windows))]
 pub use crate::addr::ListenAddr;

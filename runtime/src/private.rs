@@ -6,7 +6,7 @@ pub use crate::listener::ip::{listen, listen_async};
 pub use crate::listener::unix::{listen_unix, listen_unix_async};
 #[cfg(unix)]
 pub use crate::spec::UnixSpec;
-pub use crate::spec::{Configure, Inherit, Spec};
+pub use crate::spec::{Configure, Fallback, Inherit, Spec};
 pub use core::time::Duration;
 pub use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV6};
 
@@ -22,7 +22,6 @@ pub fn socket_addr(addr: impl Into<SocketAddr>) -> SocketAddr {
     addr.into()
 }
 
-/// The policies of the `#[cfg(unix)]` branch.
 /// An error type that the listener's `std::io::Error` converts into:
 /// the annotated function may return `Result<T, E>` for any such `E`.
 #[cfg_attr(
@@ -60,6 +59,7 @@ pub fn abstract_name<N: AsRef<[u8]> + ?Sized>(name: &N) -> crate::ListenAddr {
     crate::ListenAddr::Abstract(name.as_ref().to_owned())
 }
 
+/// The policies of the `#[cfg(unix)]` branch.
 #[cfg(unix)]
 pub mod unix {
     pub use crate::sys::Policy;

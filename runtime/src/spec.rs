@@ -4,7 +4,7 @@
 
 use std::env;
 use std::io;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use socket2::Socket;
@@ -42,20 +42,29 @@ pub enum Inherit<'a> {
     Named(&'a str),
 }
 
+/// What a listener binds when no variable (`port_env`, `addr_env`) gives its
+/// address.
+#[doc(hidden)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fallback {
+    /// This address, whole: an IPv6 scope id and flow info are kept.
+    Addr(SocketAddr),
+    /// No port was given: a variable must give it (or the whole address);
+    /// this is the host it goes with.
+    Host(IpAddr),
+}
+
 /// Everything about a listener except the OS policy. The attribute's
 /// expansion builds one as a struct literal; the builder borrows its own
 /// fields into one.
 #[doc(hidden)]
 #[allow(missing_debug_implementations)]
 pub struct Spec<'a> {
-    /// The address to bind, whole: an IPv6 scope id and flow info are kept.
-    pub addr: SocketAddr,
+    /// What to bind when the variables below are unset.
+    pub addr: Fallback,
     /// An environment variable whose value, when it is set, replaces the
     /// port of `addr`.
     pub port_env: Option<&'a str>,
-    /// Whether the port of `addr` is used when `port_env` is unset; `false`
-    /// when `port_env` or `addr_env` alone gives the port.
-    pub port_fallback: bool,
     /// An environment variable whose value, when it is set, replaces `addr`
     /// whole: `127.0.0.1:8080`, `[::1]:8080`.
     pub addr_env: Option<&'a str>,
@@ -82,7 +91,7 @@ impl Spec<'_> {
     /// only takes a passed socket (`inherit`).
     #[cfg(unix)]
     pub(crate) fn has_address(&self) -> bool {
-        self.port_fallback || self.port_env.is_some() || self.addr_env.is_some()
+        matches!(self.addr, Fallback::Addr(_)) || self.port_env.is_some() || self.addr_env.is_some()
     }
 
     /// The backlog to listen with when this binds.
@@ -97,7 +106,7 @@ impl Spec<'_> {
             if let Some(value) = env::var_os(name) {
                 return parse_addr(name, &value);
             }
-            if !self.port_fallback {
+            if let Fallback::Host(_) = self.addr {
                 return Err(io::Error::new(
                     io::ErrorKind::InvalidInput,
                     format!(
@@ -107,29 +116,27 @@ impl Spec<'_> {
                 ));
             }
         }
-        let mut addr = self.addr;
         let from_env = self
             .port_env
             .and_then(|name| env::var_os(name).map(|value| (name, value)));
-        match (from_env, self.port_env) {
-            (Some((name, value)), _) => addr.set_port(parse_port(name, &value)?),
-            (None, _) if self.port_fallback => {}
-            (None, Some(name)) => {
-                return Err(io::Error::new(
-                    io::ErrorKind::InvalidInput,
-                    format!(
-                        "environment variable {name} is not set and no fallback `port` was given"
-                    ),
-                ))
+        match (from_env, self.port_env, self.addr) {
+            (Some((name, value)), _, Fallback::Addr(mut addr)) => {
+                addr.set_port(parse_port(name, &value)?);
+                Ok(addr)
             }
-            (None, None) => {
-                return Err(io::Error::new(
-                    io::ErrorKind::InvalidInput,
-                    "no port was given",
-                ))
+            (Some((name, value)), _, Fallback::Host(host)) => {
+                Ok(SocketAddr::new(host, parse_port(name, &value)?))
             }
+            (None, _, Fallback::Addr(addr)) => Ok(addr),
+            (None, Some(name), Fallback::Host(_)) => Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("environment variable {name} is not set and no fallback `port` was given"),
+            )),
+            (None, None, Fallback::Host(_)) => Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "no port was given",
+            )),
         }
-        Ok(addr)
     }
 
     /// [`Spec::address`], with the options checked against it.

@@ -4,14 +4,15 @@
 pub fn listener() -> std::io::Result<restartable::socket2::Socket> {
     let configure: ::restartable::__private::Configure<'_> = &keepalive;
     let spec = ::restartable::__private::Spec {
-        addr: ::restartable::__private::SocketAddr::new(
-            ::restartable::__private::IpAddr::V6(
-                ::restartable::__private::Ipv6Addr::LOCALHOST,
+        addr: ::restartable::__private::Fallback::Addr(
+            ::restartable::__private::SocketAddr::new(
+                ::restartable::__private::IpAddr::V6(
+                    ::restartable::__private::Ipv6Addr::LOCALHOST,
+                ),
+                0,
             ),
-            0,
         ),
         port_env: ::core::option::Option::None,
-        port_fallback: true,
         addr_env: ::core::option::Option::None,
         backlog: ::core::option::Option::None,
         only_v6: ::core::option::Option::None,

@@ -7,9 +7,10 @@ impl Server {
     /// The server's listener.
     pub(crate) fn listener() -> std::io::Result<std::net::TcpListener> {
         let spec = ::restartable::__private::Spec {
-            addr: ::restartable::__private::socket_addr(ADDR),
+            addr: ::restartable::__private::Fallback::Addr(
+                ::restartable::__private::socket_addr(ADDR),
+            ),
             port_env: ::core::option::Option::None,
-            port_fallback: true,
             addr_env: ::core::option::Option::None,
             backlog: ::core::option::Option::None,
             only_v6: ::core::option::Option::None,

@@ -3,14 +3,15 @@
 
 pub fn listener() -> std::io::Result<std::net::TcpListener> {
     let spec = ::restartable::__private::Spec {
-        addr: ::restartable::__private::SocketAddr::new(
-            ::restartable::__private::IpAddr::V6(
-                ::restartable::__private::Ipv6Addr::UNSPECIFIED,
+        addr: ::restartable::__private::Fallback::Addr(
+            ::restartable::__private::SocketAddr::new(
+                ::restartable::__private::IpAddr::V6(
+                    ::restartable::__private::Ipv6Addr::UNSPECIFIED,
+                ),
+                0,
             ),
-            0,
         ),
         port_env: ::core::option::Option::None,
-        port_fallback: true,
         addr_env: ::core::option::Option::None,
         backlog: ::core::option::Option::Some(128),
         only_v6: ::core::option::Option::Some(true),

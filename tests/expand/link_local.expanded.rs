@@ -6,25 +6,26 @@ pub fn listener(ttl: u32) -> std::io::Result<std::net::TcpListener> {
         socket: &restartable::socket2::Socket|
     socket.set_ttl_v4(ttl);
     let spec = ::restartable::__private::Spec {
-        addr: ::restartable::__private::SocketAddr::V6(
-            ::restartable::__private::SocketAddrV6::new(
-                ::restartable::__private::Ipv6Addr::new(
-                    0xfe80,
-                    0x0,
-                    0x0,
-                    0x0,
-                    0x0,
-                    0x0,
-                    0x0,
-                    0x1,
+        addr: ::restartable::__private::Fallback::Addr(
+            ::restartable::__private::SocketAddr::V6(
+                ::restartable::__private::SocketAddrV6::new(
+                    ::restartable::__private::Ipv6Addr::new(
+                        0xfe80,
+                        0x0,
+                        0x0,
+                        0x0,
+                        0x0,
+                        0x0,
+                        0x0,
+                        0x1,
+                    ),
+                    0,
+                    0,
+                    1,
                 ),
-                0,
-                0,
-                1,
             ),
         ),
         port_env: ::core::option::Option::None,
-        port_fallback: true,
         addr_env: ::core::option::Option::None,
         backlog: ::core::option::Option::None,
         only_v6: ::core::option::Option::Some(false),

@@ -3,14 +3,15 @@
 
 pub fn listener(port: u16) -> std::io::Result<std::net::TcpListener> {
     let spec = ::restartable::__private::Spec {
-        addr: ::restartable::__private::SocketAddr::new(
-            ::restartable::__private::IpAddr::V4(
-                ::restartable::__private::Ipv4Addr::LOCALHOST,
+        addr: ::restartable::__private::Fallback::Addr(
+            ::restartable::__private::SocketAddr::new(
+                ::restartable::__private::IpAddr::V4(
+                    ::restartable::__private::Ipv4Addr::LOCALHOST,
+                ),
+                port,
             ),
-            port,
         ),
         port_env: ::core::option::Option::None,
-        port_fallback: true,
         addr_env: ::core::option::Option::None,
         backlog: ::core::option::Option::None,
         only_v6: ::core::option::Option::None,
@@ -36,14 +37,15 @@ pub fn listener(port: u16) -> std::io::Result<std::net::TcpListener> {
 }
 pub fn socket() -> std::io::Result<std::net::UdpSocket> {
     let spec = ::restartable::__private::Spec {
-        addr: ::restartable::__private::SocketAddr::new(
-            ::restartable::__private::IpAddr::V4(
-                ::restartable::__private::Ipv4Addr::LOCALHOST,
+        addr: ::restartable::__private::Fallback::Addr(
+            ::restartable::__private::SocketAddr::new(
+                ::restartable::__private::IpAddr::V4(
+                    ::restartable::__private::Ipv4Addr::LOCALHOST,
+                ),
+                0,
             ),
-            0,
         ),
         port_env: ::core::option::Option::None,
-        port_fallback: true,
         addr_env: ::core::option::Option::None,
         backlog: ::core::option::Option::None,
         only_v6: ::core::option::Option::None,

@@ -6,12 +6,13 @@ pub fn listener(
     port: u16,
 ) -> std::io::Result<std::net::TcpListener> {
     let spec = ::restartable::__private::Spec {
-        addr: ::restartable::__private::SocketAddr::new(
-            ::restartable::__private::ip_addr(host),
-            port,
+        addr: ::restartable::__private::Fallback::Addr(
+            ::restartable::__private::SocketAddr::new(
+                ::restartable::__private::ip_addr(host),
+                port,
+            ),
         ),
         port_env: ::core::option::Option::Some("PORT"),
-        port_fallback: true,
         addr_env: ::core::option::Option::None,
         backlog: ::core::option::Option::None,
         only_v6: ::core::option::Option::None,

@@ -3,14 +3,15 @@
 
 pub fn listener() -> std::io::Result<std::net::TcpListener> {
     let spec = ::restartable::__private::Spec {
-        addr: ::restartable::__private::SocketAddr::new(
-            ::restartable::__private::IpAddr::V4(
-                ::restartable::__private::Ipv4Addr::UNSPECIFIED,
+        addr: ::restartable::__private::Fallback::Addr(
+            ::restartable::__private::SocketAddr::new(
+                ::restartable::__private::IpAddr::V4(
+                    ::restartable::__private::Ipv4Addr::UNSPECIFIED,
+                ),
+                8080,
             ),
-            8080,
         ),
         port_env: ::core::option::Option::None,
-        port_fallback: true,
         addr_env: ::core::option::Option::None,
         backlog: ::core::option::Option::None,
         only_v6: ::core::option::Option::None,

@@ -349,7 +349,7 @@ const WINDOWS_RETRY: &str = "if no other instance is running, `retry` waits for 
 impl Failure {
     fn windows_notes(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if self.bound_kind.is_some()
-            && self.error.raw_os_error() == Some(crate::winsock_bind::WSAEACCES)
+            && self.error.raw_os_error() == Some(crate::sys::winsock_bind::WSAEACCES)
         {
             write!(f, "; {WINDOWS_RESERVED_PORTS}")?;
         }

@@ -3,7 +3,7 @@
 
 use std::env;
 use std::io;
-use std::os::unix::io::{FromRawFd, IntoRawFd, RawFd};
+use std::os::unix::io::RawFd;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use socket2::Socket;
@@ -11,8 +11,9 @@ use socket2::Socket;
 use super::fit::{Assessment, Wanted};
 use super::vars::{Addressed, Vars, LISTEN_FDNAMES, LISTEN_FDS, LISTEN_FDS_FIRST_FD, LISTEN_PID};
 use super::Handoff;
+use crate::process::inherited;
 use crate::spec::Inherit;
-use crate::sys::{self, PassedFd};
+use crate::sys::PassedFd;
 
 /// One descriptor that the variables name.
 #[derive(Debug)]
@@ -232,23 +233,21 @@ fn read(accept_unset_pid: bool) -> Record {
 }
 
 /// The passed descriptors as the record holds them. Each is looked at by
-/// number first, and only an open, inheritable socket becomes an owned
-/// socket, marked close-on-exec at once: one that is close-on-exec was
-/// already taken in this process (an inherited descriptor cannot have the
-/// flag), and one that is not a socket (`OpenFile=`) is not ours to wrap;
-/// both are left alone and never closed. A descriptor whose flag cannot be
-/// set is released again without being closed: the variables still
-/// advertise it.
+/// number first; one that is not open makes the whole record unusable.
+/// Then each open, inheritable socket becomes an owned socket, marked
+/// close-on-exec at once (`process::inherited`); one that is close-on-exec
+/// was already taken in this process, and one that is not a socket
+/// (`OpenFile=`) is not ours to wrap: both are left alone and never closed.
 fn own(fds: Vec<(RawFd, Option<String>)>) -> io::Result<Vec<Passed>> {
     let mut looks = Vec::with_capacity(fds.len());
     for (fd, _) in &fds {
-        let look = sys::passed_fd(*fd).map_err(|error| {
+        let look = inherited::look(*fd).map_err(|error| {
             io::Error::new(
                 error.kind(),
                 format!("cannot look at the passed fd {fd}: {error}"),
             )
         })?;
-        if look == PassedFd::Closed {
+        if look.found() == PassedFd::Closed {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
                 format!(
@@ -264,43 +263,14 @@ fn own(fds: Vec<(RawFd, Option<String>)>) -> io::Result<Vec<Passed>> {
     }
     let mut passed = Vec::with_capacity(fds.len());
     for ((fd, name), look) in fds.into_iter().zip(looks) {
-        let state = match look {
-            PassedFd::Closed => unreachable!("refused above"),
-            PassedFd::CloseOnExec => State::LeftAlone(
-                "is close-on-exec, so something else in this process already took it \
-                 (libsystemd's sd_listen_fds, listenfd, another copy of restartable)"
-                    .to_owned(),
-            ),
-            PassedFd::NotASocket => {
-                State::LeftAlone("is not a socket (systemd's OpenFile= passes files)".to_owned())
-            }
-            PassedFd::Socket => {
-                #[allow(unsafe_code)]
-                // SAFETY: `fd` is an open socket without FD_CLOEXEC (looked
-                // at just above) that the variables pass to this process:
-                // LISTEN_PID names it (or the caller of
-                // `accept_unset_listen_pid` vouched for it). A descriptor
-                // inherited through exec cannot be close-on-exec, and every
-                // consumer of the protocol that we know (libsystemd, listenfd,
-                // restartable) sets the flag when it takes one, so nothing
-                // in this process owns it yet. Still assumed: no other
-                // consumer reads the variables at the same moment from
-                // another thread (between its look and its fcntl), and no
-                // code wraps these numbers without marking them; the
-                // README gives that rule. The record reads the variables
-                // once, so this crate owns each descriptor once.
-                let socket = unsafe { Socket::from_raw_fd(fd) };
-                match socket.set_cloexec(true) {
-                    Ok(()) => State::Held(socket),
-                    Err(error) => {
-                        // Not ours after all: released, not closed.
-                        let _ = socket.into_raw_fd();
-                        State::LeftAlone(format!(
-                            "could not be marked close-on-exec ({error}), so it was left alone"
-                        ))
-                    }
-                }
-            }
+        #[allow(unsafe_code)]
+        // SAFETY: the variables pass `fd` to this process: LISTEN_PID names
+        // it (or the caller of `accept_unset_listen_pid` vouched for it);
+        // the record reads the variables once per process, so this is the
+        // one adoption of each descriptor.
+        let state = match unsafe { look.adopt(true) } {
+            Ok(fd) => State::Held(Socket::from(fd)),
+            Err(why) => State::LeftAlone(why.describe()),
         };
         passed.push(Passed { fd, name, state });
     }

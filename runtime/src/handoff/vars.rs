@@ -5,11 +5,9 @@ use std::ffi::{OsStr, OsString};
 use std::io;
 use std::os::unix::io::RawFd;
 
+use crate::process::inherited::SD_LISTEN_FDS_START;
 use crate::variable::bad_variable;
 
-/// The first passed descriptor when `LISTEN_FDS_FIRST_FD` is unset
-/// (`SD_LISTEN_FDS_START`).
-pub(super) const SD_LISTEN_FDS_START: RawFd = 3;
 /// More passed sockets than this is taken for a malformed `LISTEN_FDS`.
 pub(super) const MAX_FDS: u32 = 65_536;
 

@@ -261,9 +261,9 @@ impl<P: Plan> Attempts<P> {
         if let Some(inherit) = self.plan.inherit() {
             let name = match inherit {
                 Inherit::Named(name) => name,
-                Inherit::Next => passed_name.unwrap_or(crate::upgrade::kept::UNNAMED),
+                Inherit::Next => passed_name.unwrap_or(crate::process::kept::UNNAMED),
             };
-            crate::upgrade::kept::keep(&socket, name)?;
+            crate::process::kept::keep(&socket, name)?;
         }
         Ok(socket)
     }

@@ -210,11 +210,31 @@ impl UnixSocket {
 pub(crate) fn unix_sockets(
     names: bool,
     deadline: Instant,
+    keep: impl FnMut(&UnixSocket) -> bool,
+) -> io::Result<Vec<UnixSocket>> {
+    let states = (1u32 << TCP_LISTEN) | (1u32 << TCP_CLOSE) | (1u32 << TCP_ESTABLISHED);
+    unix_sockets_in(states, names, deadline, keep)
+}
+
+/// The listening Unix-domain sockets that `keep` keeps: a dump of those
+/// only, which the kernel filters by state (on a busy host far fewer than
+/// all of them).
+pub(crate) fn unix_listeners(
+    names: bool,
+    deadline: Instant,
+    keep: impl FnMut(&UnixSocket) -> bool,
+) -> io::Result<Vec<UnixSocket>> {
+    unix_sockets_in(1u32 << TCP_LISTEN, names, deadline, keep)
+}
+
+fn unix_sockets_in(
+    states: u32,
+    names: bool,
+    deadline: Instant,
     mut keep: impl FnMut(&UnixSocket) -> bool,
 ) -> io::Result<Vec<UnixSocket>> {
     let mut request = [0u8; UNIX_REQUEST_LEN];
     request[0] = byte(libc::AF_UNIX)?;
-    let states = (1u32 << TCP_LISTEN) | (1u32 << TCP_CLOSE) | (1u32 << TCP_ESTABLISHED);
     request[4..8].copy_from_slice(&states.to_ne_bytes());
     let show = UDIAG_SHOW_UID
         | if names {

@@ -7,13 +7,16 @@ use std::io;
 #[allow(unused_imports)]
 use std::mem::size_of;
 use std::net::SocketAddr;
-use std::os::unix::io::RawFd;
+use std::os::unix::io::{AsFd, AsRawFd, RawFd};
 
 use socket2::Socket;
 
 use crate::convert::SocketKind;
 use crate::step::Step;
 
+/// The raw calls of a child process: start, look at, signal, reap.
+#[path = "process.rs"]
+pub(crate) mod process;
 /// The kernel's socket tables, asked over netlink (for the holder of a port
 /// in an "address in use" error).
 #[cfg(any(target_os = "linux", target_os = "android"))]
@@ -21,9 +24,53 @@ use crate::step::Step;
 pub(crate) mod sock_diag;
 /// The raw calls of Unix-domain socket files and their locks.
 pub(crate) mod unix_socket;
-/// The raw calls of an upgrade and of systemd's fd store.
+/// The raw calls of an upgrade's channels and of systemd's notifications.
 #[path = "upgrade.rs"]
 pub(crate) mod upgrade;
+/// Microsoft's table of Winsock's bind refusals: used on Windows, compiled
+/// and tested everywhere.
+#[path = "winsock_bind.rs"]
+pub(crate) mod winsock_bind;
+
+/// A raw call's result: `-1` is the error `errno` holds, anything else the
+/// value (socket2's and std's `cvt`).
+pub(crate) fn os_result<T: MinusOne>(result: T) -> io::Result<T> {
+    if result == T::MINUS_ONE {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(result)
+    }
+}
+
+/// The integer types raw calls return.
+pub(crate) trait MinusOne: Copy + PartialEq {
+    const MINUS_ONE: Self;
+}
+
+impl MinusOne for i32 {
+    const MINUS_ONE: i32 = -1;
+}
+
+impl MinusOne for i64 {
+    const MINUS_ONE: i64 = -1;
+}
+
+impl MinusOne for isize {
+    const MINUS_ONE: isize = -1;
+}
+
+/// Marks a descriptor close-on-exec (`FD_CLOEXEC`), keeping its other
+/// descriptor flags.
+pub(crate) fn set_cloexec(fd: &impl AsFd) -> io::Result<()> {
+    let fd = fd.as_fd().as_raw_fd();
+    #[allow(unsafe_code)]
+    // SAFETY: F_GETFD and F_SETFD read and set a flag of a descriptor the
+    // caller borrows for the call; no memory is passed.
+    let flags = os_result(unsafe { libc::fcntl(fd, libc::F_GETFD) })?;
+    #[allow(unsafe_code)]
+    // SAFETY: as above.
+    os_result(unsafe { libc::fcntl(fd, libc::F_SETFD, flags | libc::FD_CLOEXEC) }).map(drop)
+}
 
 /// The socket options a listener gets on a unix target.
 ///
@@ -158,14 +205,11 @@ pub(crate) fn passed_fd(fd: RawFd) -> io::Result<PassedFd> {
     #[allow(unsafe_code)]
     // SAFETY: F_GETFD reads the flags of a descriptor number, open or not,
     // and has no other effect; no memory is passed.
-    let flags = unsafe { libc::fcntl(fd, libc::F_GETFD) };
-    if flags == -1 {
-        let error = io::Error::last_os_error();
-        return match error.raw_os_error() {
-            Some(libc::EBADF) => Ok(PassedFd::Closed),
-            _ => Err(error),
-        };
-    }
+    let flags = match os_result(unsafe { libc::fcntl(fd, libc::F_GETFD) }) {
+        Ok(flags) => flags,
+        Err(error) if error.raw_os_error() == Some(libc::EBADF) => return Ok(PassedFd::Closed),
+        Err(error) => return Err(error),
+    };
     if flags & libc::FD_CLOEXEC != 0 {
         return Ok(PassedFd::CloseOnExec);
     }
@@ -186,9 +230,7 @@ fn fstat(fd: RawFd) -> io::Result<libc::stat> {
         let mut stat: libc::stat = std::mem::zeroed();
         (libc::fstat(fd, &mut stat), stat)
     };
-    if result == -1 {
-        return Err(io::Error::last_os_error());
-    }
+    os_result(result)?;
     Ok(stat)
 }
 

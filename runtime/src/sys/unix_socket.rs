@@ -10,6 +10,8 @@ use std::path::Path;
 
 use socket2::Socket;
 
+use super::os_result;
+
 /// The size of `sun_path`: 108 bytes on Linux, Android and illumos, 104 on
 /// macOS, iOS and the BSDs. A path takes one byte less, for its NUL.
 pub(crate) fn sun_path_len() -> usize {
@@ -41,11 +43,7 @@ pub(crate) fn narrow_mode_before_bind(socket: &Socket, mode: u32) -> io::Result<
     // for the call; no memory is passed, and another thread's use of the
     // descriptor cannot make it refer to another file meanwhile.
     let result = unsafe { libc::fchmod(socket.as_raw_fd(), mode as libc::mode_t) };
-    if result == 0 {
-        Ok(())
-    } else {
-        Err(io::Error::last_os_error())
-    }
+    os_result(result).map(drop)
 }
 
 /// Elsewhere `fchmod` on a socket fails (macOS, the BSDs: EINVAL) and the
@@ -139,11 +137,7 @@ impl Entry {
                 libc::AT_SYMLINK_NOFOLLOW,
             )
         };
-        if result == 0 {
-            Ok(())
-        } else {
-            Err(io::Error::last_os_error())
-        }
+        os_result(result).map(drop)
     }
 }
 
@@ -157,14 +151,13 @@ pub(crate) fn try_lock(file: &File) -> io::Result<bool> {
     // SAFETY: flock on a descriptor that `file` owns and that stays open for
     // the call; no memory is passed.
     let result = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
-    if result == 0 {
-        return Ok(true);
-    }
-    let error = io::Error::last_os_error();
-    match error.raw_os_error() {
-        Some(libc::EWOULDBLOCK) => Ok(false),
-        Some(libc::EINTR) => try_lock(file),
-        _ => Err(error),
+    match os_result(result) {
+        Ok(_) => Ok(true),
+        Err(error) => match error.raw_os_error() {
+            Some(libc::EWOULDBLOCK) => Ok(false),
+            Some(libc::EINTR) => try_lock(file),
+            _ => Err(error),
+        },
     }
 }
 
@@ -182,10 +175,9 @@ pub(crate) fn try_lock(file: &File) -> io::Result<bool> {
         lock.l_whence = libc::SEEK_SET as libc::c_short;
         libc::fcntl(file.as_raw_fd(), libc::F_SETLK, &lock)
     };
-    if result == 0 {
+    let Err(error) = os_result(result) else {
         return Ok(true);
-    }
-    let error = io::Error::last_os_error();
+    };
     match error.raw_os_error() {
         Some(libc::EAGAIN | libc::EACCES) => Ok(false),
         _ => Err(error),

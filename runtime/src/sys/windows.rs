@@ -26,9 +26,14 @@ use windows_sys::Win32::Networking::WinSock::{
 /// windows-sys 0.52 (the one socket2 0.5 uses) does not name it.
 const SO_EXCLUSIVEADDRUSE: i32 = !SO_REUSEADDR;
 
+use self::winsock_bind::{bind_error_in_use, Bind, ReuseOption};
 use crate::convert::SocketKind;
 use crate::step::Step;
-use crate::winsock_bind::{bind_error_in_use, Bind, ReuseOption};
+
+/// Microsoft's table of Winsock's bind refusals: used here, compiled and
+/// tested on every target.
+#[path = "winsock_bind.rs"]
+pub(crate) mod winsock_bind;
 
 /// The socket options a listener gets on Windows.
 ///
@@ -66,7 +71,7 @@ pub(crate) fn apply_listener_policy(
 }
 
 /// The kind a failed bind's error gets: `AddrInUse` wherever Microsoft's
-/// table (`crate::winsock_bind`) says that the WSA error means another
+/// table (`winsock_bind`) says that the WSA error means another
 /// socket holds the port, which std maps to `PermissionDenied` for
 /// WSAEACCES; else the error's own kind. The options are read back from
 /// the socket, so that what a `configure` function set counts too.

@@ -31,7 +31,7 @@
 //! fn listener() -> std::io::Result<std::net::TcpListener> {}
 //!
 //! fn main() -> std::io::Result<()> {
-//!     let upgrade = Upgrade::new()?; // first: the binary's path is resolved now
+//!     let upgrade = Upgrade::new(); // first: the binary's path is resolved now
 //!     let listener = listener()?; // kept as "http"
 //!     listener.set_nonblocking(true)?;
 //!     let running = upgrade.ready()?; // tells the old process, stores, READY=1
@@ -49,9 +49,12 @@
 //! }
 //! ```
 
-mod handover;
-pub(crate) mod kept;
+mod channel;
+#[cfg(any(target_os = "linux", target_os = "android"))]
+mod control;
 mod notify;
+mod signal;
+mod transaction;
 mod trigger;
 
 use std::ffi::OsString;
@@ -60,37 +63,52 @@ use std::future::Future;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
-pub use self::handover::generation;
+use self::channel::{NewSide, TakeOver};
+use self::notify::Manager;
+use crate::process::kept;
+
 #[cfg(any(target_os = "linux", target_os = "android"))]
-pub use self::trigger::request;
+pub use self::control::request;
+pub use self::signal::Signal;
 
 /// How long a new process has to become ready when not set.
 pub const DEFAULT_READY_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long a replaced process may drain when not set.
 pub const DEFAULT_DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// Whether a setup in this copy of the crate reached [`Upgrade::ready`]:
+/// one per process.
+static SET_UP: AtomicBool = AtomicBool::new(false);
+
 /// The setup of upgrades and of the fd store; [`ready`](Upgrade::ready)
-/// starts them.
+/// starts them. One per process.
 ///
 /// Create it first in `main`, before the listeners: the path of the binary
 /// is resolved then (after a package upgrade `/proc/self/exe` names the
 /// replaced file, so the path the program was started from is used,
-/// without resolving symbolic links), and only listeners made after it are
-/// kept.
-#[derive(Debug, Clone)]
+/// without resolving symbolic links), in a process an upgrade started the
+/// channel to the old process is taken then, and only listeners made after
+/// it are kept.
+#[derive(Debug)]
 pub struct Upgrade {
     /// `None`: `argv[0]` named nothing that could be found.
     program: Option<PathBuf>,
     args: Vec<OsString>,
     ready_timeout: Duration,
     drain_timeout: Duration,
-    signal: Option<i32>,
+    signal: Option<Signal>,
     fd_store: bool,
     notify_ready: bool,
+    generation: u32,
+    /// In a process an upgrade started: the channel to the old one.
+    channel: Option<NewSide>,
+    /// `$NOTIFY_SOCKET`, read now.
+    manager: Option<Manager>,
 }
 
 impl Upgrade {
@@ -103,27 +121,30 @@ impl Upgrade {
     /// When the program's path cannot be found out (no `argv[0]`, or a bare
     /// name not in `PATH`), an upgrade fails with `NotFound` saying so; set
     /// it with [`program`](Self::program).
-    ///
-    /// # Errors
-    ///
-    /// None today; an `io::Result` so that a check at start can be added.
-    pub fn new() -> io::Result<Upgrade> {
-        handover::take_passed();
+    // Not `Default`: it takes what an old process passed to this one, once
+    // per process, which is no default value.
+    #[allow(clippy::new_without_default)]
+    #[must_use]
+    pub fn new() -> Upgrade {
+        let channel = channel::take();
         kept::start();
         let mut args: Vec<OsString> = std::env::args_os().collect();
         if args.is_empty() {
             args.push(OsString::from("restartable-program"));
         }
         let program = resolve(Path::new(&args[0]));
-        Ok(Upgrade {
+        Upgrade {
             program,
             args,
             ready_timeout: DEFAULT_READY_TIMEOUT,
             drain_timeout: DEFAULT_DRAIN_TIMEOUT,
-            signal: Some(libc::SIGHUP),
+            signal: Some(Signal::HUP),
             fd_store: true,
             notify_ready: true,
-        })
+            generation: channel.as_ref().map_or(0, NewSide::generation),
+            channel,
+            manager: Manager::from_env(),
+        }
     }
 
     /// The binary to start instead of the one this process was started
@@ -158,12 +179,13 @@ impl Upgrade {
         self
     }
 
-    /// The signal that triggers an upgrade (by default SIGHUP; `None`: no
-    /// signal, only [`Running::upgrade`] and [`request`]). Other handlers
-    /// of the signal registered through signal-hook, tokio's among them,
-    /// keep running.
+    /// The signal that triggers an upgrade ([`Signal::HUP`] by default;
+    /// `None`: no signal, only [`Running::upgrade`] and `request`). Other
+    /// handlers of the signal registered through signal-hook, tokio's among
+    /// them, keep running; a handler installed later with plain `sigaction`
+    /// replaces this one (that is logged within 2 s).
     #[must_use]
-    pub fn signal(mut self, signal: Option<i32>) -> Upgrade {
+    pub fn signal(mut self, signal: Option<Signal>) -> Upgrade {
         self.signal = signal;
         self
     }
@@ -186,42 +208,52 @@ impl Upgrade {
         self
     }
 
-    /// Call once the listeners exist and the program can serve. In a
-    /// process started by an upgrade, tells the old process, which then
-    /// stops accepting (and under systemd moves `MAINPID=` here first).
-    /// Then stores the listeners in the fd store and sends `READY=1` (under
-    /// systemd, as set), and starts listening for triggers.
+    /// This process's generation: 0 when started otherwise than by an
+    /// upgrade, one more than the old process's when started by one.
+    #[must_use]
+    pub fn generation(&self) -> u32 {
+        self.generation
+    }
+
+    /// Call once the listeners exist and the program can serve.
+    ///
+    /// First the triggers are set up (the signal is caught from here on,
+    /// and on Linux the request socket is bound), so that a failure ends a
+    /// new process before it takes over. In a process started by an
+    /// upgrade, it then tells the old process, and once the old one has
+    /// stopped accepting and moved systemd's main pid here, carries on.
+    /// Then, under systemd, the listeners are stored in the fd store and
+    /// `READY=1` is sent (as set); a message systemd's socket refuses is
+    /// logged, not returned, as `sd_notify(3)` advises.
     ///
     /// # Errors
     ///
-    /// A listener name the fd store refuses, or a message systemd's socket
-    /// refused (the error names `NOTIFY_SOCKET`); the signal handler or the
-    /// trigger thread that cannot be set up.
-    pub fn ready(self) -> io::Result<Running> {
-        handover::tell_old_process(self.ready_timeout)?;
-        let kept = kept::fds();
-        if kept.is_empty() {
-            crate::event!(
-                warn,
-                "no listener is kept for upgrades: only listeners of functions with `inherit`, \
-                 made after Upgrade::new, are passed on"
-            );
+    /// - `AlreadyExists`: upgrades are set up in this process already (an
+    ///   earlier `ready`, or another copy of this crate on Linux);
+    /// - `InvalidInput`: a listener name the fd store refuses;
+    /// - the signal handler, the request socket or a thread that cannot be
+    ///   set up.
+    pub fn ready(mut self) -> io::Result<Running> {
+        let claim = Claim::take()?;
+        if self.fd_store && self.manager.is_some() {
+            kept::with(|kept| kept.iter().try_for_each(|k| notify::check_name(&k.name)))?;
         }
-        if notify::available() {
-            if self.fd_store {
-                for (name, fd) in &kept {
-                    notify::check_name(name)?;
-                    notify::send(&format!("FDSTORE=1\nFDNAME={name}"), &[*fd])?;
-                    crate::event!(
-                        info,
-                        "listener {name:?} stored in the service manager's fd store"
-                    );
-                }
-            }
-            if self.notify_ready {
-                notify::send(&format!("READY=1\nMAINPID={}", std::process::id()), &[])?;
+        let triggers = trigger::set_up(self.signal)?;
+        if let Some(channel) = self.channel.take() {
+            match channel.take_over(self.ready_timeout) {
+                TakeOver::Committed => crate::event!(
+                    info,
+                    "upgrade: this process (generation {}) took over",
+                    self.generation
+                ),
+                TakeOver::Unfinished(error) => crate::event!(
+                    warn,
+                    "upgrade: the old process did not complete the handover ({error}); this \
+                     process carries on with the sockets it was given"
+                ),
             }
         }
+        self.notify_manager();
         let running = Running {
             shared: Arc::new(Shared {
                 setup: self,
@@ -230,8 +262,87 @@ impl Upgrade {
                 wakers: Mutex::new(Vec::new()),
             }),
         };
-        trigger::start(&running)?;
+        triggers.start(&running)?;
+        claim.keep();
         Ok(running)
+    }
+
+    /// The fd store and `READY=1`, when under a service manager.
+    fn notify_manager(&self) {
+        let Some(manager) = &self.manager else {
+            return;
+        };
+        let said = |outcome: io::Result<()>| {
+            if let Err(error) = outcome {
+                crate::event!(warn, "{error}; the service runs on");
+            }
+        };
+        if self.fd_store {
+            kept::with(|kept| {
+                if kept.is_empty() {
+                    crate::event!(
+                        warn,
+                        "no listener is kept for upgrades and the fd store: only listeners of \
+                         functions with `inherit`, made after Upgrade::new, are passed on"
+                    );
+                }
+                for k in kept {
+                    said(manager.send(&format!("FDSTORE=1\nFDNAME={}", k.name), &[k.fd()]));
+                    crate::event!(
+                        info,
+                        "listener {:?} sent to the service manager's fd store",
+                        k.name
+                    );
+                }
+            });
+        }
+        if self.notify_ready {
+            said(manager.send(&format!("READY=1\nMAINPID={}", std::process::id()), &[]));
+        }
+    }
+}
+
+/// The one setup of this process, while [`Upgrade::ready`] runs: given
+/// back if it fails.
+struct Claim {
+    kept: bool,
+}
+
+impl Claim {
+    fn take() -> io::Result<Claim> {
+        if SET_UP.swap(true, Ordering::SeqCst) {
+            return Err(io::Error::new(
+                io::ErrorKind::AlreadyExists,
+                "upgrades are set up in this process already: Upgrade::ready was called before, \
+                 and one setup per process starts one upgrade per signal",
+            ));
+        }
+        let claim = Claim { kept: false };
+        #[cfg(any(target_os = "linux", target_os = "android"))]
+        if let Some(name) = control::find(std::process::id()).ok().flatten() {
+            return Err(io::Error::new(
+                io::ErrorKind::AlreadyExists,
+                format!(
+                    "upgrades are set up in this process already, by another copy of \
+                     restartable (its request socket is @{}); one setup per process starts one \
+                     upgrade per signal",
+                    String::from_utf8_lossy(&name)
+                ),
+            ));
+        }
+        Ok(claim)
+    }
+
+    fn keep(mut self) {
+        self.kept = true;
+    }
+}
+
+impl Drop for Claim {
+    fn drop(&mut self) {
+        if !self.kept {
+            SET_UP.store(false, Ordering::SeqCst);
+        }
     }
 }
 
@@ -279,10 +390,9 @@ struct Shared {
 #[derive(Clone, Debug, PartialEq, Eq)]
 enum State {
     Serving,
-    /// An upgrade to the new process `pid` is under way.
-    Upgrading {
-        pid: u32,
-    },
+    /// An upgrade is under way: the new process is being started (`None`)
+    /// or runs with this id.
+    Upgrading(Option<u32>),
     /// The new process took over.
     Replaced(Upgraded),
 }
@@ -336,16 +446,22 @@ impl Running {
     /// After any error this process keeps serving, and the next upgrade can
     /// be tried.
     pub fn upgrade(&self) -> io::Result<Upgraded> {
-        self.upgrade_then(|_| {})
+        self.upgrade_with(|| {}, |_| {})
     }
 
-    /// [`upgrade`](Self::upgrade), telling `tell` the outcome before
-    /// anything waiting for the takeover wakes (and may end the process).
-    pub(crate) fn upgrade_then(
+    /// [`upgrade`](Self::upgrade), telling `started` when it is under way,
+    /// and `tell` the outcome before anything waiting for the takeover
+    /// wakes (and may end the process).
+    #[cfg_attr(not(any(target_os = "linux", target_os = "android")), allow(dead_code))]
+    pub(crate) fn upgrade_with(
         &self,
+        started: impl FnOnce(),
         tell: impl FnOnce(&io::Result<Upgraded>),
     ) -> io::Result<Upgraded> {
-        let outcome = self.begin().and_then(|()| self.transaction());
+        let outcome = self.begin().and_then(|()| {
+            started();
+            self.transaction()
+        });
         tell(&outcome);
         if let Ok(upgraded) = outcome {
             self.commit(upgraded);
@@ -359,11 +475,11 @@ impl Running {
         let mut state = self.state();
         match &*state {
             State::Serving => {
-                *state = State::Upgrading { pid: 0 };
+                *state = State::Upgrading(None);
                 Ok(())
             }
-            State::Upgrading { pid: 0 } => Err(in_progress("a new process is starting")),
-            State::Upgrading { pid } => {
+            State::Upgrading(None) => Err(in_progress("a new process is starting")),
+            State::Upgrading(Some(pid)) => {
                 Err(in_progress(&format!("the new process {pid} is starting")))
             }
             State::Replaced(by) => Err(io::Error::new(
@@ -377,8 +493,8 @@ impl Running {
     fn transaction(&self) -> io::Result<Upgraded> {
         crate::event!(info, "upgrade: starting a new process");
         let started = Instant::now();
-        let outcome = handover::run(&self.shared.setup, |pid| {
-            *self.state() = State::Upgrading { pid };
+        let outcome = transaction::run(&self.shared.setup, |pid| {
+            *self.state() = State::Upgrading(Some(pid));
         });
         match &outcome {
             Ok(upgraded) => crate::event!(
@@ -442,7 +558,7 @@ impl Running {
     /// upgrade, one more than the old process's when started by one.
     #[must_use]
     pub fn generation(&self) -> u32 {
-        generation()
+        self.shared.setup.generation
     }
 
     /// When the drain ends, once replaced: the process exits then.

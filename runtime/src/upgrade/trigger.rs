@@ -1,178 +1,288 @@
 //! What starts an upgrade besides [`Running::upgrade`]: the signal, and on
-//! Linux a request from another process ([`request`]), for `ExecReload=`
-//! and scripts, which learn the outcome.
+//! Linux a request from another process (`control`).
 //!
-//! The request goes over a Unix socket in the abstract namespace,
-//! `restartable/upgrade/<pid>`. Both ends check who is at the other one
-//! (`SO_PEERCRED`): the process accepts requests only from its own user or
-//! root, and [`request`] accepts a reply only from the process it asked,
-//! so that a socket bound under that name by another process is not
-//! believed.
+//! Both are set up in [`Upgrade::ready`](super::Upgrade::ready) before the
+//! handover: from then on a signal is queued, never the default action
+//! (which for SIGHUP ends the process), and a failure to set them up fails
+//! the new process before it takes over. Their threads start once the
+//! process serves.
 
-use std::io::{self, BufRead, BufReader, Read, Write};
+use std::io::{self, Read};
 use std::os::unix::net::UnixStream;
 use std::thread;
+use std::time::Duration;
 
-use super::Running;
-#[cfg(any(target_os = "linux", target_os = "android"))]
-use super::Upgraded;
+use super::{Running, Signal};
 use crate::sys::upgrade as sys;
 
-/// Starts the threads that wait for the signal and for requests.
-pub(crate) fn start(running: &Running) -> io::Result<()> {
-    if let Some(signal) = running.shared.setup.signal {
-        let (mut receiver, sender) = UnixStream::pair()?;
-        sys::signal_to_socket(signal, sender).map_err(|error| {
-            io::Error::new(
-                error.kind(),
-                format!("cannot handle signal {signal} for upgrades: {error}"),
-            )
-        })?;
-        let running = running.clone();
-        thread::Builder::new()
-            .name("restartable-signal".into())
-            .spawn(move || {
-                let mut byte = [0u8; 1];
-                while let Ok(1) = receiver.read(&mut byte) {
-                    crate::event!(info, "upgrade: signal {signal} received");
+/// How often the signal thread looks whether its handler is still the
+/// signal's: a handler installed later with plain `sigaction` replaces it.
+const HANDLER_CHECK: Duration = Duration::from_secs(2);
+
+/// The triggers, set up and not yet started.
+#[derive(Debug)]
+pub(crate) struct Triggers {
+    signal: Option<SignalTrigger>,
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    requests: std::os::unix::net::UnixListener,
+}
+
+#[derive(Debug)]
+struct SignalTrigger {
+    signal: Signal,
+    receiver: UnixStream,
+    /// The handler the signal had once ours was registered.
+    handler: usize,
+}
+
+/// Registers the signal (each delivery queues one byte) and binds the
+/// request socket.
+pub(crate) fn set_up(signal: Option<Signal>) -> io::Result<Triggers> {
+    let signal = match signal {
+        Some(signal) => {
+            let (receiver, sender) = UnixStream::pair()?;
+            sys::signal_to_socket(signal.as_raw(), sender).map_err(|error| {
+                io::Error::new(
+                    error.kind(),
+                    format!("cannot handle {signal} for upgrades: {error}"),
+                )
+            })?;
+            Some(SignalTrigger {
+                signal,
+                receiver,
+                handler: sys::signal_handler(signal.as_raw())?,
+            })
+        }
+        None => None,
+    };
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    let requests = super::control::bind().map_err(|error| {
+        io::Error::new(
+            error.kind(),
+            format!("cannot listen for upgrade requests: {error}"),
+        )
+    })?;
+    Ok(Triggers {
+        signal,
+        #[cfg(any(target_os = "linux", target_os = "android"))]
+        requests,
+    })
+}
+
+impl Triggers {
+    /// Starts the threads that wait for the signal and for requests.
+    pub(crate) fn start(self, running: &Running) -> io::Result<()> {
+        if let Some(signal) = self.signal {
+            let running = running.clone();
+            thread::Builder::new()
+                .name("restartable-signal".into())
+                .spawn(move || signal.wait(&running))?;
+        }
+        #[cfg(any(target_os = "linux", target_os = "android"))]
+        {
+            let running = running.clone();
+            let listener = self.requests;
+            thread::Builder::new()
+                .name("restartable-control".into())
+                .spawn(move || requests::serve(&listener, &running))?;
+        }
+        Ok(())
+    }
+}
+
+impl SignalTrigger {
+    fn wait(mut self, running: &Running) {
+        let _ = self.receiver.set_read_timeout(Some(HANDLER_CHECK));
+        let mut byte = [0u8; 1];
+        let mut replaced_said = false;
+        loop {
+            match self.receiver.read(&mut byte) {
+                Ok(1) => {
+                    crate::event!(info, "upgrade: {} received", self.signal);
                     // The outcome is in the log; the next signal may retry.
                     let _ = running.upgrade();
                 }
-            })?;
+                Err(error)
+                    if matches!(
+                        error.kind(),
+                        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                    ) =>
+                {
+                    let now = sys::signal_handler(self.signal.as_raw()).ok();
+                    if now != Some(self.handler) && !replaced_said {
+                        replaced_said = true;
+                        crate::event!(
+                            error,
+                            "upgrade: {} no longer reaches restartable: another handler \
+                             replaced the one set at Upgrade::ready (with plain sigaction or \
+                             signal(); register handlers through signal-hook or tokio::signal \
+                             instead), so the signal starts no upgrade",
+                            self.signal
+                        );
+                    }
+                }
+                Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
+                Ok(_) | Err(_) => return,
+            }
+        }
     }
-    #[cfg(any(target_os = "linux", target_os = "android"))]
-    control::start(running)?;
-    Ok(())
 }
 
 #[cfg(any(target_os = "linux", target_os = "android"))]
-mod control {
-    use std::io::{self, BufRead, BufReader, Write};
+mod requests {
+    use std::io::{self, BufReader, Write};
     use std::os::unix::net::{UnixListener, UnixStream};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
     use std::thread;
+    use std::time::{Duration, Instant};
 
-    use super::{sys, Running};
-    use crate::sys::unix_socket::effective_uid;
+    use super::Running;
+    use crate::upgrade::control::{self, Answer, Refused};
 
-    pub(super) fn name(pid: u32) -> Vec<u8> {
-        format!("restartable/upgrade/{pid}").into_bytes()
-    }
+    /// Requests served at once; more are answered "busy".
+    const MOST_AT_ONCE: usize = 4;
 
-    pub(super) fn start(running: &Running) -> io::Result<()> {
-        let addr = sys::abstract_addr(&name(sys::own_pid()))?;
-        let socket = socket2::Socket::new(socket2::Domain::UNIX, socket2::Type::STREAM, None)?;
-        // Another process may have bound the name first: then there are no
-        // requests (SIGHUP and `Running::upgrade` still work), and `request`
-        // refuses that process's socket by its pid; the service runs on.
-        if let Err(error) = socket.bind(&addr) {
-            crate::event!(
-                warn,
-                "upgrade: cannot listen for upgrade requests on @restartable/upgrade/{}: {error}",
-                sys::own_pid()
-            );
-            return Ok(());
-        }
-        socket.listen(8)?;
-        let listener = UnixListener::from(std::os::unix::io::OwnedFd::from(socket));
-        let running = running.clone();
-        thread::Builder::new()
-            .name("restartable-control".into())
-            .spawn(move || {
-                for stream in listener.incoming().flatten() {
-                    // One thread per request, so that a request during an
-                    // upgrade is answered (refused) at once.
-                    let running = running.clone();
-                    let _ = thread::Builder::new()
-                        .name("restartable-request".into())
-                        .spawn(move || serve(&running, stream));
+    /// The longest pause after a failed accept (EMFILE: out of descriptors).
+    const LONGEST_PAUSE: Duration = Duration::from_secs(1);
+
+    /// How often a refusal or an accept error is logged at most.
+    const LOG_EVERY: Duration = Duration::from_secs(10);
+
+    /// Accepts requests for the life of the process. Who asks is checked
+    /// on this thread, before anything is read or started for them; a
+    /// refused requester gets one line and is closed.
+    pub(super) fn serve(listener: &UnixListener, running: &Running) {
+        let active = Arc::new(AtomicUsize::new(0));
+        let mut refusals = Quiet::default();
+        let mut failures = Quiet::default();
+        let mut pause = Duration::ZERO;
+        loop {
+            let stream = match listener.accept() {
+                Ok((stream, _)) => {
+                    pause = Duration::ZERO;
+                    stream
                 }
-            })?;
-        Ok(())
+                Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
+                Err(error) => {
+                    // EMFILE, ENFILE, ENOBUFS: nothing to accept with until
+                    // something is closed. Back off instead of spinning.
+                    pause = (pause * 2).clamp(Duration::from_millis(1), LONGEST_PAUSE);
+                    failures.say(|count| {
+                        crate::event!(
+                            warn,
+                            "upgrade: cannot accept upgrade requests ({count} times): {error}; \
+                             trying again in {pause:?}"
+                        );
+                    });
+                    thread::sleep(pause);
+                    continue;
+                }
+            };
+            if let Err(refused) = control::authorize(&stream) {
+                refusals.say(|count| match refused {
+                    Refused::OtherUser { pid, uid } | Refused::Unmapped { pid, uid } => {
+                        crate::event!(
+                            warn,
+                            "upgrade: refused a request from process {pid} of user {uid} \
+                             ({count} refused since the last such message)"
+                        );
+                    }
+                    Refused::Unknown => crate::event!(
+                        warn,
+                        "upgrade: refused a request whose sender could not be read ({count} \
+                         refused since the last such message)"
+                    ),
+                });
+                answer_and_close(stream, &refused.answer());
+                continue;
+            }
+            if active.fetch_add(1, Ordering::SeqCst) >= MOST_AT_ONCE {
+                active.fetch_sub(1, Ordering::SeqCst);
+                answer_and_close(
+                    stream,
+                    &Answer::Error(
+                        io::ErrorKind::WouldBlock,
+                        "too many upgrade requests at once; try again".to_owned(),
+                    ),
+                );
+                continue;
+            }
+            let running = running.clone();
+            let done = active.clone();
+            let spawned = thread::Builder::new()
+                .name("restartable-request".into())
+                .spawn(move || {
+                    serve_one(&running, &stream);
+                    done.fetch_sub(1, Ordering::SeqCst);
+                });
+            if spawned.is_err() {
+                active.fetch_sub(1, Ordering::SeqCst);
+            }
+        }
     }
 
-    fn serve(running: &Running, mut stream: UnixStream) {
-        let own = effective_uid();
-        match sys::peer(&stream) {
-            Ok((_, uid)) if uid == own || uid == 0 => {}
-            Ok((pid, uid)) => {
-                crate::event!(
-                    warn,
-                    "upgrade: refused a request from pid {pid} of user {uid} (not this user or root)"
+    /// Writes `answer` without waiting (the requester may not read) and
+    /// closes the connection.
+    fn answer_and_close(mut stream: UnixStream, answer: &Answer) {
+        let _ = stream.set_nonblocking(true);
+        let _ = stream.write_all(format!("{}\n", answer.encode()).as_bytes());
+    }
+
+    fn serve_one(running: &Running, stream: &UnixStream) {
+        let _ = stream.set_read_timeout(Some(control::ANSWER_TIMEOUT));
+        let _ = stream.set_write_timeout(Some(control::ANSWER_TIMEOUT));
+        match control::read_line(&mut BufReader::new(stream), control::MOST_REQUEST_BYTES) {
+            Ok(line) if line == control::REQUEST => {}
+            _ => {
+                let _ = write(
+                    stream,
+                    &Answer::Error(
+                        io::ErrorKind::InvalidInput,
+                        format!("expected the request {:?}", control::REQUEST),
+                    ),
                 );
-                let _ = stream.write_all(b"error only this process's user or root may ask\n");
                 return;
             }
-            Err(_) => return,
-        }
-        let mut line = String::new();
-        let _ = stream.set_read_timeout(Some(std::time::Duration::from_secs(5)));
-        if BufReader::new(&stream).read_line(&mut line).is_err() || line.trim() != "upgrade" {
-            let _ = stream.write_all(b"error expected the request \"upgrade\"\n");
-            return;
         }
         crate::event!(info, "upgrade: requested by another process");
-        // The reply is written before the takeover wakes the program, which
-        // may then end the process.
-        let _ = running.upgrade_then(|outcome| {
-            let reply = match outcome {
-                Ok(upgraded) => format!("ok {upgraded}\n"),
-                Err(error) => format!("error {}\n", error.to_string().replace('\n', " ")),
-            };
-            let _ = stream.write_all(reply.as_bytes());
-        });
+        let ready_timeout = running.shared.setup.ready_timeout;
+        // The outcome is written before the takeover wakes the program,
+        // which may then end the process.
+        let _ = running.upgrade_with(
+            || {
+                let _ = write(stream, &Answer::Started { ready_timeout });
+            },
+            |outcome| {
+                let answer = match outcome {
+                    Ok(upgraded) => Answer::Upgraded(*upgraded),
+                    Err(error) => Answer::Error(error.kind(), error.to_string()),
+                };
+                let _ = write(stream, &answer);
+            },
+        );
     }
-}
 
-/// Asks the running process `pid` to upgrade, and waits for the outcome:
-/// what a reload command (`ExecReload=`) or a script calls.
-///
-/// # Errors
-///
-/// The process does not listen for requests (`ConnectionRefused`: it did
-/// not call [`Upgrade::ready`](super::Upgrade::ready), or is not running);
-/// the socket there belongs to another process (`PermissionDenied`); the
-/// upgrade failed or another one is under way (`Other`, with the process's
-/// reason).
-#[cfg(any(target_os = "linux", target_os = "android"))]
-pub fn request(pid: u32) -> io::Result<Upgraded> {
-    let addr = sys::abstract_addr(&control::name(pid))?;
-    let socket = socket2::Socket::new(socket2::Domain::UNIX, socket2::Type::STREAM, None)?;
-    socket.connect(&addr).map_err(|error| {
-        io::Error::new(
-            error.kind(),
-            format!(
-                "cannot ask process {pid} to upgrade: it does not listen for requests ({error})"
-            ),
-        )
-    })?;
-    let mut stream = UnixStream::from(std::os::unix::io::OwnedFd::from(socket));
-    let (peer, _) = sys::peer(&stream)?;
-    if peer != pid {
-        return Err(io::Error::new(
-            io::ErrorKind::PermissionDenied,
-            format!(
-                "cannot ask process {pid} to upgrade: its request socket is held by process {peer}"
-            ),
-        ));
+    fn write(mut stream: &UnixStream, answer: &Answer) -> io::Result<()> {
+        stream.write_all(format!("{}\n", answer.encode()).as_bytes())
     }
-    stream.write_all(b"upgrade\n")?;
-    let mut reply = String::new();
-    BufReader::new(&stream).read_line(&mut reply)?;
-    let reply = reply.trim_end();
-    if let Some(rest) = reply.strip_prefix("ok ") {
-        let value = |key: &str| {
-            rest.split(' ')
-                .find_map(|part| part.strip_prefix(key))
-                .and_then(|v| v.parse::<u32>().ok())
-        };
-        if let (Some(pid), Some(generation)) = (value("pid="), value("generation=")) {
-            return Ok(Upgraded { pid, generation });
+
+    /// A message said at most once per [`LOG_EVERY`], with how many times
+    /// it happened since it was last said.
+    #[derive(Default)]
+    struct Quiet {
+        last: Option<Instant>,
+        count: u64,
+    }
+
+    impl Quiet {
+        fn say(&mut self, say: impl FnOnce(u64)) {
+            self.count += 1;
+            if self.last.map_or(true, |last| last.elapsed() >= LOG_EVERY) {
+                say(self.count);
+                self.last = Some(Instant::now());
+                self.count = 0;
+            }
         }
     }
-    let why = reply.strip_prefix("error ").unwrap_or(if reply.is_empty() {
-        "process ended the request without a reply"
-    } else {
-        reply
-    });
-    Err(io::Error::new(io::ErrorKind::Other, why.to_owned()))
 }

@@ -5,12 +5,10 @@
 //! restartable instance holds the path; the connect probe remains for
 //! programs that do not take it.
 //!
-//! The record is keyed by the lock file's device and inode, not by the path
-//! as written: `app.sock` and `/run/app/app.sock`, or a relative path after
-//! `chdir`, name one lock when they name one file, and two different files
-//! are never mistaken for one. flock locks belong to the open file
-//! description, so a second open of the same file in this process would
-//! not share the lock: a rebind of the path uses the recorded descriptor.
+//! The locks held are on record (`process::locks`) by the lock file's
+//! device and inode, not by the path as written: `app.sock` and
+//! `/run/app/app.sock`, or a relative path after `chdir`, name one lock when
+//! they name one file, and two different files are never mistaken for one.
 
 // Why the probe alone is not enough: macOS and the BSDs answer ECONNREFUSED
 // to a connect when a live listener's accept queue is full, so a busy
@@ -36,80 +34,18 @@
 use std::fs::{self, File, OpenOptions};
 use std::io;
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
-use std::os::unix::io::{AsRawFd, RawFd};
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::MutexGuard;
 
 use crate::addr::ListenAddr;
 use crate::convert::SocketKind;
 use crate::error::Failure;
+use crate::process::locks;
 use crate::sys::unix_socket::{effective_uid, try_lock};
-
-/// The lock files this process holds. Entries are never removed: a lock
-/// is held until the process ends, and each entry is leaked to be
-/// `'static` (one small entry per distinct path the process binds).
-static HELD: Mutex<Vec<&'static Held>> = Mutex::new(Vec::new());
-
-struct Held {
-    /// The lock file's device and inode.
-    id: (u64, u64),
-    /// The lock file as first named (relative if it was given so).
-    path: PathBuf,
-    /// Open and locked for the life of the process. Close-on-exec (std
-    /// opens every file so), so that an exec'd program does not keep it.
-    file: File,
-    /// Held while this process binds the path: binds of one path in one
-    /// process take turns, and the one that finds it live is refused.
-    binding: Mutex<()>,
-}
 
 /// The turn of one bind of a path in this process, the lock file held.
 pub(crate) struct Turn {
     _binding: MutexGuard<'static, ()>,
-}
-
-/// The lock files this process holds, as (the path first used, the
-/// descriptor): what an upgrade passes along with the sockets (clearing
-/// close-on-exec on the copies it passes), so that the paths stay locked
-/// across the handover; the new process records them as its own
-/// ([`adopt`]).
-pub(crate) fn lock_fds() -> Vec<(PathBuf, RawFd)> {
-    held()
-        .iter()
-        .map(|held| (held.path.clone(), held.file.as_raw_fd()))
-        .collect()
-}
-
-/// Records a lock file passed by the process this one replaces, locked
-/// already (the lock belongs to the open file, which both share), so that
-/// a bind of its path in this process uses it instead of finding it held.
-pub(crate) fn adopt(file: File) -> io::Result<()> {
-    let metadata = file.metadata()?;
-    let id = (metadata.dev(), metadata.ino());
-    let mut list = held();
-    if list.iter().any(|held| held.id == id) {
-        return Ok(());
-    }
-    let path = fs::read_link(format!("/proc/self/fd/{}", file.as_raw_fd()))
-        .unwrap_or_else(|_| PathBuf::from("(a lock file passed by the replaced process)"));
-    crate::event!(
-        debug,
-        "upgrade: the lock {} passed from the replaced process is held",
-        path.display()
-    );
-    list.push(Box::leak(Box::new(Held {
-        id,
-        path,
-        file,
-        binding: Mutex::new(()),
-    })));
-    Ok(())
-}
-
-fn held() -> MutexGuard<'static, Vec<&'static Held>> {
-    // A panic while the list is locked cannot leave it half changed: an
-    // entry is pushed whole.
-    HELD.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 /// Takes the lock of `path` (or finds it taken by this process already) and
@@ -124,44 +60,28 @@ pub(crate) fn take(path: &Path, kind: SocketKind) -> io::Result<Turn> {
         .map_err(|e| cannot(path, &lock_path, LockStep::LookAt, &e))?;
     check(path, &lock_path, &file, &metadata)?;
     let id = (metadata.dev(), metadata.ino());
-    let entry = {
-        let mut list = held();
-        // Already held through the recorded descriptor: the new one closes
-        // here and releases nothing (it never locked).
-        if let Some(held) = list.iter().find(|held| held.id == id) {
-            *held
-        } else {
-            // Locked while the list is held, so that two threads of this
-            // process never lock the file through two descriptors (the
-            // second would see it held).
-            let locked =
-                try_lock(&file).map_err(|e| cannot(path, &lock_path, LockStep::Lock, &e))?;
-            if !locked {
-                return Err(Failure::wrap_bind(
-                    ListenAddr::Path(path.to_owned()),
-                    kind,
-                    io::Error::new(
-                        io::ErrorKind::AddrInUse,
-                        format!(
-                            "another process holds the lock on {}, which a restartable \
-                             listener keeps for as long as its process runs",
-                            lock_path.display()
-                        ),
+    // When the file is on record already, the descriptor opened here is
+    // closed unused and releases nothing (it never locked).
+    let entry = locks::find_or_hold(id, || {
+        let locked = try_lock(&file).map_err(|e| cannot(path, &lock_path, LockStep::Lock, &e))?;
+        if !locked {
+            return Err(Failure::wrap_bind(
+                ListenAddr::Path(path.to_owned()),
+                kind,
+                io::Error::new(
+                    io::ErrorKind::AddrInUse,
+                    format!(
+                        "another process holds the lock on {}, which a restartable listener \
+                         keeps for as long as its process runs",
+                        lock_path.display()
                     ),
-                ));
-            }
-            let held: &'static Held = Box::leak(Box::new(Held {
-                id,
-                path: lock_path,
-                file,
-                binding: Mutex::new(()),
-            }));
-            list.push(held);
-            held
+                ),
+            ));
         }
-    };
+        Ok((lock_path.clone(), file))
+    })?;
     Ok(Turn {
-        _binding: entry.binding.lock().unwrap_or_else(PoisonError::into_inner),
+        _binding: entry.turn(),
     })
 }
 

@@ -7,6 +7,7 @@
 use std::env;
 use std::fs;
 use std::os::unix::fs::{symlink, PermissionsExt};
+use std::os::unix::io::AsRawFd;
 use std::path::{Path, PathBuf};
 
 use crate::addr::ListenAddr;
@@ -183,15 +184,16 @@ fn one_lock_file_named_two_ways_is_one_lock_held_once_and_closed_on_exec() {
     let _socket = spec(&same, None)
         .bind_with(SocketKind::Stream, &|_| {})
         .unwrap();
-    let held: Vec<_> = super::lock::lock_fds()
+    let held: Vec<_> = crate::process::locks::all()
         .into_iter()
-        .filter(|(lock, _)| lock.starts_with(&dir))
+        .filter(|held| held.path().starts_with(&dir))
         .collect();
     assert_eq!(held.len(), 1, "{held:?}");
-    assert_eq!(held[0].0, dir.join("app.sock.lock"));
+    assert_eq!(held[0].path(), dir.join("app.sock.lock"));
     // O_CLOEXEC (0o2000000) in the descriptor's flags: an exec'd program
     // does not inherit the lock.
-    let info = fs::read_to_string(format!("/proc/self/fdinfo/{}", held[0].1)).unwrap();
+    let info =
+        fs::read_to_string(format!("/proc/self/fdinfo/{}", held[0].fd().as_raw_fd())).unwrap();
     let flags = info
         .lines()
         .find_map(|line| line.strip_prefix("flags:"))

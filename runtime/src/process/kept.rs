@@ -1,11 +1,13 @@
-//! The listeners an upgrade passes on and the fd store keeps: every socket
-//! a function with `inherit` made or took after [`Upgrade::new`], as a
-//! copy of its descriptor (close-on-exec) and the name it goes by.
+//! The listeners to pass on: every socket a function with `inherit` made
+//! or took after upgrades were set up, as this record's own copy of the
+//! descriptor (close-on-exec) under the name it goes by. An upgrade passes
+//! them to the new process; systemd's fd store keeps them.
 //!
-//! [`Upgrade::new`]: super::Upgrade::new
+//! Each listener is kept once: the handoff record hands each passed socket
+//! out once, and a bind makes a new socket.
 
 use std::io;
-use std::os::unix::io::{AsRawFd, RawFd};
+use std::os::unix::io::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use socket2::Socket;
@@ -16,11 +18,17 @@ pub(crate) struct Kept {
     /// `LISTEN_FDNAMES` / `FDNAME=`: what `inherit = "name"` takes.
     pub(crate) name: String,
     /// This record's own copy of the descriptor.
-    pub(crate) socket: Socket,
+    pub(crate) fd: OwnedFd,
 }
 
-/// `None` until an [`Upgrade`](super::Upgrade) exists: until then nothing is
-/// copied, and a process that never asks for upgrades keeps no copies.
+impl Kept {
+    pub(crate) fn fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+}
+
+/// `None` until upgrades are set up: until then nothing is copied, and a
+/// process that never asks for upgrades keeps no copies.
 static KEPT: Mutex<Option<Vec<Kept>>> = Mutex::new(None);
 
 fn kept() -> MutexGuard<'static, Option<Vec<Kept>>> {
@@ -37,15 +45,13 @@ pub(crate) fn start() {
 /// socket it took had none.
 pub(crate) const UNNAMED: &str = "restartable";
 
-/// Keeps a copy of `socket` under `name`, when upgrades are asked for.
-/// The same socket (taken again after a rebind in this process) is kept
-/// once.
+/// Keeps a copy of `socket` under `name`, when upgrades are set up.
 pub(crate) fn keep(socket: &Socket, name: &str) -> io::Result<()> {
     let mut kept = kept();
     let Some(list) = kept.as_mut() else {
         return Ok(());
     };
-    let copy = socket.try_clone().map_err(|error| {
+    let copy = socket.as_fd().try_clone_to_owned().map_err(|error| {
         io::Error::new(
             error.kind(),
             format!("cannot keep a copy of the listener {name:?} for upgrades: {error}"),
@@ -58,7 +64,7 @@ pub(crate) fn keep(socket: &Socket, name: &str) -> io::Result<()> {
     );
     list.push(Kept {
         name: name.to_owned(),
-        socket: copy,
+        fd: copy,
     });
     Ok(())
 }
@@ -69,11 +75,16 @@ pub(crate) fn with<R>(f: impl FnOnce(&[Kept]) -> R) -> R {
     f(kept.as_deref().unwrap_or(&[]))
 }
 
-/// The names and descriptors on record.
-pub(crate) fn fds() -> Vec<(String, RawFd)> {
+/// Copies of the listeners on record, in order: what an upgrade passes.
+pub(crate) fn copies() -> io::Result<Vec<Kept>> {
     with(|kept| {
         kept.iter()
-            .map(|k| (k.name.clone(), k.socket.as_raw_fd()))
+            .map(|k| {
+                Ok(Kept {
+                    name: k.name.clone(),
+                    fd: k.fd.try_clone()?,
+                })
+            })
             .collect()
     })
 }

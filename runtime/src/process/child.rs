@@ -1,0 +1,140 @@
+//! A child process started with chosen descriptors, and the one handle that
+//! may signal it. The handle knows whether the child was reaped, by this
+//! process or by another handler (SIGCHLD ignored, another thread's
+//! `waitpid`), and signals the child and its process group only while the
+//! child is unreaped: until then its number, which is also its group's id,
+//! cannot name another process. Reaping consumes the handle.
+
+use std::io;
+use std::os::unix::io::{AsRawFd, BorrowedFd, OwnedFd, RawFd};
+use std::process::ExitStatus;
+
+use super::inherited::SD_LISTEN_FDS_START;
+use crate::sys::process::{self as sys, Exec, Unreaped};
+
+/// The descriptors a child gets, each at the number [`Layout::place`]
+/// returned: from fd 3 on, in the order they were placed, as
+/// `sd_listen_fds(3)` numbers them; nothing else from 3 on.
+#[derive(Debug, Default)]
+pub(crate) struct Layout<'a> {
+    fds: Vec<BorrowedFd<'a>>,
+}
+
+impl<'a> Layout<'a> {
+    /// Places `fd` after those placed before; returns its number in the
+    /// child.
+    pub(crate) fn place(&mut self, fd: BorrowedFd<'a>) -> RawFd {
+        let number = SD_LISTEN_FDS_START + RawFd::try_from(self.fds.len()).unwrap_or(RawFd::MAX);
+        self.fds.push(fd);
+        number
+    }
+}
+
+/// A child process: see the module's docs.
+#[derive(Debug)]
+pub(crate) struct Child {
+    pid: libc::pid_t,
+    /// Linux 5.3 and later: the child itself, whatever its number becomes.
+    pidfd: Option<OwnedFd>,
+    /// Reaped by someone else: no signal may go out any more.
+    gone: bool,
+}
+
+/// How a child ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Ended {
+    /// Its status, reaped here.
+    Status(ExitStatus),
+    /// Reaped by another handler in this process (SIGCHLD ignored, or
+    /// another thread's `waitpid`): the status is not known here.
+    Elsewhere,
+}
+
+impl std::fmt::Display for Ended {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Ended::Status(status) => {
+                use std::os::unix::process::ExitStatusExt;
+                match (status.code(), status.signal()) {
+                    (Some(code), _) => write!(f, "exited with status {code}"),
+                    (None, Some(signal)) => write!(f, "was killed by signal {signal}"),
+                    (None, None) => write!(f, "ended ({status})"),
+                }
+            }
+            Ended::Elsewhere => {
+                f.write_str("ended (its exit status was collected by another part of this program)")
+            }
+        }
+    }
+}
+
+impl Child {
+    /// Starts `exec` with `layout`'s descriptors, in a process group of its
+    /// own; returns once the program runs, or with the error of the step
+    /// that failed (the child then reaped).
+    pub(crate) fn spawn(exec: &mut Exec, layout: &Layout<'_>) -> io::Result<Child> {
+        let fds: Vec<RawFd> = layout.fds.iter().map(AsRawFd::as_raw_fd).collect();
+        let spawned = sys::spawn(exec, SD_LISTEN_FDS_START, &fds)?;
+        Ok(Child {
+            pid: spawned.pid,
+            pidfd: spawned.pidfd,
+            gone: false,
+        })
+    }
+
+    pub(crate) fn id(&self) -> u32 {
+        self.pid.unsigned_abs()
+    }
+
+    /// Whether the child has ended. It is not reaped here, so that its
+    /// group can still be stopped.
+    pub(crate) fn has_ended(&mut self) -> io::Result<bool> {
+        if self.gone {
+            return Ok(true);
+        }
+        #[cfg(any(target_os = "linux", target_os = "android"))]
+        if let Some(pidfd) = &self.pidfd {
+            return sys::pidfd_ended(pidfd);
+        }
+        match sys::unreaped(self.pid)? {
+            Unreaped::Running => Ok(false),
+            Unreaped::Ended => Ok(true),
+            Unreaped::Gone => {
+                self.gone = true;
+                Ok(true)
+            }
+        }
+    }
+
+    /// SIGKILL to the child's process group and to the child, unless it was
+    /// reaped by someone else: then nothing is sent.
+    pub(crate) fn kill(&mut self) {
+        if self.gone || sys::unreaped(self.pid).ok() == Some(Unreaped::Gone) {
+            self.gone = true;
+            crate::event!(
+                debug,
+                "upgrade: process {} was reaped elsewhere; nothing is signalled",
+                self.pid
+            );
+            return;
+        }
+        // Unreaped (running, or ended and waiting to be reaped): its number
+        // is still its own, and its group's.
+        let _ = sys::kill_group(self.pid);
+        // The child itself, in case it left the group.
+        #[cfg(any(target_os = "linux", target_os = "android"))]
+        if let Some(pidfd) = &self.pidfd {
+            let _ = sys::pidfd_kill(pidfd);
+            return;
+        }
+        let _ = sys::kill(self.pid);
+    }
+
+    /// Waits for the child to end, and reaps it.
+    pub(crate) fn wait(self) -> io::Result<Ended> {
+        if self.gone {
+            return Ok(Ended::Elsewhere);
+        }
+        Ok(sys::wait(self.pid)?.map_or(Ended::Elsewhere, Ended::Status))
+    }
+}
