@@ -60,10 +60,10 @@ pub mod handoff;
 mod listener;
 #[cfg(any(unix, windows))]
 mod messages;
-#[cfg(unix)]
-mod process;
 #[cfg(any(unix, windows))]
 mod policy;
+#[cfg(unix)]
+mod process;
 #[cfg(any(unix, windows))]
 mod spec;
 #[cfg(any(unix, windows))]
