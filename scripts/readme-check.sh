@@ -12,9 +12,12 @@
 # with frameworks/axum.rs. Last, the Rust code blocks of docs/*.md compile as
 # doctests (a throw-away crate under target/ includes each file as docs).
 #
-# Linux; needs curl and systemd-socket-activate (.ci/run installs systemd).
+# Linux; needs curl, ps (procps) and systemd-socket-activate (.ci/run
+# installs them).
 # Usage: scripts/readme-check.sh
 set -euo pipefail
+# shellcheck source=scripts/on-error.sh
+source "$(dirname "$0")/on-error.sh"
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
