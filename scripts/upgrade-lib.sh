@@ -61,9 +61,9 @@ build_servers() {
 }
 
 # Every live process started by this run (the token is in its environment): one grep
-# over all environments (-z: NUL-separated entries), as a loop of `tr | grep -q` per
-# process took seconds on a loaded machine and, under pipefail, missed a process whenever
-# grep -q quit before tr had written all (SIGPIPE). Processes that end meanwhile or are
+# over all environments (-z: NUL-separated entries). A loop of `tr | grep -q` per process
+# took 0.4 s for 100 processes at load 12 (this takes 6 ms), in waits that are timed, and
+# under pipefail missed a process whenever grep -q quit before tr had written all. Processes that end meanwhile or are
 # not readable are skipped (grep's status 2).
 token_pids() {
     { grep -lxzF "UPGRADE_RUN_TOKEN=$token" /proc/[0-9]*/environ 2>/dev/null || true; } |
