@@ -65,7 +65,7 @@ mkdir -p "$root/target/fuzz-corpus"
 for target in "${targets[@]}"; do
     while [ "$(jobs -rp | wc -l)" -ge "$at_once" ]; do wait -n || true; done
     rm -f "$root/target/fuzz-corpus/$target.log.status"
-    echo "== $target: ${seconds} s (sanitizer: $sanitizer)"
+    echo "== $target, for ${seconds} s (sanitizer: $sanitizer)"
     fuzz "$target" &
 done
 wait
