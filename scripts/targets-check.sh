@@ -23,7 +23,8 @@
 # A check compiles; it does not run. What the kernels do stays on paper.
 #
 # Usage: scripts/targets-check.sh [--ci | TARGET ...]
-#   no argument: all 15 targets below (about 10 minutes cold on 2 cores)
+#   no argument: all 15 targets below (18 minutes cold on this 2-core machine
+#                with other builds beside it)
 #   --ci: one target of each set that takes the same branch of every cfg
 #         predicate in the code (runtime/src, macros/src with the cfgs the
 #         expansion emits, the snapshots, the crates checked here): the sets
