@@ -20,6 +20,8 @@
 #
 # Usage: scripts/bench.sh [--quick]   (--quick: fewer rounds, for CI)
 set -euo pipefail
+# shellcheck source=scripts/on-error.sh
+source "$(dirname "$0")/on-error.sh"
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -32,9 +34,9 @@ fi
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
-if ! command -v strace >/dev/null 2>&1; then
+if ! command -v strace >/dev/null 2>&1 || ! command -v bc >/dev/null 2>&1; then
     apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends strace >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends strace bc >/dev/null
 fi
 
 cargo build -q --release -p restartable-tests --bin listener_cost

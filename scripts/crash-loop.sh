@@ -18,6 +18,8 @@
 # waited for at most 15 s; the full run: 20 cycles in 12 s, at most 90 s)
 # About 40 s with --quick, 3 minutes without.
 set -euo pipefail
+# shellcheck source=scripts/on-error.sh
+source "$(dirname "$0")/on-error.sh"
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -25,10 +27,11 @@ cycles=20 seconds=12 naive_limit=90
 if [ "${1:-}" = "--quick" ]; then
     cycles=5 seconds=6 naive_limit=15
 fi
-for tool in wrk systemd-socket-activate; do
+for tool in wrk systemd-socket-activate pkill; do
     if ! command -v "$tool" >/dev/null; then
         apt-get update -qq
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends wrk systemd >/dev/null
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends wrk systemd procps >/dev/null
+        break
     fi
 done
 cargo build -q --release -p restartable-tests --bin http_server
@@ -50,11 +53,12 @@ free_port() {
     ephemeral=$(cut -f1 /proc/sys/net/ipv4/ip_local_port_range)
     for _ in $(seq 100); do
         port=$((10000 + RANDOM % (ephemeral - 10000)))
-        if ! ss -tanH "( sport = :$port )" | grep -q .; then
+        if [ -z "$(ss -tanH "( sport = :$port )")" ]; then
             echo "$port"
             return
         fi
     done
+    echo "error: no free port below $ephemeral after 100 tries" >&2
     return 1
 }
 
@@ -73,12 +77,13 @@ answered() {
 }
 
 # Waits until a request is answered; prints the milliseconds it took, or
-# nothing after $2 seconds.
+# fails after $2 seconds, saying so.
 until_answered() {
     local port=$1 limit=$2 start
     start=$(now_ms)
     while ! answered "$port" 2>/dev/null; do
         if [ $(($(now_ms) - start)) -gt $((limit * 1000)) ]; then
+            echo "127.0.0.1:$port: no request answered within $limit s" >&2
             return 1
         fi
         sleep 0.001
@@ -117,7 +122,7 @@ port=$(free_port)
 "$server" restartable "$port" > "$work/server.log" 2>&1 &
 current=$!
 pids+=("$current")
-until_answered "$port" 5 > /dev/null
+until_answered "$port" 30 > /dev/null
 start_wrk "$port" "$work/rebind.wrk"
 : > "$work/rebind.ms"
 for _ in $(seq "$cycles"); do
@@ -129,7 +134,7 @@ for _ in $(seq "$cycles"); do
     "$server" restartable "$port" >> "$work/server.log" 2>&1 &
     current=$!
     pids+=("$current")
-    until_answered "$port" 5 >> "$work/rebind.ms" || echo "not answered within 5 s" >&2
+    until_answered "$port" 5 >> "$work/rebind.ms" || true
 done
 wait "$wrk_pid" || true
 read -r requests connect read write timeout <<<"$(wrk_figures "$work/rebind.wrk")"
@@ -145,13 +150,13 @@ systemd-socket-activate -l "127.0.0.1:$port" -E "PORT=$port" -- \
 supervisor=$!
 disown "$supervisor"
 pids+=("$supervisor")
-until_answered "$port" 5 > /dev/null
+until_answered "$port" 30 > /dev/null
 start_wrk "$port" "$work/handoff.wrk"
 : > "$work/handoff.ms"
 for _ in $(seq "$cycles"); do
     pause_between_kills
     pkill -9 -P "$supervisor" -f "$server inherited" || true
-    until_answered "$port" 5 >> "$work/handoff.ms" || echo "not answered within 5 s" >&2
+    until_answered "$port" 5 >> "$work/handoff.ms" || true
 done
 wait "$wrk_pid" || true
 read -r requests connect read write timeout <<<"$(wrk_figures "$work/handoff.wrk")"
@@ -172,7 +177,7 @@ naive_run() { # naive_run LABEL WITH_WRK: sets $down and appends a row
     "$server" naive "$port" > "$work/naive.log" 2>&1 &
     current=$!
     pids+=("$current")
-    until_answered "$port" 5 > /dev/null
+    until_answered "$port" 30 > /dev/null
     if [ "$with_wrk" = 1 ]; then
         seconds=$((seconds + naive_limit))
         start_wrk "$port" "$work/naive.wrk"

@@ -4,6 +4,8 @@
 #
 # Usage: scripts/examples-check.sh
 set -euo pipefail
+# shellcheck source=scripts/on-error.sh
+source "$(dirname "$0")/on-error.sh"
 
 cd "$(dirname "$0")/.."
 cargo build --quiet -p restartable-frameworks --examples
@@ -43,7 +45,9 @@ for example in axum actix hyper smol; do
     PORT=$port "$examples/$example" &
     server=$!
     body=""
-    for _ in $(seq 100); do
+    # Up to 60 s to answer (a loaded machine is slow), unless it exits.
+    deadline=$((${EPOCHREALTIME/./} + 60000000))
+    while ((${EPOCHREALTIME/./} < deadline)) && kill -0 "$server" 2>/dev/null; do
         if body=$(get "$port" 2>/dev/null) && [ -n "$body" ]; then
             break
         fi

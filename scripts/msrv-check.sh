@@ -9,8 +9,14 @@
 #
 # Usage: scripts/msrv-check.sh
 set -euo pipefail
+# shellcheck source=scripts/on-error.sh
+source "$(dirname "$0")/on-error.sh"
 
 root=$(cd "$(dirname "$0")/.." && pwd)
+if ! command -v python3 >/dev/null; then
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends python3 >/dev/null
+fi
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 stated=$(sed -n 's/^rust-version = "\(.*\)"/\1/p' "$root/runtime/Cargo.toml")

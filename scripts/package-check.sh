@@ -7,6 +7,8 @@
 # docs.rs builds them (--cfg docsrs, all features, the nightly features of
 # rustdoc: RUSTC_BOOTSTRAP=1 on a stable compiler), warnings as errors.
 set -euo pipefail
+# shellcheck source=scripts/on-error.sh
+source "$(dirname "$0")/on-error.sh"
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"

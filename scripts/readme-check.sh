@@ -13,9 +13,12 @@
 # pages of restartable::docs, runtime/docs/*.md, are the crate's doctests:
 # `cargo test` runs them.)
 #
-# Linux; needs curl and systemd-socket-activate (.ci/run installs systemd).
+# Linux; needs curl, ps (procps) and systemd-socket-activate (.ci/run
+# installs them).
 # Usage: scripts/readme-check.sh
 set -euo pipefail
+# shellcheck source=scripts/on-error.sh
+source "$(dirname "$0")/on-error.sh"
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"

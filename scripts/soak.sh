@@ -7,6 +7,8 @@
 #
 # Usage: scripts/soak.sh [CYCLES] [SECONDS]   (default 1000 cycles, 300 s bound)
 set -euo pipefail
+# shellcheck source=scripts/on-error.sh
+source "$(dirname "$0")/on-error.sh"
 cd "$(dirname "$0")/.."
 cargo build -q --release -p restartable-tests --bin soak
 exec target/release/soak --cycles "${1:-1000}" --seconds "${2:-300}"

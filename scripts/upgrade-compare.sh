@@ -15,11 +15,13 @@
 # no probe unanswered. ecdysis is reported. Control: the same load across 3 plain restarts
 # (stop, then bind again) must show refusals. Takes about 4 minutes (N = 100); --quick: N = 5, about 30 s.
 set -euo pipefail
+# shellcheck source=scripts/on-error.sh
+source "$(dirname "$0")/on-error.sh"
 # shellcheck source=scripts/upgrade-lib.sh
 source "$(dirname "$0")/upgrade-lib.sh"
 
 n=100
-[ "${1:-}" = --quick ] && n=5
+if [ "${1:-}" = --quick ]; then n=5; fi
 trap cleanup_all EXIT
 close_inherited_fds
 need_tools
@@ -65,7 +67,9 @@ for kind in "${kinds[@]}"; do
         start=$(now)
         kill -HUP "$pid"
         new=
-        for _ in $(seq 1 1000); do
+        # Up to 30 s for the new generation to serve alone (a loaded machine is slow).
+        deadline=$((${EPOCHREALTIME/./} + 30000000))
+        while ((${EPOCHREALTIME/./} < deadline)); do
             body=$(probe "$port")
             [ "$body" = none ] && probe_failed=$((probe_failed + 1))
             case $body in
@@ -92,8 +96,10 @@ for kind in "${kinds[@]}"; do
         sleep "$rest"
     done
     rssn=$(vm_rss_kb "$pid") fdsn=$(fd_count "$pid")
-    read -r ka_req ka_ref ka_rst ka_fail <<<"$(stop_wrk "$wka" "$kind-ka")"
-    read -r cl_req cl_ref cl_rst cl_fail <<<"$(stop_wrk "$wcl" "$kind-close")"
+    figures=$(stop_wrk "$wka" "$kind-ka")
+    read -r ka_req ka_ref ka_rst ka_fail <<<"$figures"
+    figures=$(stop_wrk "$wcl" "$kind-close")
+    read -r cl_req cl_ref cl_rst cl_fail <<<"$figures"
     read -r med max <<<"$(grep . "$dir/alone" | median_max)"
     # Old generations drain and exit (default drain deadline 5 s): count what is left then.
     sleep 6
@@ -130,8 +136,10 @@ for i in 1 2 3; do
     start_server ecdysis "$dir" "$port"
     sleep 0.5
 done
-read -r ka_req ka_ref ka_rst ka_fail <<<"$(stop_wrk "$wka" control-ka)"
-read -r cl_req cl_ref cl_rst cl_fail <<<"$(stop_wrk "$wcl" control-close)"
+figures=$(stop_wrk "$wka" control-ka)
+read -r ka_req ka_ref ka_rst ka_fail <<<"$figures"
+figures=$(stop_wrk "$wcl" control-close)
+read -r cl_req cl_ref cl_rst cl_fail <<<"$figures"
 rows+=("| control: 3 restarts, no handoff | - | $ka_req / $ka_ref / $ka_rst / $ka_fail | $cl_req / $cl_ref / $cl_rst / $cl_fail | $probe_failed | - | - | - | - |")
 ((ka_ref + cl_ref + probe_failed > 0)) || failures+=("control: 3 restarts without handoff showed no refusal")
 for p in $(token_pids); do kill -9 "$p" 2>/dev/null || true; done

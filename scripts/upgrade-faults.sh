@@ -24,11 +24,14 @@
 # upgrade with a good binary succeeds.
 # Asserts for OUR server only (ecdysis is reported): 0 refused/reset/failed during a fault
 # before commit, the old still answers, the initiator exits 1 with `error: ...`, no process
-# of the attempt is left holding the listener or the ready channel 1 s after the failure is
-# reported, the next upgrade succeeds; and, as a control, that commit-crash is seen as
+# of the attempt is left holding the listener or the ready channel 5 s after the failure is
+# reported (a bound for a loaded machine; HOLD is longer, so a process the runtime does not
+# end is seen), the next upgrade succeeds; and, as a control, that commit-crash is seen as
 # refused connections. Our ready timeout is set to 2 s; ecdysis's is fixed at 5 s.
 # Takes about 6 minutes (HOLD = 60 s); --quick about 3 (HOLD = 15 s).
 set -euo pipefail
+# shellcheck source=scripts/on-error.sh
+source "$(dirname "$0")/on-error.sh"
 # shellcheck source=scripts/upgrade-lib.sh
 source "$(dirname "$0")/upgrade-lib.sh"
 
@@ -140,7 +143,7 @@ run_trigger() {
     while :; do
         t=$(elapsed "$start" "$(now)")
         if awk -v t="$t" -v m="$((hold + 20))" 'BEGIN { exit !(t > m) }'; then
-            [ "$ipid" != 0 ] && kill -9 "$ipid" 2>/dev/null
+            if [ "$ipid" != 0 ]; then kill -9 "$ipid" 2>/dev/null || true; fi
             break
         fi
         if [ "$kind" = ours ]; then
@@ -175,10 +178,10 @@ run_trigger() {
     ipid_last=$ipid
 }
 
-# Wait (bounded) until GET / on a new connection answers generation $2; prints the body.
+# Wait (up to 30 s) until GET / on a new connection answers generation $2; prints the body.
 await_generation() {
-    local port=$1 gen=$2 body
-    for _ in $(seq 1 100); do
+    local port=$1 gen=$2 body="" deadline=$((${EPOCHREALTIME/./} + 30000000))
+    while ((${EPOCHREALTIME/./} < deadline)); do
         body=$(probe "$port")
         case $body in *"generation=$gen"*) echo "$body"; return 0 ;; esac
         sleep 0.05
@@ -227,8 +230,10 @@ for fault in "${faults[@]}"; do
         left_holding=$(awk '$4 == "y" || $5 == "y"' <<<"$left")
         sleep 1
         after=$(probe "$port")
-        read -r ka_req ka_ref ka_rst ka_fail <<<"$(stop_wrk "$wka" "$kind-$fault-ka")"
-        read -r cl_req cl_ref cl_rst cl_fail <<<"$(stop_wrk "$wcl" "$kind-$fault-close")"
+        figures=$(stop_wrk "$wka" "$kind-$fault-ka")
+        read -r ka_req ka_ref ka_rst ka_fail <<<"$figures"
+        figures=$(stop_wrk "$wcl" "$kind-$fault-close")
+        read -r cl_req cl_ref cl_rst cl_fail <<<"$figures"
         case $after in
         "pid=$old generation=0") serves=yes ;;
         *) serves="no (${after%$'\n'})" ;;
@@ -260,7 +265,7 @@ for fault in "${faults[@]}"; do
                 "exit 1: error: "*) ;;
                 *) fail "$fault/ours: initiator not told (exit 1 + error): $told" ;;
                 esac
-                if [ -n "$left_holding" ] && awk -v s="$left_secs" 'BEGIN { exit !(s > 1) }'; then
+                if [ -n "$left_holding" ] && awk -v s="$left_secs" 'BEGIN { exit !(s > 5) }'; then
                     fail "$fault/ours: left over holding the listener or ready channel ${left_secs}s after the report: $left_desc"
                 fi
                 case $next in ok*) ;; *) fail "$fault/ours: next upgrade: $next" ;; esac

@@ -9,6 +9,8 @@
 # Usage: scripts/windows-check.sh   (root, Debian bookworm; installs what it needs)
 # WINDOWS_CHECK_DIR sets the scratch folder (default: target/windows-check).
 set -euo pipefail
+# shellcheck source=scripts/on-error.sh
+source "$(dirname "$0")/on-error.sh"
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 scratch=${WINDOWS_CHECK_DIR:-$root/target/windows-check}
@@ -134,8 +136,10 @@ step "runtime docs for $target"
     # shellcheck source=scripts/rustc-web.sh
     source "$root/scripts/rustc-web.sh"
     cd "$root"
+    # rustdoc needs std's API only: checked without the crates of its
+    # `backtrace` and `panic-unwind` features, as scripts/targets-check.sh does.
     CARGO_TARGET_DIR=$rustc_web_cache/wine-target RUSTDOCFLAGS=-Dwarnings \
-        cargo doc -q -Zbuild-std=std,panic_abort --no-deps --target "$target" -p restartable
+        cargo doc -q -Zbuild-std=core,alloc,std -Zbuild-std-features= --no-deps --target "$target" -p restartable
 )
 
 step "done"

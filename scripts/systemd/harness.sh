@@ -21,6 +21,10 @@
 # stops only the processes it started and removes what nspawn cannot remove
 # on a /run that is not a tmpfs. Needs root with full capabilities.
 
+set -euo pipefail
+# shellcheck source=scripts/on-error.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../on-error.sh"
+
 # systemctl and journalctl inside print straight to the pipe, never a pager.
 export SYSTEMD_PAGER=cat
 
@@ -29,7 +33,7 @@ export SYSTEMD_PAGER=cat
 # expect theirs).
 SD_BIN_DIR=/srv/test
 SD_LOCAL_BIN_DIR=/usr/local/bin
-SD_BOOT_LIMIT=${SD_BOOT_LIMIT:-30}    # seconds from launch to "running"
+SD_BOOT_LIMIT=${SD_BOOT_LIMIT:-60}    # seconds from launch to "running" (a loaded machine is slow)
 SD_STOP_LIMIT=${SD_STOP_LIMIT:-10}    # seconds for poweroff before nspawn is signalled
 
 SD_START_US=${SD_START_US:-${EPOCHREALTIME/./}}
@@ -178,10 +182,10 @@ sd_boot() {
     local start=${EPOCHREALTIME/./}
     sd_say "booting container $name (work dir $SD_WORK)"
     setsid bash "$SD_WORK/launch" </dev/null >"$SD_WORK/nspawn.log" 2>&1 &
-    sd_wait_for 5 "the launcher to write its pid" test -s "$SD_WORK/launch.pid" ||
+    sd_wait_for 30 "the launcher to write its pid" test -s "$SD_WORK/launch.pid" ||
         sd_boot_failed "the launcher did not start"
     SD_NSPAWN=$(cat "$SD_WORK/launch.pid")
-    sd_wait_for 10 "the container's PID 1 (a child of nspawn $SD_NSPAWN in another pid namespace)" \
+    sd_wait_for 30 "the container's PID 1 (a child of nspawn $SD_NSPAWN in another pid namespace)" \
         sd_find_pid1 || sd_boot_failed "no PID 1 appeared"
     SD_PID1=$(sd_find_pid1)
     sd_write_state
