@@ -2,7 +2,8 @@
 # The test suite on a fresh clone, as the README gives it: first the tools
 # that some tests run, installed when they are missing (systemfd 0.4.6 with
 # `cargo install`, into a cache outside the clone; systemd-socket-activate,
-# ip, ss, flock and setpriv with apt-get, as root or through sudo), then
+# ip, ss, flock, setpriv, unshare, nsenter, prlimit, kill and strace with
+# apt-get, as root or through sudo), then
 # `cargo test --workspace` (UI, expansion snapshots, behaviour, doctests),
 # with any arguments given passed on to it.
 #
@@ -10,8 +11,8 @@
 # RESTARTABLE_REQUIRE_ALL=1 (.ci/run sets it) it fails instead.
 # Usage: bash scripts/test.sh [cargo test arguments]
 set -euo pipefail
-set -o errtrace
-trap 'echo "error: line $LINENO: $BASH_COMMAND exited with $?" >&2' ERR
+# shellcheck source=scripts/on-error.sh
+source "$(dirname "$0")/on-error.sh"
 
 cd "$(dirname "$0")/.."
 
@@ -25,15 +26,20 @@ fi
 export PATH=$tools/bin:$PATH
 systemfd --version
 
-step "systemd-socket-activate, ip, ss, flock, setpriv (apt-get, when missing)"
+step "systemd-socket-activate, ip, ss, flock, setpriv, unshare, nsenter, prlimit, kill, strace (apt-get, when missing)"
 # Each tool and the Debian package that has it.
-needed=(systemd-socket-activate ip ss flock setpriv)
+needed=(systemd-socket-activate ip ss flock setpriv unshare nsenter prlimit kill strace)
 declare -A package_of=(
     [systemd-socket-activate]=systemd
     [ip]=iproute2
     [ss]=iproute2
     [flock]=util-linux
     [setpriv]=util-linux
+    [unshare]=util-linux
+    [nsenter]=util-linux
+    [prlimit]=util-linux
+    [kill]=procps
+    [strace]=strace
 )
 missing=()
 for tool in "${needed[@]}"; do

@@ -22,12 +22,12 @@
 # serves after it, what the initiator is told and after how long, processes of the attempt
 # left over (holding the listener or the ready channel) and how long, and whether the next
 # upgrade with a good binary succeeds.
-# Asserts for OUR server only (ecdysis is reported): 0 refused/reset/failed during a fault
-# before commit, the old still answers, the initiator exits 1 with `error: ...`, no process
-# of the attempt is left holding the listener or the ready channel 5 s after the failure is
-# reported (a bound for a loaded machine; HOLD is longer, so a process the runtime does not
-# end is seen), the next upgrade succeeds; and, as a control, that commit-crash is seen as
-# refused connections. Our ready timeout is set to 2 s; ecdysis's is fixed at 5 s.
+# What a fault does to our process without load (the initiator told, nothing left over, the
+# old serving, the next upgrade) is asserted by `cargo test` (tests/tests/upgrade_faults.rs);
+# here, what needs wrk: asserts for OUR server only (ecdysis is reported) 0 refused/reset/
+# failed under load during a fault before commit, and, as a control, that commit-crash is
+# seen as refused connections. The other columns are reported for both servers, side by
+# side. Our ready timeout is set to 2 s; ecdysis's is fixed at 5 s.
 # Takes about 6 minutes (HOLD = 60 s); --quick about 3 (HOLD = 15 s).
 set -euo pipefail
 # shellcheck source=scripts/on-error.sh
@@ -62,10 +62,10 @@ write_fault() {
     child-left) printf '#!/bin/sh\nsleep %s >/dev/null 2>&1 &\nexit 0\n' "$hold" >"$f" ;;
     ready-crash | commit-crash)
         if [ "$kind" = ours ]; then
-            # RESTARTABLE_UPGRADE=fd=N,generation=n,pid=p
+            # RESTARTABLE_UPGRADE=v=2,fd=N,generation=n,pid=p
             cat >"$f" <<'EOF'
 #!/bin/bash
-fd=${RESTARTABLE_UPGRADE#fd=}
+fd=${RESTARTABLE_UPGRADE#*fd=}
 fd=${fd%%,*}
 printf R >&"$fd"
 if [ -e "$0.commit" ]; then
@@ -98,7 +98,7 @@ ready_fd_of() {
     local env
     env=$({ tr '\0' '\n' <"/proc/$1/environ"; } 2>/dev/null) || return 0
     if [ "$2" = ours ]; then
-        sed -n 's/^RESTARTABLE_UPGRADE=fd=\([0-9]*\).*/\1/p' <<<"$env"
+        sed -n 's/^RESTARTABLE_UPGRADE=\(.*,\)\{0,1\}fd=\([0-9]*\).*/\2/p' <<<"$env"
     else
         sed -n 's/^ECDYSIS_RUST_PIPE_READY=\([0-9]*\)$/\1/p' <<<"$env"
     fi
@@ -227,7 +227,6 @@ for fault in "${faults[@]}"; do
             done
             left_secs=$(elapsed "$t0" "$(now)")
         fi
-        left_holding=$(awk '$4 == "y" || $5 == "y"' <<<"$left")
         sleep 1
         after=$(probe "$port")
         figures=$(stop_wrk "$wka" "$kind-$fault-ka")
@@ -260,15 +259,6 @@ for fault in "${faults[@]}"; do
             else
                 ((ka_ref + ka_rst + ka_fail + cl_ref + cl_rst + cl_fail == 0)) ||
                     fail "$fault/ours: load errors during the fault"
-                [ "$serves" = yes ] || fail "$fault/ours: the old does not answer after the fault ($after)"
-                case $told in
-                "exit 1: error: "*) ;;
-                *) fail "$fault/ours: initiator not told (exit 1 + error): $told" ;;
-                esac
-                if [ -n "$left_holding" ] && awk -v s="$left_secs" 'BEGIN { exit !(s > 5) }'; then
-                    fail "$fault/ours: left over holding the listener or ready channel ${left_secs}s after the report: $left_desc"
-                fi
-                case $next in ok*) ;; *) fail "$fault/ours: next upgrade: $next" ;; esac
             fi
         fi
         kill_run
