@@ -455,44 +455,47 @@ unsafe fn close_from(lowest: RawFd, limit: RawFd) {
 /// Called only in the child of `fork`.
 #[allow(unsafe_code)]
 unsafe fn closed_every_descriptor_from(lowest: RawFd) -> bool {
-    // SAFETY: each call is a system call on this process's descriptor table.
-    unsafe {
-        #[cfg(target_os = "linux")]
-        {
-            #[allow(clippy::cast_sign_loss)]
-            let closed = libc::syscall(
+    #[cfg(target_os = "linux")]
+    {
+        #[allow(clippy::cast_sign_loss)]
+        // SAFETY: a system call on this process's descriptor table.
+        let closed = unsafe {
+            libc::syscall(
                 libc::SYS_close_range,
                 lowest as libc::c_uint,
                 libc::c_uint::MAX,
                 0 as libc::c_uint,
-            );
-            closed == 0
-        }
-        #[cfg(target_os = "freebsd")]
-        {
-            libc::closefrom(lowest);
-            true
-        }
-        #[cfg(target_os = "openbsd")]
-        {
-            libc::closefrom(lowest) == 0
-                || io::Error::last_os_error().raw_os_error() == Some(libc::EBADF)
-        }
-        #[cfg(any(target_os = "netbsd", target_os = "dragonfly"))]
-        {
-            libc::closefrom(lowest) == 0
-        }
-        #[cfg(not(any(
-            target_os = "linux",
-            target_os = "freebsd",
-            target_os = "openbsd",
-            target_os = "netbsd",
-            target_os = "dragonfly"
-        )))]
-        {
-            let _ = lowest;
-            false
-        }
+            )
+        };
+        closed == 0
+    }
+    #[cfg(target_os = "freebsd")]
+    {
+        // SAFETY: as above.
+        unsafe { libc::closefrom(lowest) };
+        true
+    }
+    #[cfg(target_os = "openbsd")]
+    {
+        // SAFETY: as above.
+        let closed = unsafe { libc::closefrom(lowest) };
+        closed == 0 || io::Error::last_os_error().raw_os_error() == Some(libc::EBADF)
+    }
+    #[cfg(any(target_os = "netbsd", target_os = "dragonfly"))]
+    {
+        // SAFETY: as above.
+        unsafe { libc::closefrom(lowest) == 0 }
+    }
+    #[cfg(not(any(
+        target_os = "linux",
+        target_os = "freebsd",
+        target_os = "openbsd",
+        target_os = "netbsd",
+        target_os = "dragonfly"
+    )))]
+    {
+        let _ = lowest;
+        false
     }
 }
 

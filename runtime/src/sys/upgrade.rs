@@ -6,7 +6,9 @@
 use std::io;
 #[allow(unused_imports)]
 use std::mem::{size_of, size_of_val};
-use std::os::unix::io::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+#[cfg(any(target_os = "linux", target_os = "android"))]
+use std::os::unix::io::AsFd;
+use std::os::unix::io::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::net::UnixStream;
 
 use socket2::SockAddr;

@@ -297,8 +297,13 @@ fn not_text() -> io::Error {
 ///   [`Upgrade::ready`](super::Upgrade::ready), or is not a restartable
 ///   service);
 /// - `TimedOut`: it did not answer in time (stopped, or hung);
-/// - `Other`: the upgrade failed or another one is under way, with the
-///   process's reason.
+/// - the upgrade's own error, with its kind and the process's reason:
+///   `WouldBlock` when another one is under way, `TimedOut` when the new
+///   process was not ready in time, `NotFound` or `PermissionDenied` when it
+///   could not be started, `Other` when it ended before it took over;
+///   `PermissionDenied` when the process refused the asker;
+/// - the error of a system call on the way (`InvalidData` when the kernel's
+///   answer about a socket cannot be read), saying which.
 pub fn request(pid: u32) -> io::Result<Upgraded> {
     let name = find(pid)?.ok_or_else(|| {
         io::Error::new(
