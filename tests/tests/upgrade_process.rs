@@ -26,14 +26,15 @@ fn write_script(program: &Path, script: &str) {
 /// The system calls that signal or reap a process, of process `pid` and
 /// its threads and children, while `during` runs: strace's lines.
 fn traced(pid: u32, during: impl FnOnce()) -> Vec<String> {
+    traced_calls(pid, "kill,tgkill,pidfd_send_signal,wait4,waitid", during)
+}
+
+/// The system calls `calls` of process `pid` and its threads and children,
+/// while `during` runs: strace's lines.
+fn traced_calls(pid: u32, calls: &str, during: impl FnOnce()) -> Vec<String> {
     let out = std::env::temp_dir().join(format!("restartable-strace-{pid}"));
     let mut strace = Command::new("strace")
-        .args([
-            "-f",
-            "-qq",
-            "-e",
-            "trace=kill,tgkill,pidfd_send_signal,wait4,waitid",
-        ])
+        .args(["-f", "-qq", "-e", &format!("trace={calls}")])
         .arg("-o")
         .arg(&out)
         .args(["-p", &pid.to_string()])
@@ -119,6 +120,91 @@ fn a_reaped_child_is_never_signalled() {
     let error = error.unwrap().to_string();
     assert!(error.contains("exited with status 3"), "{error}");
     never_signalled_once_reaped(&lines, pid_in(&error));
+}
+
+/// Between fork and exec the child runs none of the old program's signal
+/// handlers: every signal stays blocked in it until it has set every
+/// handler back to the default (as strace shows: no change of its signal
+/// mask before its last `rt_sigaction`).
+#[test]
+fn the_child_keeps_signals_blocked_until_its_handlers_are_reset() {
+    if serve_if_asked() {
+        return;
+    }
+    let server = Server::start(
+        "the_child_keeps_signals_blocked_until_its_handlers_are_reset",
+        &[],
+    );
+    let mut upgraded = None;
+    let lines = traced_calls(server.pid(), "rt_sigprocmask,rt_sigaction,execve", || {
+        upgraded = Some(request(server.pid()).unwrap());
+    });
+    let child = upgraded.unwrap().pid.to_string();
+    // The child's calls before its exec.
+    let before_exec: Vec<&String> = lines
+        .iter()
+        .filter(|line| line.split_whitespace().next() == Some(child.as_str()))
+        .take_while(|line| !line.contains("execve("))
+        .collect();
+    let last_reset = before_exec
+        .iter()
+        .rposition(|line| line.contains("rt_sigaction("))
+        .unwrap_or_else(|| panic!("the child reset no handler:\n{}", lines.join("\n")));
+    let first_mask = before_exec
+        .iter()
+        .position(|line| line.contains("rt_sigprocmask("))
+        .unwrap_or_else(|| panic!("the child never unblocked signals:\n{}", lines.join("\n")));
+    assert!(
+        first_mask > last_reset,
+        "the child changed its signal mask before it reset the handlers:\n{}",
+        before_exec
+            .iter()
+            .map(|line| line.as_str())
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+}
+
+/// Signals that come while an upgrade is under way are refused, as a
+/// request then is: three SIGHUPs during a slow upgrade start one upgrade,
+/// not three in a row.
+#[test]
+fn signals_during_an_upgrade_are_refused_not_queued() {
+    if serve_if_asked() {
+        return;
+    }
+    let test = "signals_during_an_upgrade_are_refused_not_queued";
+    let scratch = Scratch::named(test);
+    let program = &scratch.0;
+    write_script(program, "#!/bin/sh\nexec sleep 60\n");
+    let server = Server::start(
+        test,
+        &[
+            ("UT_PROGRAM", program.display().to_string()),
+            ("UT_READY_TIMEOUT_MS", "1000".to_owned()),
+            ("UT_LOG", "1".to_owned()),
+        ],
+    );
+    for _ in 0..3 {
+        #[allow(unsafe_code)]
+        // SAFETY: sends a signal to the server.
+        let sent = unsafe { libc::kill(i32::try_from(server.pid()).unwrap(), libc::SIGHUP) };
+        assert_eq!(sent, 0);
+        thread::sleep(Duration::from_millis(50));
+    }
+    let lines = server.lines_for(Duration::from_secs(4));
+    let attempts = lines
+        .iter()
+        .filter(|line| line.starts_with("log INFO upgrade: starting a new process"))
+        .count();
+    assert_eq!(attempts, 1, "{lines:?}");
+    assert!(
+        lines
+            .iter()
+            .any(|line| line.contains("more SIGHUP came during the upgrade; refused")),
+        "{lines:?}"
+    );
+    assert_eq!(server.serving_pid(), Some(server.pid()));
 }
 
 /// With SIGCHLD ignored (as another library may set it), the kernel reaps

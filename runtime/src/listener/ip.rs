@@ -10,7 +10,9 @@ use socket2::{Domain, Socket};
 use crate::convert::{Bindable, SocketKind};
 use crate::error::Failure;
 use crate::listener::attempts::{run, Handoff, Listening, Plan};
-use crate::spec::{check_backlog, Inherit, Spec};
+#[cfg(unix)]
+use crate::spec::check_backlog;
+use crate::spec::{Inherit, Spec};
 use crate::step::Step;
 use crate::sys::{self, Policy};
 

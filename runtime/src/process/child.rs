@@ -6,8 +6,9 @@
 //! cannot name another process. Reaping consumes the handle.
 
 use std::io;
-use std::os::unix::io::{AsRawFd, BorrowedFd, OwnedFd, RawFd};
+use std::os::unix::io::{BorrowedFd, OwnedFd, RawFd};
 use std::process::ExitStatus;
+use std::time::Duration;
 
 use super::inherited::SD_LISTEN_FDS_START;
 use crate::sys::process::{self as sys, Exec, Unreaped};
@@ -35,6 +36,7 @@ impl<'a> Layout<'a> {
 pub(crate) struct Child {
     pid: libc::pid_t,
     /// Linux 5.3 and later: the child itself, whatever its number becomes.
+    #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
     pidfd: Option<OwnedFd>,
     /// Reaped by someone else: no signal may go out any more.
     gone: bool,
@@ -71,10 +73,14 @@ impl std::fmt::Display for Ended {
 impl Child {
     /// Starts `exec` with `layout`'s descriptors, in a process group of its
     /// own; returns once the program runs, or with the error of the step
-    /// that failed (the child then reaped).
-    pub(crate) fn spawn(exec: &mut Exec, layout: &Layout<'_>) -> io::Result<Child> {
-        let fds: Vec<RawFd> = layout.fds.iter().map(AsRawFd::as_raw_fd).collect();
-        let spawned = sys::spawn(exec, SD_LISTEN_FDS_START, &fds)?;
+    /// that failed (the child then reaped), `TimedOut` when it has not
+    /// started within `within`.
+    pub(crate) fn spawn(
+        exec: &mut Exec,
+        layout: &Layout<'_>,
+        within: Duration,
+    ) -> io::Result<Child> {
+        let spawned = sys::spawn(exec, SD_LISTEN_FDS_START, &layout.fds, within)?;
         Ok(Child {
             pid: spawned.pid,
             pidfd: spawned.pidfd,
@@ -92,7 +98,7 @@ impl Child {
         if self.gone {
             return Ok(true);
         }
-        #[cfg(any(target_os = "linux", target_os = "android"))]
+        #[cfg(target_os = "linux")]
         if let Some(pidfd) = &self.pidfd {
             return sys::pidfd_ended(pidfd);
         }
@@ -122,7 +128,7 @@ impl Child {
         // is still its own, and its group's.
         let _ = sys::kill_group(self.pid);
         // The child itself, in case it left the group.
-        #[cfg(any(target_os = "linux", target_os = "android"))]
+        #[cfg(target_os = "linux")]
         if let Some(pidfd) = &self.pidfd {
             let _ = sys::pidfd_kill(pidfd);
             return;

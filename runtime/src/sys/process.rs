@@ -4,15 +4,16 @@
 //! pidfd. [`crate::process::Child`] is the one owner of what this returns.
 
 use std::ffi::{CString, OsString};
-use std::io::{self, Read, Write};
+use std::io::{self, Read};
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::io::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::unix::io::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::os::unix::net::UnixStream;
 use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
 use std::process::ExitStatus;
+use std::time::Duration;
 
-use super::os_result;
+use super::{os_result, send_all};
 
 /// The longest decimal process id, and its NUL.
 const PID_SLOT: usize = 21;
@@ -88,11 +89,18 @@ impl Exec {
             entry.resize(entry.len() + PID_SLOT, 0);
             entries.push(entry.into_boxed_slice());
         }
-        let mut env_ptrs: Vec<_> = entries.iter().map(|e| e.as_ptr().cast()).collect();
+        // Every pointer into an entry comes from one mutable borrow of it,
+        // the one the child writes its pid through included.
+        let starts: Vec<*mut u8> = entries.iter_mut().map(|e| e.as_mut_ptr()).collect();
+        let mut env_ptrs: Vec<*const libc::c_char> = starts
+            .iter()
+            .map(|&start| start.cast_const().cast())
+            .collect();
         env_ptrs.push(std::ptr::null());
         let pid_slots = slot_offsets
             .into_iter()
-            .map(|(entry, offset)| entries[entry][offset..].as_mut_ptr())
+            // Within the entry: its slot follows the name and prefix.
+            .map(|(entry, offset)| starts[entry].wrapping_add(offset))
             .collect();
         Ok(Exec {
             program: program_c,
@@ -148,17 +156,31 @@ pub(crate) struct Spawned {
 ///
 /// Returns once the exec has succeeded, or the error of the step that
 /// failed (a missing program is `NotFound`, one that is not executable
-/// `PermissionDenied`), the child then reaped.
+/// `PermissionDenied`), the child then reaped; `TimedOut` when the exec has
+/// not happened within `within` (an exec that hangs on a file system, or a
+/// program another library forked meanwhile holding the report's end).
 #[allow(unsafe_code)]
-pub(crate) fn spawn(exec: &mut Exec, first: RawFd, passed: &[RawFd]) -> io::Result<Spawned> {
+pub(crate) fn spawn(
+    exec: &mut Exec,
+    first: RawFd,
+    passed: &[BorrowedFd<'_>],
+    within: Duration,
+) -> io::Result<Spawned> {
     // Both ways between the two: the parent says "go" once it holds the
     // pidfd; the child writes errno if a step fails. The exec closes the
     // child's end (close-on-exec), so end of file means it ran.
     let (mut report, report_child) = UnixStream::pair()?;
-    let count = RawFd::try_from(passed.len()).map_err(|_| io::ErrorKind::InvalidInput)?;
-    let report_slot = first
-        .checked_add(count)
-        .ok_or(io::ErrorKind::InvalidInput)?;
+    let too_many = || {
+        io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "cannot start the new process: it would get more descriptors than a descriptor \
+             number can count",
+        )
+    };
+    let passed: Vec<RawFd> = passed.iter().map(AsRawFd::as_raw_fd).collect();
+    let passed = passed.as_slice();
+    let count = RawFd::try_from(passed.len()).map_err(|_| too_many())?;
+    let report_slot = first.checked_add(count).ok_or_else(too_many)?;
     let close_from = report_slot + 1;
     let close_limit = descriptor_limit();
     // Where the child moves each descriptor first, written by the child
@@ -194,15 +216,17 @@ pub(crate) fn spawn(exec: &mut Exec, first: RawFd, passed: &[RawFd]) -> io::Resu
     // only memory allocated before the fork is written (the pid slots and
     // `moved`), so a lock another thread held at the fork is never needed.
     let pid = unsafe { libc::fork() };
-    // SAFETY: as above; restores this thread's mask in the parent.
+    if pid == 0 {
+        // SAFETY: see above; every pointer was made before the fork from
+        // values that live until exec in this copy of the memory. The child
+        // keeps every signal blocked until it has reset their handlers.
+        unsafe { child(&layout, &slots, program, argv, envp) }
+    }
+    // SAFETY: the parent only (the child never returns above): restores
+    // this thread's mask; pthread_sigmask reads `previous`.
     unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, &previous, std::ptr::null_mut()) };
     if pid < 0 {
         return Err(io::Error::last_os_error());
-    }
-    if pid == 0 {
-        // SAFETY: see above; every pointer was made before the fork from
-        // values that live until exec in this copy of the memory.
-        unsafe { child(&layout, &slots, program, argv, envp) }
     }
     drop(report_child);
     // The group is set on both sides, so that it exists whichever runs
@@ -211,7 +235,8 @@ pub(crate) fn spawn(exec: &mut Exec, first: RawFd, passed: &[RawFd]) -> io::Resu
     unsafe { libc::setpgid(pid, pid) };
     // The child waits for "go": it cannot have ended, so the pidfd names it.
     let pidfd = pidfd_open(pid);
-    let told = report.write_all(b"g");
+    let told = send_all(report.as_fd(), b"g");
+    report.set_read_timeout(Some(within.max(Duration::from_millis(1))))?;
     let mut buffer = [0u8; 4];
     let mut read = 0;
     while read < buffer.len() {
@@ -220,9 +245,22 @@ pub(crate) fn spawn(exec: &mut Exec, first: RawFd, passed: &[RawFd]) -> io::Resu
             Ok(n) => read += n,
             Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
             Err(error) => {
-                // SAFETY: our own child, not reaped yet: the number is ours.
-                unsafe { libc::kill(-pid, libc::SIGKILL) };
+                // Our own child, not reaped yet: its number, and its
+                // group's, are still ours.
+                let _ = kill_group(pid);
                 let _ = wait(pid);
+                if matches!(
+                    error.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                ) {
+                    return Err(io::Error::new(
+                        io::ErrorKind::TimedOut,
+                        format!(
+                            "the new process had not started its program after {within:?}; it \
+                             was killed"
+                        ),
+                    ));
+                }
                 return Err(error);
             }
         }
@@ -377,7 +415,7 @@ unsafe fn reset_signal_handlers() {
 /// Closes every descriptor from `lowest` on, with the one call each system
 /// has for it that is a plain system call (safe after `fork` in a threaded
 /// program):
-/// - Linux and Android: `close_range(2)` (Linux 5.9);
+/// - Linux: `close_range(2)` (5.9);
 /// - FreeBSD: `closefrom(2)` (8.0; lib/libc/sys/closefrom.c calls the
 ///   `close_range` system call);
 /// - OpenBSD: `closefrom(2)` (3.5), whose EBADF means nothing was open
@@ -385,7 +423,9 @@ unsafe fn reset_signal_handlers() {
 /// - NetBSD: `closefrom(3)`, `fcntl(F_CLOSEM)` (lib/libc/gen/closefrom.c);
 /// - DragonFly BSD: `closefrom(2)`.
 ///
-/// Elsewhere — macOS and iOS (xnu has no such call), illumos (its
+/// Elsewhere — Android (whose app sandbox, before Android 12, kills a
+/// process that makes a system call it does not know, with SIGSYS), macOS
+/// and iOS (xnu has no such call), illumos (its
 /// `closefrom` walks /proc/self/fd with opendir, which allocates:
 /// closefrom(3C) says "MT-Level Unsafe"), Solaris (libc exposes no
 /// `F_CLOSEFROM`), and a Linux kernel before 5.9 — `close` on each number
@@ -397,43 +437,65 @@ unsafe fn reset_signal_handlers() {
 /// Called only in the child of `fork`.
 #[allow(unsafe_code)]
 unsafe fn close_from(lowest: RawFd, limit: RawFd) {
-    // SAFETY: each call is a system call on this process's descriptor table.
+    // SAFETY: see `closed_every_descriptor_from`; close is a system call on
+    // this process's descriptor table.
     unsafe {
-        #[cfg(any(target_os = "linux", target_os = "android"))]
-        {
-            #[allow(clippy::cast_sign_loss)]
-            if libc::syscall(
+        if !closed_every_descriptor_from(lowest) {
+            for fd in lowest..limit {
+                libc::close(fd);
+            }
+        }
+    }
+}
+
+/// The one system call of this OS that closes every descriptor from
+/// `lowest` on; `false` where there is none, or it failed.
+///
+/// # Safety
+/// Called only in the child of `fork`.
+#[allow(unsafe_code)]
+unsafe fn closed_every_descriptor_from(lowest: RawFd) -> bool {
+    #[cfg(target_os = "linux")]
+    {
+        #[allow(clippy::cast_sign_loss)]
+        // SAFETY: a system call on this process's descriptor table.
+        let closed = unsafe {
+            libc::syscall(
                 libc::SYS_close_range,
                 lowest as libc::c_uint,
                 libc::c_uint::MAX,
                 0 as libc::c_uint,
-            ) == 0
-            {
-                return;
-            }
-        }
-        #[cfg(target_os = "freebsd")]
-        {
-            libc::closefrom(lowest);
-            return;
-        }
-        #[cfg(target_os = "openbsd")]
-        {
-            let errno_ebadf = || io::Error::last_os_error().raw_os_error() == Some(libc::EBADF);
-            if libc::closefrom(lowest) == 0 || errno_ebadf() {
-                return;
-            }
-        }
-        #[cfg(any(target_os = "netbsd", target_os = "dragonfly"))]
-        {
-            if libc::closefrom(lowest) == 0 {
-                return;
-            }
-        }
-        #[allow(unreachable_code)]
-        for fd in lowest..limit {
-            libc::close(fd);
-        }
+            )
+        };
+        closed == 0
+    }
+    #[cfg(target_os = "freebsd")]
+    {
+        // SAFETY: as above.
+        unsafe { libc::closefrom(lowest) };
+        true
+    }
+    #[cfg(target_os = "openbsd")]
+    {
+        // SAFETY: as above.
+        let closed = unsafe { libc::closefrom(lowest) };
+        closed == 0 || io::Error::last_os_error().raw_os_error() == Some(libc::EBADF)
+    }
+    #[cfg(any(target_os = "netbsd", target_os = "dragonfly"))]
+    {
+        // SAFETY: as above.
+        unsafe { libc::closefrom(lowest) == 0 }
+    }
+    #[cfg(not(any(
+        target_os = "linux",
+        target_os = "freebsd",
+        target_os = "openbsd",
+        target_os = "netbsd",
+        target_os = "dragonfly"
+    )))]
+    {
+        let _ = lowest;
+        false
     }
 }
 
@@ -454,8 +516,9 @@ unsafe fn fail(report: RawFd) -> ! {
 }
 
 /// A pidfd for `pid` (Linux 5.3 and later); `None` where the kernel has
-/// none.
-#[cfg(any(target_os = "linux", target_os = "android"))]
+/// none. Not on Android, whose app sandbox before Android 12 kills a
+/// process that makes a system call it does not know (std does the same).
+#[cfg(target_os = "linux")]
 fn pidfd_open(pid: libc::pid_t) -> Option<OwnedFd> {
     #[allow(unsafe_code)]
     // SAFETY: the system call takes two integers and returns a new
@@ -465,10 +528,10 @@ fn pidfd_open(pid: libc::pid_t) -> Option<OwnedFd> {
     #[allow(unsafe_code)]
     // SAFETY: `fd` was just returned by pidfd_open (close-on-exec by
     // definition) and nothing else knows it.
-    Some(unsafe { OwnedFd::from_raw_fd(fd) })
+    Some(unsafe { std::os::unix::io::FromRawFd::from_raw_fd(fd) })
 }
 
-#[cfg(not(any(target_os = "linux", target_os = "android")))]
+#[cfg(not(target_os = "linux"))]
 fn pidfd_open(_pid: libc::pid_t) -> Option<OwnedFd> {
     None
 }
@@ -513,7 +576,7 @@ pub(crate) enum Unreaped {
 }
 
 /// Whether the process a pidfd refers to has ended (readable pidfd).
-#[cfg(any(target_os = "linux", target_os = "android"))]
+#[cfg(target_os = "linux")]
 pub(crate) fn pidfd_ended(pidfd: &OwnedFd) -> io::Result<bool> {
     let mut poll = libc::pollfd {
         fd: pidfd.as_raw_fd(),
@@ -529,7 +592,7 @@ pub(crate) fn pidfd_ended(pidfd: &OwnedFd) -> io::Result<bool> {
 
 /// SIGKILL through a pidfd: reaches exactly that process, or fails with
 /// ESRCH once it has ended, whatever its number became.
-#[cfg(any(target_os = "linux", target_os = "android"))]
+#[cfg(target_os = "linux")]
 pub(crate) fn pidfd_kill(pidfd: &OwnedFd) -> io::Result<()> {
     #[allow(unsafe_code)]
     // SAFETY: the system call takes a descriptor `pidfd` owns, a signal
@@ -546,11 +609,9 @@ pub(crate) fn pidfd_kill(pidfd: &OwnedFd) -> io::Result<()> {
     os_result(result).map(drop)
 }
 
-/// SIGKILL to every process of group `group`.
-///
-/// # Safety (of the caller's reasoning, not of memory)
-/// `group` must be the id of a group that still exists as ours: the
-/// caller holds its leader unreaped.
+/// SIGKILL to every process of group `group`. Which processes that reaches
+/// is the caller's concern: only the child handle calls it (and `spawn`
+/// before it returns the child), while the group's leader is unreaped.
 pub(crate) fn kill_group(group: libc::pid_t) -> io::Result<()> {
     #[allow(unsafe_code)]
     // SAFETY: kill changes no memory; which processes it reaches is the

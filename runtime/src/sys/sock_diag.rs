@@ -216,17 +216,6 @@ pub(crate) fn unix_sockets(
     unix_sockets_in(states, names, deadline, keep)
 }
 
-/// The listening Unix-domain sockets that `keep` keeps: a dump of those
-/// only, which the kernel filters by state (on a busy host far fewer than
-/// all of them).
-pub(crate) fn unix_listeners(
-    names: bool,
-    deadline: Instant,
-    keep: impl FnMut(&UnixSocket) -> bool,
-) -> io::Result<Vec<UnixSocket>> {
-    unix_sockets_in(1u32 << TCP_LISTEN, names, deadline, keep)
-}
-
 fn unix_sockets_in(
     states: u32,
     names: bool,
@@ -295,6 +284,28 @@ fn unix_listen_backlog_read(inode: u32, deadline: Instant) -> io::Result<(Option
     match asked {
         Ok(()) => Ok((backlog, records)),
         Err(error) if error.raw_os_error() == Some(libc::ENOENT) => Ok((None, records)),
+        Err(error) => Err(error),
+    }
+}
+
+/// The Unix-domain socket whose inode is `inode`, with the name it is bound
+/// to, by an exact lookup (as [`unix_listen_backlog`]); `None` when there is
+/// no Unix-domain socket with that inode in this network namespace.
+pub(crate) fn unix_socket_named(inode: u32, deadline: Instant) -> io::Result<Option<UnixSocket>> {
+    let mut request = [0u8; UNIX_REQUEST_LEN];
+    request[0] = byte(libc::AF_UNIX)?;
+    request[8..12].copy_from_slice(&inode.to_ne_bytes());
+    request[12..16].copy_from_slice(&UDIAG_SHOW_NAME.to_ne_bytes());
+    request[16..24].copy_from_slice(&NO_COOKIE);
+    let mut found = None;
+    let asked = exchange(&request, Reply::One, deadline, |message| {
+        if let Some(socket) = parse_unix(message).filter(|socket| socket.inode == inode) {
+            found = Some(socket);
+        }
+    });
+    match asked {
+        Ok(()) => Ok(found),
+        Err(error) if error.raw_os_error() == Some(libc::ENOENT) => Ok(None),
         Err(error) => Err(error),
     }
 }

@@ -7,7 +7,7 @@ use std::io;
 #[allow(unused_imports)]
 use std::mem::size_of;
 use std::net::SocketAddr;
-use std::os::unix::io::{AsFd, AsRawFd, RawFd};
+use std::os::unix::io::{AsFd, AsRawFd, BorrowedFd, RawFd};
 
 use socket2::Socket;
 
@@ -57,6 +57,31 @@ impl MinusOne for i64 {
 
 impl MinusOne for isize {
     const MINUS_ONE: isize = -1;
+}
+
+/// Sends all of `bytes` on a connected socket, with `MSG_NOSIGNAL`: a peer
+/// that closed is `BrokenPipe`, never SIGPIPE (which, where the program
+/// left it at its default, ends the process).
+pub(crate) fn send_all(socket: BorrowedFd<'_>, mut bytes: &[u8]) -> io::Result<()> {
+    while !bytes.is_empty() {
+        #[allow(unsafe_code)]
+        // SAFETY: send reads at most `bytes.len()` bytes from `bytes`, on a
+        // descriptor borrowed for the call.
+        let sent = unsafe {
+            libc::send(
+                socket.as_raw_fd(),
+                bytes.as_ptr().cast(),
+                bytes.len(),
+                libc::MSG_NOSIGNAL,
+            )
+        };
+        match os_result(sent) {
+            Ok(n) => bytes = &bytes[n.unsigned_abs()..],
+            Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
+            Err(error) => return Err(error),
+        }
+    }
+    Ok(())
 }
 
 /// Marks a descriptor close-on-exec (`FD_CLOEXEC`), keeping its other

@@ -6,16 +6,19 @@
 use std::io;
 #[allow(unused_imports)]
 use std::mem::{size_of, size_of_val};
-use std::os::unix::io::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+#[cfg(any(target_os = "linux", target_os = "android"))]
+use std::os::unix::io::AsFd;
+use std::os::unix::io::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::net::UnixStream;
 
 use socket2::SockAddr;
 
 use super::os_result;
 
-/// The most descriptors one message carries here (the channel passes the
-/// lock files of the Unix paths, one per path).
-pub(crate) const MOST_FDS_PER_MESSAGE: usize = 64;
+/// The most descriptors one message carries: Linux's `SCM_MAX_FD`
+/// (`include/net/scm.h`). The channel passes the lock files of the Unix
+/// paths with one message, one per path.
+pub(crate) const MOST_FDS_PER_MESSAGE: usize = 253;
 
 /// Sends `message` on `socket` with `fds` attached (`SCM_RIGHTS`), to
 /// `to` when the socket is not connected: the protocol of `sd_notify(3)`,
@@ -247,17 +250,21 @@ pub(crate) fn signal_handler(signal: libc::c_int) -> io::Result<usize> {
 /// among them) keep running. A signal that cannot be caught is an error.
 #[allow(unsafe_code)]
 pub(crate) fn signal_to_socket(signal: libc::c_int, to: UnixStream) -> io::Result<()> {
-    to.set_nonblocking(true)?;
-    let fd = to.as_raw_fd();
-    // The write end lives as long as the process: the handler may run at
+    // The sending end lives as long as the process: the handler may run at
     // any moment.
-    std::mem::forget(to);
-    // SAFETY: the action only calls write(2), which is async-signal-safe,
-    // on a descriptor that is never closed; signal-hook-registry keeps errno
-    // as it was around the actions.
+    let fd = std::os::unix::io::IntoRawFd::into_raw_fd(to);
+    // SAFETY: the action only calls send(2), which is async-signal-safe,
+    // on a descriptor that is never closed, without waiting (a full buffer
+    // drops the byte) and without SIGPIPE (a reader gone is EPIPE);
+    // signal-hook-registry keeps errno as it was around the actions.
     unsafe {
         signal_hook_registry::register(signal, move || {
-            libc::write(fd, b"s".as_ptr().cast(), 1);
+            libc::send(
+                fd,
+                b"s".as_ptr().cast(),
+                1,
+                libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL,
+            );
         })
     }
     .map(drop)

@@ -20,13 +20,14 @@
 //! Until `C`, the old process can roll back, and systemd has seen nothing.
 
 use std::env;
-use std::io::{self, Read, Write};
+use std::io::{self, Read};
 use std::os::unix::io::{AsFd, BorrowedFd, RawFd};
 use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::process::{inherited, locks};
+use crate::sys::send_all;
 use crate::sys::upgrade::{receive_with_fds, send_with_fds};
 
 /// The variable that names the channel.
@@ -212,9 +213,9 @@ impl NewSide {
         let outcome = (|| {
             self.stream
                 .set_read_timeout(Some(timeout.max(Duration::from_secs(1))))?;
-            self.stream.write_all(&[Step::Ready.byte()])?;
+            send_all(self.stream.as_fd(), &[Step::Ready.byte()])?;
             self.receive_go()?;
-            self.stream.write_all(&[Step::Taken.byte()])?;
+            send_all(self.stream.as_fd(), &[Step::Taken.byte()])?;
             self.expect(Step::Committed)
         })();
         match outcome {

@@ -18,11 +18,13 @@
 //! the kind the service's had).
 
 use std::fs;
-use std::io::{self, BufRead, BufReader, Read, Write};
+use std::io::{self, BufRead, BufReader, Read};
+use std::os::unix::io::AsFd;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::time::{Duration, Instant};
 
 use super::Upgraded;
+use crate::sys::send_all;
 use crate::sys::unix_socket::effective_uid;
 use crate::sys::upgrade as sys;
 
@@ -227,18 +229,30 @@ pub(crate) fn find(pid: u32) -> io::Result<Option<Vec<u8>>> {
     }
     let mut abstract_prefix = vec![0u8];
     abstract_prefix.extend_from_slice(PREFIX);
+    // Each of the target's sockets is looked up by its inode: a dump of
+    // every listening Unix socket could be made too long to read by
+    // anyone who binds enough of them.
     let deadline = Instant::now() + ANSWER_TIMEOUT;
-    let listeners = crate::sys::sock_diag::unix_listeners(true, deadline, |socket| {
-        inodes.contains(&socket.inode)
-            && socket
-                .name
-                .as_deref()
-                .is_some_and(|name| name.starts_with(&abstract_prefix))
-    })?;
-    Ok(listeners
-        .into_iter()
-        .find_map(|socket| socket.name)
-        .map(|name| name[1..].to_vec()))
+    for inode in inodes {
+        let socket =
+            crate::sys::sock_diag::unix_socket_named(inode, deadline).map_err(|error| {
+                io::Error::new(
+                    error.kind(),
+                    format!(
+                        "cannot ask process {pid} to upgrade: its sockets cannot be looked up: \
+                     {error}"
+                    ),
+                )
+            })?;
+        if let Some(name) = socket
+            .filter(crate::sys::sock_diag::UnixSocket::is_listening)
+            .and_then(|socket| socket.name)
+            .filter(|name| name.starts_with(&abstract_prefix))
+        {
+            return Ok(Some(name[1..].to_vec()));
+        }
+    }
+    Ok(None)
 }
 
 /// Reads one line of at most `most` bytes (the newline not included).
@@ -283,8 +297,13 @@ fn not_text() -> io::Error {
 ///   [`Upgrade::ready`](super::Upgrade::ready), or is not a restartable
 ///   service);
 /// - `TimedOut`: it did not answer in time (stopped, or hung);
-/// - `Other`: the upgrade failed or another one is under way, with the
-///   process's reason.
+/// - the upgrade's own error, with its kind and the process's reason:
+///   `WouldBlock` when another one is under way, `TimedOut` when the new
+///   process was not ready in time, `NotFound` or `PermissionDenied` when it
+///   could not be started, `Other` when it ended before it took over;
+///   `PermissionDenied` when the process refused the asker;
+/// - the error of a system call on the way (`InvalidData` when the kernel's
+///   answer about a socket cannot be read), saying which.
 pub fn request(pid: u32) -> io::Result<Upgraded> {
     let name = find(pid)?.ok_or_else(|| {
         io::Error::new(
@@ -304,7 +323,7 @@ pub fn request(pid: u32) -> io::Result<Upgraded> {
             format!("cannot ask process {pid} to upgrade: cannot connect to its request socket: {error}"),
         )
     })?;
-    let mut stream = UnixStream::from(std::os::unix::io::OwnedFd::from(socket));
+    let stream = UnixStream::from(std::os::unix::io::OwnedFd::from(socket));
     let (peer, _) = sys::peer(&stream)?;
     if peer != pid {
         return Err(io::Error::new(
@@ -316,7 +335,7 @@ pub fn request(pid: u32) -> io::Result<Upgraded> {
     }
     // A refusal may come, and the connection close, before the request is
     // written: the answer says why, so it is read either way.
-    let written = stream.write_all(format!("{REQUEST}\n").as_bytes());
+    let written = send_all(stream.as_fd(), format!("{REQUEST}\n").as_bytes());
     stream.set_read_timeout(Some(ANSWER_TIMEOUT))?;
     let mut answers = BufReader::new(&stream);
     let mut answer = match (next_answer(&mut answers, pid), written) {
@@ -373,6 +392,7 @@ fn timed_out_or(kind: io::ErrorKind) -> io::ErrorKind {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::io::Write;
 
     #[test]
     fn every_answer_reads_back_as_itself() {

@@ -231,8 +231,10 @@ impl Upgrade {
     /// - `AlreadyExists`: upgrades are set up in this process already (an
     ///   earlier `ready`, or another copy of this crate on Linux);
     /// - `InvalidInput`: a listener name the fd store refuses;
-    /// - the signal handler, the request socket or a thread that cannot be
-    ///   set up.
+    /// - the signal handler or the request socket that cannot be set up
+    ///   (both are, before the handover). A thread of the triggers that
+    ///   cannot be started afterwards is logged instead: the process may
+    ///   have taken over by then.
     pub fn ready(mut self) -> io::Result<Running> {
         let claim = Claim::take()?;
         if self.fd_store && self.manager.is_some() {
@@ -262,7 +264,7 @@ impl Upgrade {
                 wakers: Mutex::new(Vec::new()),
             }),
         };
-        triggers.start(&running)?;
+        triggers.start(&running);
         claim.keep();
         Ok(running)
     }

@@ -27,10 +27,9 @@
 
 use std::env;
 use std::ffi::OsStr;
-use std::io::{self, Read};
+use std::io;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::io::{AsFd, BorrowedFd};
-use std::time::Duration;
 
 use socket2::{Domain, SockAddr, Socket, Type};
 
@@ -40,7 +39,7 @@ pub(crate) const NOTIFY_SOCKET: &str = "NOTIFY_SOCKET";
 
 /// How long a message over a connection-oriented vsock socket may take.
 #[cfg(any(target_os = "linux", target_os = "android"))]
-const VSOCK_TIMEOUT: Duration = Duration::from_secs(5);
+const VSOCK_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Where `$NOTIFY_SOCKET` points.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -137,6 +136,7 @@ fn vsock_cid(text: &str) -> Option<u32> {
 /// closes it (which says it took the message).
 #[cfg(any(target_os = "linux", target_os = "android"))]
 fn send_vsock(cid: u32, port: u32, types: &[Type], message: &[u8]) -> io::Result<()> {
+    use std::io::Read;
     let addr = SockAddr::vsock(cid, port);
     let mut last = io::Error::from(io::ErrorKind::Unsupported);
     for &kind in types {
@@ -155,9 +155,8 @@ fn send_vsock(cid: u32, port: u32, types: &[Type], message: &[u8]) -> io::Result
         socket.connect(&addr)?;
         socket.send(message)?;
         socket.shutdown(std::net::Shutdown::Write)?;
-        let mut socket = std::net::TcpStream::from(std::os::unix::io::OwnedFd::from(socket));
         let mut rest = [0u8; 64];
-        while socket.read(&mut rest)? > 0 {}
+        while (&socket).read(&mut rest)? > 0 {}
         return Ok(());
     }
     Err(last)

@@ -20,6 +20,7 @@ use crate::handoff::vars::{LISTEN_FDNAMES, LISTEN_FDS, LISTEN_FDS_FIRST_FD, LIST
 use crate::process::child::{Child, Ended, Layout};
 use crate::process::{kept, locks};
 use crate::sys::process::Exec;
+use crate::sys::upgrade::MOST_FDS_PER_MESSAGE;
 
 /// How often the old process looks whether the new one has ended while it
 /// waits on the channel.
@@ -54,6 +55,16 @@ pub(crate) fn start(setup: &Upgrade) -> io::Result<Started> {
         ));
     };
     let listeners = kept::copies()?;
+    let held = locks::all().len();
+    if held > MOST_FDS_PER_MESSAGE {
+        return Err(io::Error::new(
+            io::ErrorKind::Unsupported,
+            format!(
+                "upgrade failed: this process holds the locks of {held} Unix socket paths, and \
+                 an upgrade passes at most {MOST_FDS_PER_MESSAGE}"
+            ),
+        ));
+    }
     let (ours, theirs) = UnixStream::pair()?;
     let mut layout = Layout::default();
     for listener in &listeners {
@@ -90,7 +101,7 @@ pub(crate) fn start(setup: &Upgrade) -> io::Result<Started> {
         &environment,
         &[(LISTEN_PID, ""), (RESTARTABLE_UPGRADE, &channel_value)],
     )?;
-    let child = Child::spawn(&mut exec, &layout).map_err(|error| {
+    let child = Child::spawn(&mut exec, &layout, setup.ready_timeout).map_err(|error| {
         io::Error::new(
             error.kind(),
             format!(

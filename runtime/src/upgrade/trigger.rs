@@ -38,6 +38,14 @@ struct SignalTrigger {
 /// Registers the signal (each delivery queues one byte) and binds the
 /// request socket.
 pub(crate) fn set_up(signal: Option<Signal>) -> io::Result<Triggers> {
+    // The request socket first: a signal handler, once registered, stays.
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    let requests = super::control::bind().map_err(|error| {
+        io::Error::new(
+            error.kind(),
+            format!("cannot listen for upgrade requests: {error}"),
+        )
+    })?;
     let signal = match signal {
         Some(signal) => {
             let (receiver, sender) = UnixStream::pair()?;
@@ -55,13 +63,6 @@ pub(crate) fn set_up(signal: Option<Signal>) -> io::Result<Triggers> {
         }
         None => None,
     };
-    #[cfg(any(target_os = "linux", target_os = "android"))]
-    let requests = super::control::bind().map_err(|error| {
-        io::Error::new(
-            error.kind(),
-            format!("cannot listen for upgrade requests: {error}"),
-        )
-    })?;
     Ok(Triggers {
         signal,
         #[cfg(any(target_os = "linux", target_os = "android"))]
@@ -70,27 +71,63 @@ pub(crate) fn set_up(signal: Option<Signal>) -> io::Result<Triggers> {
 }
 
 impl Triggers {
-    /// Starts the threads that wait for the signal and for requests.
-    pub(crate) fn start(self, running: &Running) -> io::Result<()> {
+    /// Starts the threads that wait for the signal and for requests. A
+    /// thread that cannot be started is logged, not returned: by now the
+    /// process may have taken over, and must serve on.
+    pub(crate) fn start(self, running: &Running) {
         if let Some(signal) = self.signal {
             let running = running.clone();
-            thread::Builder::new()
+            let name = signal.signal;
+            if let Err(error) = thread::Builder::new()
                 .name("restartable-signal".into())
-                .spawn(move || signal.wait(&running))?;
+                .spawn(move || signal.wait(&running))
+            {
+                crate::event!(
+                    error,
+                    "upgrade: no thread could be started for {name}, so it starts no upgrade: \
+                     {error}"
+                );
+            }
         }
         #[cfg(any(target_os = "linux", target_os = "android"))]
         {
             let running = running.clone();
             let listener = self.requests;
-            thread::Builder::new()
+            if let Err(error) = thread::Builder::new()
                 .name("restartable-control".into())
-                .spawn(move || requests::serve(&listener, &running))?;
+                .spawn(move || requests::serve(&listener, &running))
+            {
+                crate::event!(
+                    error,
+                    "upgrade: no thread could be started for upgrade requests, so none is \
+                     answered: {error}"
+                );
+            }
         }
-        Ok(())
     }
 }
 
 impl SignalTrigger {
+    /// Signals that came during an upgrade are refused, as a request then
+    /// is (one upgrade at a time), not acted on one after another.
+    fn refuse_those_that_came_meanwhile(&mut self) {
+        let _ = self.receiver.set_nonblocking(true);
+        let mut bytes = [0u8; 64];
+        let mut refused = 0;
+        while let Ok(n @ 1..) = self.receiver.read(&mut bytes) {
+            refused += n;
+        }
+        let _ = self.receiver.set_nonblocking(false);
+        if refused > 0 {
+            crate::event!(
+                info,
+                "upgrade: {refused} more {} came during the upgrade; refused: one upgrade at a \
+                 time",
+                self.signal
+            );
+        }
+    }
+
     fn wait(mut self, running: &Running) {
         let _ = self.receiver.set_read_timeout(Some(HANDLER_CHECK));
         let mut byte = [0u8; 1];
@@ -101,6 +138,7 @@ impl SignalTrigger {
                     crate::event!(info, "upgrade: {} received", self.signal);
                     // The outcome is in the log; the next signal may retry.
                     let _ = running.upgrade();
+                    self.refuse_those_that_came_meanwhile();
                 }
                 Err(error)
                     if matches!(
@@ -130,7 +168,8 @@ impl SignalTrigger {
 
 #[cfg(any(target_os = "linux", target_os = "android"))]
 mod requests {
-    use std::io::{self, BufReader, Write};
+    use std::io::{self, BufReader};
+    use std::os::unix::io::AsFd;
     use std::os::unix::net::{UnixListener, UnixStream};
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::sync::Arc;
@@ -138,6 +177,7 @@ mod requests {
     use std::time::{Duration, Instant};
 
     use super::Running;
+    use crate::sys::send_all;
     use crate::upgrade::control::{self, Answer, Refused};
 
     /// Requests served at once; more are answered "busy".
@@ -224,9 +264,10 @@ mod requests {
 
     /// Writes `answer` without waiting (the requester may not read) and
     /// closes the connection.
-    fn answer_and_close(mut stream: UnixStream, answer: &Answer) {
+    fn answer_and_close(stream: UnixStream, answer: &Answer) {
         let _ = stream.set_nonblocking(true);
-        let _ = stream.write_all(format!("{}\n", answer.encode()).as_bytes());
+        let _ = write(&stream, answer);
+        drop(stream);
     }
 
     fn serve_one(running: &Running, stream: &UnixStream) {
@@ -263,8 +304,10 @@ mod requests {
         );
     }
 
-    fn write(mut stream: &UnixStream, answer: &Answer) -> io::Result<()> {
-        stream.write_all(format!("{}\n", answer.encode()).as_bytes())
+    /// The answer and its newline; a requester that went away is an
+    /// error, never SIGPIPE.
+    fn write(stream: &UnixStream, answer: &Answer) -> io::Result<()> {
+        send_all(stream.as_fd(), format!("{}\n", answer.encode()).as_bytes())
     }
 
     /// A message said at most once per [`LOG_EVERY`], with how many times
