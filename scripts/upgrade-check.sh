@@ -297,7 +297,9 @@ for entry in "${loads[@]}"; do
             errors=$(grep -o '"errorDistribution": *{[^}]*}' <<<"$flat" | sed 's/^[^{]*//') || errors="?"
             requests=$(grep -o '"200": *[0-9]*' <<<"$codes" | grep -o '[0-9]*$' || echo 0)
             # The requests in flight when it stops count as "aborted due to deadline".
-            bad=$( { grep -o '"[^"]*": *[0-9]*' <<<"$errors" | grep -v '^"aborted due to deadline"' | grep -o ': *[0-9]*'; grep -v '"200"' <<<"$(grep -o '"[0-9]*": *[0-9]*' <<<"$codes")" | grep -o ': *[0-9]*'; } \
+            # (No error, or only status 200, is no match: grep's 1 is not a failure here.)
+            bad=$( { grep -o '"[^"]*": *[0-9]*' <<<"$errors" | grep -v '^"aborted due to deadline"' | grep -o ': *[0-9]*' || true
+                grep -v '"200"' <<<"$(grep -o '"[0-9]*": *[0-9]*' <<<"$codes" || true)" | grep -o ': *[0-9]*' || true; } \
                 | tr -d '": ' | awk '{s += $1} END {print s + 0}')
             errors="status $codes, errors $errors"
             ;;
