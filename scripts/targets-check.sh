@@ -230,6 +230,14 @@ cfg_predicates() {
             }
             $args =~ s/\s+/ /g;
             $args =~ s/^ | $//g;
+            # Not a predicate: a macro'"'"'s `$target` or a format string'"'"'s `{cfg}`.
+            next if $args =~ /[\$\{]/;
+            print "$args\n" unless $seen{$args}++;
+        }
+        # The rows of the policy table (policy_table.rs): `[PREDICATES] =>`.
+        while ($ARGV =~ /policy_table\.rs$/ && /^\s*\[([^\]\$]+)\]\s*=>/mg) {
+            my $args = "any($1)";
+            $args =~ s/\s+/ /g;
             print "$args\n" unless $seen{$args}++;
         }' "$@"
 }
