@@ -324,15 +324,10 @@ mod tests {
         let mut byte = [0u8; 1];
         let (read, fds) = receive_with_fds(&new, &mut byte).unwrap();
         assert_eq!((read, byte[0], fds.len()), (1, b'G', 1));
-        let info =
-            std::fs::read_to_string(format!("/proc/self/fdinfo/{}", fds[0].as_raw_fd())).unwrap();
-        let flags = info
-            .lines()
-            .find_map(|line| line.strip_prefix("flags:"))
-            .map(|flags| u32::from_str_radix(flags.trim(), 8).unwrap())
-            .unwrap();
-        // O_CLOEXEC is 0o2000000 in fdinfo's flags.
-        assert_ne!(flags & 0o2_000_000, 0, "{info}");
+        assert_eq!(
+            crate::sys::passed_fd(fds[0].as_raw_fd()).unwrap(),
+            crate::sys::PassedFd::CloseOnExec
+        );
     }
 
     fn tempfile_in_target() -> std::fs::File {
