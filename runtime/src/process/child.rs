@@ -10,7 +10,10 @@ use std::os::unix::io::{BorrowedFd, OwnedFd, RawFd};
 use std::process::ExitStatus;
 use std::time::Duration;
 
+use std::ffi::OsString;
+
 use super::inherited::SD_LISTEN_FDS_START;
+use crate::handoff::vars::{LISTEN_FDNAMES, LISTEN_FDS, LISTEN_FDS_FIRST_FD, LISTEN_PID};
 use crate::sys::process::{self as sys, Exec, Unreaped};
 
 /// The descriptors a child gets, each at the number [`Layout::place`]
@@ -29,6 +32,24 @@ impl<'a> Layout<'a> {
         self.fds.push(fd);
         number
     }
+}
+
+/// This process's environment for a child passed sockets named `names` by
+/// the protocol of `sd_listen_fds(3)`: `LISTEN_FDS` and `LISTEN_FDNAMES`
+/// set, this process's own `LISTEN_*` and `also_removed` left out.
+/// `LISTEN_PID` is the child's own: [`Exec::new`]'s `with_pid`.
+pub(crate) fn listen_environment(names: &[&str], also_removed: &[&str]) -> Vec<(OsString, OsString)> {
+    let mut environment: Vec<(OsString, OsString)> = std::env::vars_os()
+        .filter(|(name, _)| {
+            ![LISTEN_PID, LISTEN_FDS, LISTEN_FDNAMES, LISTEN_FDS_FIRST_FD]
+                .iter()
+                .chain(also_removed)
+                .any(|own| name == own)
+        })
+        .collect();
+    environment.push((LISTEN_FDS.into(), names.len().to_string().into()));
+    environment.push((LISTEN_FDNAMES.into(), names.join(":").into()));
+    environment
 }
 
 /// A child process: see the module's docs.

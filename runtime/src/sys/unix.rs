@@ -22,6 +22,10 @@ pub(crate) mod process;
 #[cfg(any(target_os = "linux", target_os = "android"))]
 #[path = "sock_diag.rs"]
 pub(crate) mod sock_diag;
+/// The raw calls of the supervisor: reap any child, adopt orphans.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+#[path = "supervisor.rs"]
+pub(crate) mod supervisor;
 /// The raw calls of Unix-domain socket files and their locks.
 pub(crate) mod unix_socket;
 /// The raw calls of an upgrade's channels and of systemd's notifications.

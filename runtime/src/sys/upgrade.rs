@@ -6,9 +6,7 @@
 use std::io;
 #[allow(unused_imports)]
 use std::mem::{size_of, size_of_val};
-#[cfg(any(target_os = "linux", target_os = "android"))]
-use std::os::unix::io::AsFd;
-use std::os::unix::io::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::os::unix::io::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::net::UnixStream;
 
 use socket2::SockAddr;
@@ -111,15 +109,61 @@ const RECEIVE_CLOEXEC: libc::c_int = 0;
 /// bytes read (0 at end of file) and the descriptors (at most
 /// [`MOST_FDS_PER_MESSAGE`]; more are closed by the kernel, and the
 /// message says it was cut with `MSG_CTRUNC`, which is an error here).
-#[allow(unsafe_code)]
 pub(crate) fn receive_with_fds(
     stream: &UnixStream,
     buffer: &mut [u8],
 ) -> io::Result<(usize, Vec<OwnedFd>)> {
+    let received = receive(stream.as_fd(), buffer, 0)?;
+    if received.cut {
+        return Err(cut());
+    }
+    Ok((received.len, received.fds))
+}
+
+fn cut() -> io::Error {
+    io::Error::new(
+        io::ErrorKind::InvalidData,
+        format!(
+            "more than {MOST_FDS_PER_MESSAGE} descriptors came with one message; the rest were \
+             closed"
+        ),
+    )
+}
+
+/// One message [`receive`] took.
+#[derive(Debug)]
+pub(crate) struct Received {
+    /// Its bytes in the buffer.
+    pub(crate) len: usize,
+    /// The descriptors attached, owned and close-on-exec.
+    pub(crate) fds: Vec<OwnedFd>,
+    /// The sender's process id, as the kernel recorded it
+    /// (`SCM_CREDENTIALS`), on a socket with `SO_PASSCRED` (Linux).
+    #[cfg_attr(not(any(target_os = "linux", target_os = "android")), allow(dead_code))]
+    pub(crate) pid: Option<u32>,
+    /// `MSG_CTRUNC`: descriptors beyond the control buffer were closed.
+    pub(crate) cut: bool,
+}
+
+/// Receives one message with `flags` (e.g. `MSG_DONTWAIT`): its bytes, the
+/// descriptors attached (at most [`MOST_FDS_PER_MESSAGE`]) and, where the
+/// socket asks for them, the sender's credentials.
+#[allow(unsafe_code)]
+pub(crate) fn receive(
+    socket: BorrowedFd<'_>,
+    buffer: &mut [u8],
+    flags: libc::c_int,
+) -> io::Result<Received> {
     #[allow(clippy::cast_possible_truncation)]
     let most = (MOST_FDS_PER_MESSAGE * size_of::<RawFd>()) as libc::c_uint;
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    #[allow(clippy::cast_possible_truncation)]
     // SAFETY: CMSG_SPACE is arithmetic on its argument.
-    let space = unsafe { libc::CMSG_SPACE(most) as usize };
+    let credentials = unsafe { libc::CMSG_SPACE(size_of::<libc::ucred>() as libc::c_uint) as usize };
+    #[cfg(not(any(target_os = "linux", target_os = "android")))]
+    let credentials = 0;
+    // SAFETY: CMSG_SPACE is arithmetic on its argument.
+    let space = unsafe { libc::CMSG_SPACE(most) as usize } + credentials;
     let mut control = vec![0u64; (space + 7) / 8];
     let mut iov = libc::iovec {
         iov_base: buffer.as_mut_ptr().cast(),
@@ -137,13 +181,16 @@ pub(crate) fn receive_with_fds(
     }
     let received = loop {
         // SAFETY: as above; recvmsg writes only into the buffers given.
-        let result = unsafe { libc::recvmsg(stream.as_raw_fd(), &mut header, RECEIVE_CLOEXEC) };
+        let result =
+            unsafe { libc::recvmsg(socket.as_raw_fd(), &mut header, RECEIVE_CLOEXEC | flags) };
         match os_result(result) {
             Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
             other => break other?.unsigned_abs(),
         }
     };
     let mut fds = Vec::new();
+    #[allow(unused_mut)]
+    let mut pid = None;
     // SAFETY: the kernel filled the control buffer; CMSG_* walk it within
     // `msg_controllen`, and each descriptor in an SCM_RIGHTS message is new
     // in this process and owned by nothing else.
@@ -161,6 +208,13 @@ pub(crate) fn receive_with_fds(
                     fds.push(OwnedFd::from_raw_fd(fd));
                 }
             }
+            #[cfg(any(target_os = "linux", target_os = "android"))]
+            if (*cmsg).cmsg_level == libc::SOL_SOCKET
+                && (*cmsg).cmsg_type == libc::SCM_CREDENTIALS
+            {
+                let cred = libc::CMSG_DATA(cmsg).cast::<libc::ucred>().read_unaligned();
+                pid = u32::try_from(cred.pid).ok();
+            }
             cmsg = libc::CMSG_NXTHDR(&header, cmsg);
         }
     }
@@ -169,16 +223,12 @@ pub(crate) fn receive_with_fds(
             super::set_cloexec(fd)?;
         }
     }
-    if header.msg_flags & libc::MSG_CTRUNC != 0 {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidData,
-            format!(
-                "more than {MOST_FDS_PER_MESSAGE} descriptors came with one message; the rest \
-                 were closed"
-            ),
-        ));
-    }
-    Ok((received, fds))
+    Ok(Received {
+        len: received,
+        fds,
+        pid,
+        cut: header.msg_flags & libc::MSG_CTRUNC != 0,
+    })
 }
 
 /// The process id and user id at the other end of a connected Unix-domain
@@ -244,8 +294,8 @@ pub(crate) fn signal_handler(signal: libc::c_int) -> io::Result<usize> {
     Ok(current.sa_sigaction)
 }
 
-/// Registers `signal` so that each delivery writes one byte to `to`
-/// (nonblocking: a full buffer drops the byte, never blocks the handler).
+/// Registers `signal` so that each delivery writes one byte, the signal's
+/// number, to `to` (nonblocking: a full buffer drops the byte, never blocks the handler).
 /// Other handlers of the signal registered through signal-hook (tokio's
 /// among them) keep running. A signal that cannot be caught is an error.
 #[allow(unsafe_code)]
@@ -253,6 +303,7 @@ pub(crate) fn signal_to_socket(signal: libc::c_int, to: UnixStream) -> io::Resul
     // The sending end lives as long as the process: the handler may run at
     // any moment.
     let fd = std::os::unix::io::IntoRawFd::into_raw_fd(to);
+    let byte = u8::try_from(signal).unwrap_or(0);
     // SAFETY: the action only calls send(2), which is async-signal-safe,
     // on a descriptor that is never closed, without waiting (a full buffer
     // drops the byte) and without SIGPIPE (a reader gone is EPIPE);
@@ -261,7 +312,7 @@ pub(crate) fn signal_to_socket(signal: libc::c_int, to: UnixStream) -> io::Resul
         signal_hook_registry::register(signal, move || {
             libc::send(
                 fd,
-                b"s".as_ptr().cast(),
+                std::ptr::addr_of!(byte).cast(),
                 1,
                 libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL,
             );

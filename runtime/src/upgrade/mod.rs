@@ -52,7 +52,7 @@
 mod channel;
 #[cfg(any(target_os = "linux", target_os = "android"))]
 mod control;
-mod notify;
+pub(crate) mod notify;
 mod signal;
 mod transaction;
 mod trigger;
@@ -68,9 +68,12 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
+pub(crate) use self::channel::RESTARTABLE_UPGRADE;
 use self::channel::{NewSide, TakeOver};
 use self::notify::Manager;
 use crate::process::kept;
+#[cfg(any(target_os = "linux", target_os = "android"))]
+use crate::supervisor;
 
 #[cfg(any(target_os = "linux", target_os = "android"))]
 pub use self::control::request;
@@ -109,6 +112,9 @@ pub struct Upgrade {
     channel: Option<NewSide>,
     /// `$NOTIFY_SOCKET`, read now.
     manager: Option<Manager>,
+    /// The supervisor that should have been started and could not:
+    /// returned by `ready`.
+    supervisor: Option<io::Error>,
 }
 
 impl Upgrade {
@@ -127,6 +133,13 @@ impl Upgrade {
     #[must_use]
     pub fn new() -> Upgrade {
         let channel = channel::take();
+        // As PID 1, or asked: the supervisor splits off here, before the
+        // listeners (see `crate::supervisor`).
+        let supervisor = if channel.is_none() {
+            supervisor::automatic().err()
+        } else {
+            None
+        };
         kept::start();
         let mut args: Vec<OsString> = std::env::args_os().collect();
         if args.is_empty() {
@@ -144,6 +157,7 @@ impl Upgrade {
             generation: channel.as_ref().map_or(0, NewSide::generation),
             channel,
             manager: Manager::from_env(),
+            supervisor,
         }
     }
 
@@ -236,6 +250,9 @@ impl Upgrade {
     ///   cannot be started afterwards is logged instead: the process may
     ///   have taken over by then.
     pub fn ready(mut self) -> io::Result<Running> {
+        if let Some(error) = self.supervisor.take() {
+            return Err(error);
+        }
         let claim = Claim::take()?;
         if self.fd_store && self.manager.is_some() {
             kept::with(|kept| kept.iter().try_for_each(|k| notify::check_name(&k.name)))?;
@@ -299,7 +316,15 @@ impl Upgrade {
             });
         }
         if self.notify_ready {
-            said(manager.send(&format!("READY=1\nMAINPID={}", std::process::id()), &[]));
+            let mut ready = format!("READY=1\nMAINPID={}", std::process::id());
+            if supervisor::is_supervised() {
+                ready += &format!(
+                    "\n{}={}",
+                    supervisor::DRAIN_TIMEOUT_MS,
+                    self.drain_timeout.as_millis()
+                );
+            }
+            said(manager.send(&ready, &[]));
         }
     }
 }
@@ -350,7 +375,7 @@ impl Drop for Claim {
 
 /// `path` made absolute against the current directory, without resolving
 /// links; a bare name (no `/`) looked up in `PATH` as exec does.
-fn resolve(path: &Path) -> Option<PathBuf> {
+pub(crate) fn resolve(path: &Path) -> Option<PathBuf> {
     if path.as_os_str().is_empty() {
         return None;
     }
@@ -622,5 +647,28 @@ impl Future for Replaced {
             State::Replaced(by) => Poll::Ready(*by),
             _ => Poll::Pending,
         }
+    }
+}
+
+/// Where the supervisor is not (Linux only): asking for it is an error.
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+mod supervisor {
+    use std::io;
+
+    pub(crate) const DRAIN_TIMEOUT_MS: &str = "";
+
+    pub(crate) fn automatic() -> io::Result<()> {
+        match std::env::var_os("RESTARTABLE_SUPERVISE") {
+            Some(value) if value == "1" => Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                "environment variable RESTARTABLE_SUPERVISE is \"1\", but the supervisor runs \
+                 on Linux only",
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    pub(crate) fn is_supervised() -> bool {
+        false
     }
 }

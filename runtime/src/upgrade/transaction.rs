@@ -5,8 +5,6 @@
 //! its process group and reaped, and this one serves on. The protocol is
 //! in `channel`.
 
-use std::env;
-use std::ffi::OsString;
 use std::io::{self, Read};
 use std::os::unix::io::AsFd;
 use std::os::unix::net::UnixStream;
@@ -16,8 +14,8 @@ use std::time::{Duration, Instant};
 use super::channel::{self, Named, Step, RESTARTABLE_UPGRADE};
 use super::notify::Manager;
 use super::{Upgrade, Upgraded};
-use crate::handoff::vars::{LISTEN_FDNAMES, LISTEN_FDS, LISTEN_FDS_FIRST_FD, LISTEN_PID};
-use crate::process::child::{Child, Ended, Layout};
+use crate::handoff::vars::LISTEN_PID;
+use crate::process::child::{listen_environment, Child, Ended, Layout};
 use crate::process::{kept, locks};
 use crate::sys::process::Exec;
 use crate::sys::upgrade::MOST_FDS_PER_MESSAGE;
@@ -74,26 +72,8 @@ pub(crate) fn start(setup: &Upgrade) -> io::Result<Started> {
         fd: layout.place(theirs.as_fd()),
         generation: setup.generation + 1,
     };
-    let fd_names = listeners
-        .iter()
-        .map(|listener| listener.name.as_str())
-        .collect::<Vec<_>>()
-        .join(":");
-    let mut environment: Vec<(OsString, OsString)> = env::vars_os()
-        .filter(|(name, _)| {
-            ![
-                LISTEN_PID,
-                LISTEN_FDS,
-                LISTEN_FDNAMES,
-                LISTEN_FDS_FIRST_FD,
-                RESTARTABLE_UPGRADE,
-            ]
-            .iter()
-            .any(|own| name == own)
-        })
-        .collect();
-    environment.push((LISTEN_FDS.into(), listeners.len().to_string().into()));
-    environment.push((LISTEN_FDNAMES.into(), fd_names.into()));
+    let names: Vec<&str> = listeners.iter().map(|l| l.name.as_str()).collect();
+    let environment = listen_environment(&names, &[RESTARTABLE_UPGRADE]);
     let channel_value = named.value_before_pid();
     let mut exec = Exec::new(
         program,

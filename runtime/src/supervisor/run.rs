@@ -1,0 +1,431 @@
+//! The supervisor's loop: one thread, woken by a signal (its byte on a
+//! socket pair) or a message from the service, or when a restart is due.
+
+use std::collections::VecDeque;
+use std::convert::Infallible;
+use std::ffi::OsString;
+use std::io::{self, Read};
+use std::os::unix::io::AsFd;
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::process::ExitStatus;
+use std::time::{Duration, Instant};
+
+use socket2::{Domain, Socket, Type};
+
+use super::store::Store;
+use super::{Supervisor, DRAIN_TIMEOUT_MS, SUPERVISOR};
+use crate::handoff::vars::LISTEN_PID;
+use crate::process::child::{listen_environment, Child, Ended, Layout};
+use crate::sys::process::Exec;
+use crate::sys::supervisor as sys;
+use crate::sys::upgrade::{abstract_addr, random_bytes, receive, signal_to_socket};
+use crate::upgrade::notify::{Manager, NOTIFY_SOCKET};
+use crate::upgrade::RESTARTABLE_UPGRADE;
+
+/// Passed on to the service.
+const FORWARDED: [libc::c_int; 6] = [
+    libc::SIGTERM,
+    libc::SIGINT,
+    libc::SIGQUIT,
+    libc::SIGHUP,
+    libc::SIGUSR1,
+    libc::SIGUSR2,
+];
+/// Passed on, and the supervisor exits when the service has.
+const STOPS: [libc::c_int; 3] = [libc::SIGTERM, libc::SIGINT, libc::SIGQUIT];
+/// The back-off after the first crash before the service was ready,
+/// doubled for each next one, up to [`LONGEST_BACKOFF`].
+const FIRST_BACKOFF: Duration = Duration::from_millis(100);
+const LONGEST_BACKOFF: Duration = Duration::from_secs(5);
+/// How long the exec of the service may take.
+const EXEC_WITHIN: Duration = Duration::from_secs(5);
+/// After the drain deadline, before the service is killed.
+const GRACE: Duration = Duration::from_secs(1);
+
+/// Sets up, starts the service, and runs the loop; returns only with an
+/// error from before the service was started.
+pub(super) fn supervise(settings: &Supervisor) -> io::Result<Infallible> {
+    let args: Vec<OsString> = std::env::args_os().collect();
+    let program = args
+        .first()
+        .and_then(|first| crate::upgrade::resolve(Path::new(first)))
+        .ok_or_else(|| {
+            io::Error::new(
+                io::ErrorKind::NotFound,
+                format!(
+                    "supervisor: cannot find the program this process was started from (argv[0] \
+                     is {:?}, not a path, and not in PATH), so the service cannot be started",
+                    args.first().map(|a| a.to_string_lossy().into_owned())
+                ),
+            )
+        })?;
+    let me = std::process::id();
+    let mut random = [0u8; 16];
+    random_bytes(&mut random)?;
+    let hex: String = random.iter().map(|b| format!("{b:02x}")).collect();
+    let name = format!("restartable/supervisor/{me}/{hex}");
+    let notify = Socket::new(Domain::UNIX, Type::DGRAM, None)?;
+    notify.set_passcred(true)?;
+    notify.bind(&abstract_addr(name.as_bytes())?)?;
+    notify.set_nonblocking(true)?;
+    sys::become_subreaper()?;
+    let (signals, sender) = UnixStream::pair()?;
+    signals.set_nonblocking(true)?;
+    let mut supervisor = Loop {
+        settings,
+        program,
+        args,
+        name: format!("@{name}"),
+        notify,
+        signals,
+        outer: Manager::from_env(),
+        store: Store::default(),
+        main: None,
+        ready: false,
+        told_outer: false,
+        failed_starts: 0,
+        starts: VecDeque::new(),
+        restart_at: None,
+        last: None,
+        stop: None,
+        killed: false,
+        drain_timeout: None,
+        dropped: 0,
+    };
+    supervisor.start()?;
+    // After the start: a start that fails returns with no handler left
+    // behind. A child that ended meanwhile is reaped by the loop's first
+    // turn.
+    for signal in FORWARDED.iter().chain(&[libc::SIGCHLD]) {
+        if let Err(error) = signal_to_socket(*signal, sender.try_clone()?) {
+            crate::event!(
+                error,
+                "supervisor: cannot catch signal {signal} ({error}); the service is stopped"
+            );
+            supervisor.kill();
+            std::process::exit(1);
+        }
+    }
+    crate::event!(
+        info,
+        "supervisor: process {me} supervises the service (pid {}); it holds the listeners the \
+         service stores, and starts the service again after a crash",
+        supervisor.main.unwrap_or(0)
+    );
+    supervisor.run()
+}
+
+struct Loop<'a> {
+    settings: &'a Supervisor,
+    program: PathBuf,
+    args: Vec<OsString>,
+    /// `$NOTIFY_SOCKET` for the service.
+    name: String,
+    notify: Socket,
+    signals: UnixStream,
+    /// The service manager of the supervisor itself, if any.
+    outer: Option<Manager>,
+    store: Store,
+    /// The service's main process, while it runs.
+    main: Option<u32>,
+    /// The main process said `READY=1`.
+    ready: bool,
+    told_outer: bool,
+    /// Crashes in a row before the service was ready.
+    failed_starts: u32,
+    /// The recent starts, for the crash-loop limit.
+    starts: VecDeque<Instant>,
+    restart_at: Option<Instant>,
+    last: Option<ExitStatus>,
+    /// The deadline, once a stop signal came.
+    stop: Option<Instant>,
+    killed: bool,
+    /// As the service said it.
+    drain_timeout: Option<Duration>,
+    /// Messages from other processes than the main one, dropped.
+    dropped: u64,
+}
+
+impl Loop<'_> {
+    fn run(mut self) -> ! {
+        loop {
+            let signals = self.take_signals();
+            // Messages first: an old process's `MAINPID=` is queued before
+            // it exits, and must be read before its exit is.
+            self.read_messages();
+            self.reap();
+            for signal in signals {
+                self.on_signal(signal);
+            }
+            let now = Instant::now();
+            if self.main.is_none() && self.restart_at.is_some_and(|at| now >= at) {
+                self.restart_at = None;
+                if let Err(error) = self.start() {
+                    crate::event!(error, "supervisor: cannot start the service: {error}");
+                    self.failed_starts += 1;
+                    self.schedule_restart("could not be started", 1);
+                }
+            }
+            if self.stop.is_some_and(|deadline| now >= deadline) && !self.killed {
+                crate::event!(
+                    warn,
+                    "supervisor: the service did not exit by its drain deadline; killed"
+                );
+                self.kill();
+            }
+            self.sleep();
+        }
+    }
+
+    /// Starts the service with the stored sockets.
+    fn start(&mut self) -> io::Result<()> {
+        let mut layout = Layout::default();
+        let mut names = Vec::with_capacity(self.store.len());
+        for stored in self.store.iter() {
+            layout.place(stored.fd());
+            names.push(stored.name.as_str());
+        }
+        let me = std::process::id().to_string();
+        let mut environment =
+            listen_environment(&names, &[NOTIFY_SOCKET, SUPERVISOR, RESTARTABLE_UPGRADE]);
+        environment.push((NOTIFY_SOCKET.into(), self.name.clone().into()));
+        environment.push((SUPERVISOR.into(), me.into()));
+        let mut exec = Exec::new(&self.program, &self.args, &environment, &[(LISTEN_PID, "")])?;
+        self.starts.push_back(Instant::now());
+        let child = Child::spawn(&mut exec, &layout, EXEC_WITHIN)?;
+        // The supervisor is the reaper of the service and of everything it
+        // leaves: the pid stays its own until `reap` collects it.
+        self.main = Some(child.id());
+        self.ready = false;
+        Ok(())
+    }
+
+    /// The signals that came, by number.
+    fn take_signals(&mut self) -> Vec<libc::c_int> {
+        let mut bytes = [0u8; 64];
+        let mut signals = Vec::new();
+        loop {
+            match self.signals.read(&mut bytes) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => signals.extend(bytes[..n].iter().map(|&b| libc::c_int::from(b))),
+            }
+        }
+        signals
+    }
+
+    fn on_signal(&mut self, signal: libc::c_int) {
+        if !FORWARDED.contains(&signal) {
+            return;
+        }
+        let stops = STOPS.contains(&signal);
+        if stops && self.stop.is_none() {
+            let drain = self.drain_timeout.unwrap_or(self.settings.stop_timeout);
+            self.stop = Some(Instant::now() + drain + GRACE);
+        }
+        let Some(main) = self.main else {
+            if stops {
+                crate::event!(info, "supervisor: signal {signal} while no service runs; exiting");
+                self.exit(self.last.map_or(0, sys::shell_status));
+            }
+            crate::event!(warn, "supervisor: signal {signal} while no service runs; dropped");
+            return;
+        };
+        crate::event!(info, "supervisor: signal {signal} passed to the service (pid {main})");
+        if let Err(error) = sys::signal(main, signal) {
+            crate::event!(warn, "supervisor: cannot pass signal {signal} to {main}: {error}");
+        }
+    }
+
+    /// Reads every message queued from the service.
+    fn read_messages(&mut self) {
+        let mut buffer = [0u8; 4096];
+        loop {
+            let received = match receive(self.notify.as_fd(), &mut buffer, libc::MSG_DONTWAIT) {
+                Ok(received) => received,
+                Err(error) if error.kind() == io::ErrorKind::WouldBlock => return,
+                Err(error) => {
+                    crate::event!(warn, "supervisor: cannot read a message: {error}");
+                    return;
+                }
+            };
+            let Some(pid) = received.pid.filter(|pid| Some(*pid) == self.main) else {
+                self.dropped += 1;
+                if self.dropped == 1 {
+                    crate::event!(
+                        warn,
+                        "supervisor: a message from process {:?}, not the service's main \
+                         process, was dropped (as systemd's NotifyAccess=main does; said once)",
+                        received.pid
+                    );
+                }
+                continue;
+            };
+            let text = String::from_utf8_lossy(&buffer[..received.len]).into_owned();
+            self.message(pid, &text, received.fds);
+        }
+    }
+
+    fn message(&mut self, from: u32, text: &str, fds: Vec<std::os::unix::io::OwnedFd>) {
+        let mut store = false;
+        let mut name = "stored";
+        let mut ready = false;
+        let mut main = None;
+        for line in text.lines() {
+            match line.split_once('=') {
+                Some(("READY", "1")) => ready = true,
+                Some(("FDSTORE", "1")) => store = true,
+                Some(("FDNAME", value)) => name = value,
+                Some(("MAINPID", value)) => main = value.parse::<u32>().ok(),
+                Some((DRAIN_TIMEOUT_MS, value)) => {
+                    self.drain_timeout = value.parse().ok().map(Duration::from_millis);
+                }
+                _ => {}
+            }
+        }
+        if store {
+            for fd in fds {
+                self.store.add(name, fd);
+            }
+        }
+        if ready {
+            self.ready = true;
+            self.failed_starts = 0;
+            if !self.told_outer {
+                self.told_outer = true;
+                if let Some(outer) = &self.outer {
+                    if let Err(error) = outer.send("READY=1", &[]) {
+                        crate::event!(warn, "supervisor: {error}; it runs on");
+                    }
+                }
+            }
+        }
+        match main {
+            Some(new) if new != from => match sys::parent_of(new) {
+                Ok(parent) if parent == from => {
+                    crate::event!(
+                        info,
+                        "supervisor: the service's main process is now {new}, started by {from} \
+                         (an upgrade)"
+                    );
+                    self.main = Some(new);
+                }
+                _ => crate::event!(
+                    warn,
+                    "supervisor: MAINPID={new} from {from} names no child of it; ignored"
+                ),
+            },
+            _ => {}
+        }
+    }
+
+    /// Reaps every child that ended: the service, or an orphan.
+    fn reap(&mut self) {
+        loop {
+            match sys::reap_any() {
+                Ok(Some((pid, status))) if Some(pid) == self.main => self.ended(pid, status),
+                Ok(Some((pid, status))) => crate::event!(
+                    debug,
+                    "supervisor: reaped process {pid}, which {}",
+                    Ended::Status(status)
+                ),
+                Ok(None) => return,
+                Err(error) => {
+                    crate::event!(warn, "supervisor: waitpid: {error}");
+                    return;
+                }
+            }
+        }
+    }
+
+    /// The service's main process ended.
+    fn ended(&mut self, pid: u32, status: ExitStatus) {
+        self.main = None;
+        self.last = Some(status);
+        let ended = Ended::Status(status);
+        if self.stop.is_some() {
+            crate::event!(info, "supervisor: the service (pid {pid}) {ended}; exiting");
+            self.exit(sys::shell_status(status));
+        }
+        if sys::succeeded(status) {
+            crate::event!(info, "supervisor: the service (pid {pid}) {ended}; exiting");
+            self.exit(0);
+        }
+        if self.ready {
+            self.failed_starts = 0;
+        } else {
+            self.failed_starts += 1;
+        }
+        self.schedule_restart(&format!("(pid {pid}) {ended}"), sys::shell_status(status));
+    }
+
+    /// Starts the service again, at once or after the back-off, unless the
+    /// crash-loop limit is reached: then exits with `status`.
+    fn schedule_restart(&mut self, why: &str, status: i32) {
+        let now = Instant::now();
+        let interval = self.settings.interval;
+        while self
+            .starts
+            .front()
+            .is_some_and(|&at| now.duration_since(at) > interval)
+        {
+            self.starts.pop_front();
+        }
+        let burst = self.settings.burst;
+        if self.starts.len() >= usize::try_from(burst).unwrap_or(usize::MAX) {
+            crate::event!(
+                error,
+                "supervisor: the service {why}, after {} starts within {interval:?}: a crash \
+                 loop; it is not started again (the limit is {burst} starts, set by {})",
+                self.starts.len(),
+                super::START_LIMIT
+            );
+            self.exit(if status == 0 { 1 } else { status });
+        }
+        let delay = match self.failed_starts {
+            0 => Duration::ZERO,
+            n => FIRST_BACKOFF
+                .saturating_mul(1 << (n - 1).min(16))
+                .min(LONGEST_BACKOFF),
+        };
+        crate::event!(
+            warn,
+            "supervisor: the service {why}; started again {} with the {} listeners held",
+            if delay.is_zero() {
+                "at once".to_owned()
+            } else {
+                format!("after {delay:?} (it had not become ready)")
+            },
+            self.store.len()
+        );
+        self.restart_at = Some(now + delay);
+    }
+
+    /// SIGKILL to the service's process group and to the service.
+    fn kill(&mut self) {
+        self.killed = true;
+        if let Some(main) = self.main {
+            // Unreaped: the supervisor reaps it, so its number is its own.
+            if let Ok(group) = libc::pid_t::try_from(main) {
+                let _ = crate::sys::process::kill_group(group);
+            }
+            let _ = sys::signal(main, libc::SIGKILL);
+        }
+    }
+
+    fn exit(&self, status: i32) -> ! {
+        crate::event!(info, "supervisor: exiting with status {status}");
+        std::process::exit(status)
+    }
+
+    /// Waits for a signal, a message, or the next deadline.
+    fn sleep(&self) {
+        let now = Instant::now();
+        let next = [self.restart_at, self.stop.filter(|_| !self.killed)]
+            .into_iter()
+            .flatten()
+            .min();
+        let timeout = next.map(|at| at.saturating_duration_since(now));
+        sys::wait_readable(&[self.notify.as_fd(), self.signals.as_fd()], timeout);
+    }
+}

@@ -1,0 +1,105 @@
+//! The raw calls of the supervisor (Linux): become the reaper of orphans,
+//! reap any child, and read a process's parent.
+
+use std::io;
+use std::os::unix::io::{AsRawFd, BorrowedFd};
+use std::time::Duration;
+use std::os::unix::process::ExitStatusExt;
+use std::process::ExitStatus;
+
+use super::os_result;
+
+/// Makes this process the one orphans of its descendants are handed to
+/// (`PR_SET_CHILD_SUBREAPER`, Linux 3.4), as PID 1 of a namespace is
+/// anyway: a new process an upgrade started stays a descendant when the
+/// old one exits.
+#[allow(unsafe_code)]
+pub(crate) fn become_subreaper() -> io::Result<()> {
+    // SAFETY: prctl with PR_SET_CHILD_SUBREAPER reads its integer argument
+    // only.
+    os_result(unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) }).map(drop)
+}
+
+/// Reaps one child that has ended, whichever it is, without waiting:
+/// `None` when none has (or there is no child).
+#[allow(unsafe_code)]
+pub(crate) fn reap_any() -> io::Result<Option<(u32, ExitStatus)>> {
+    let mut status: libc::c_int = 0;
+    loop {
+        // SAFETY: waitpid writes the status into the integer given.
+        let pid = unsafe { libc::waitpid(-1, &mut status, libc::WNOHANG) };
+        match os_result(pid) {
+            Ok(0) => return Ok(None),
+            Ok(pid) => return Ok(Some((pid.unsigned_abs(), ExitStatus::from_raw(status)))),
+            Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
+            Err(error) if error.raw_os_error() == Some(libc::ECHILD) => return Ok(None),
+            Err(error) => return Err(error),
+        }
+    }
+}
+
+/// Sends `signal` to `pid`.
+#[allow(unsafe_code)]
+pub(crate) fn signal(pid: u32, signal: libc::c_int) -> io::Result<()> {
+    let pid = libc::pid_t::try_from(pid).map_err(|_| io::ErrorKind::InvalidInput)?;
+    // SAFETY: kill changes no memory of this process.
+    os_result(unsafe { libc::kill(pid, signal) }).map(drop)
+}
+
+/// The parent of process `pid`, from `/proc/PID/stat` (the field after
+/// the command's closing parenthesis and the state).
+pub(crate) fn parent_of(pid: u32) -> io::Result<u32> {
+    let stat = std::fs::read(format!("/proc/{pid}/stat"))?;
+    let after = stat
+        .iter()
+        .rposition(|&b| b == b')')
+        .map(|at| &stat[at + 1..])
+        .unwrap_or_default();
+    std::str::from_utf8(after)
+        .ok()
+        .and_then(|rest| rest.split_ascii_whitespace().nth(1))
+        .and_then(|ppid| ppid.parse().ok())
+        .ok_or_else(|| {
+            io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("/proc/{pid}/stat names no parent"),
+            )
+        })
+}
+
+/// Whether `status` is an exit with status 0.
+pub(crate) fn succeeded(status: ExitStatus) -> bool {
+    status.code() == Some(0)
+}
+
+/// The status a shell gives for `status`: the exit code, or 128 plus the
+/// signal that killed the process.
+pub(crate) fn shell_status(status: ExitStatus) -> i32 {
+    status
+        .code()
+        .or_else(|| status.signal().map(|signal| 128 + signal))
+        .unwrap_or(1)
+}
+
+/// Waits until one of `fds` is readable, a signal interrupts, or `timeout`
+/// (rounded up to a millisecond) passes; forever without one.
+#[allow(unsafe_code)]
+pub(crate) fn wait_readable(fds: &[BorrowedFd<'_>], timeout: Option<Duration>) {
+    let mut polled: Vec<libc::pollfd> = fds
+        .iter()
+        .map(|fd| libc::pollfd {
+            fd: fd.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        })
+        .collect();
+    let timeout = timeout.map_or(-1, |timeout| {
+        let ms = timeout.as_millis() + u128::from(timeout.subsec_nanos() % 1_000_000 != 0);
+        libc::c_int::try_from(ms).unwrap_or(libc::c_int::MAX)
+    });
+    #[allow(clippy::cast_possible_truncation)]
+    let count = polled.len() as libc::nfds_t;
+    // SAFETY: poll writes the `revents` of the `count` entries given, which
+    // live for the call; the descriptors are borrowed for it.
+    unsafe { libc::poll(polled.as_mut_ptr(), count, timeout) };
+}
