@@ -19,6 +19,10 @@
 //!
 //! Under systemd (`NOTIFY_SOCKET` set) the listeners also go to the fd
 //! store as `http` and `unix`, and `READY=1` is sent: see examples/systemd/.
+//! As a container's entrypoint (PID 1 of its PID namespace) it splits into
+//! the crate's supervisor and the server, with no flag: SIGHUP to PID 1
+//! upgrades, a crashed server is started again at once with the same
+//! sockets, SIGTERM stops it (`restartable::supervisor`).
 //! What happens is logged to stderr (the `log` feature).
 
 use std::io::{self, BufRead, BufReader, Write};

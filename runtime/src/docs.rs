@@ -19,6 +19,9 @@ pub mod unix_sockets {}
 #[doc = include_str!("../docs/zero-downtime.md")]
 pub mod zero_downtime {}
 
+#[doc = include_str!("../docs/containers.md")]
+pub mod containers {}
+
 #[doc = include_str!("../docs/windows.md")]
 pub mod windows {}
 

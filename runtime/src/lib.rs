@@ -11,6 +11,7 @@
 #![doc = "[handoff]: crate::docs::handoff"]
 #![doc = "[unix_sockets]: crate::docs::unix_sockets"]
 #![doc = "[zero_downtime]: crate::docs::zero_downtime"]
+#![doc = "[containers]: crate::docs::containers"]
 #![doc = "[windows]: crate::docs::windows"]
 #![doc = "[targets]: crate::docs::targets"]
 #![doc = "[expansion]: crate::docs::design#the-policy-is-chosen-at-compile-time"]
@@ -68,13 +69,13 @@ mod process;
 mod spec;
 #[cfg(any(unix, windows))]
 mod step;
+#[cfg(any(target_os = "linux", target_os = "android"))]
+#[cfg_attr(docsrs, doc(cfg(any(target_os = "linux", target_os = "android"))))]
+pub mod supervisor;
 #[cfg(any(unix, windows))]
 #[cfg_attr(unix, path = "sys/unix.rs")]
 #[cfg_attr(windows, path = "sys/windows.rs")]
 mod sys;
-#[cfg(any(target_os = "linux", target_os = "android"))]
-#[cfg_attr(docsrs, doc(cfg(any(target_os = "linux", target_os = "android"))))]
-pub mod supervisor;
 #[cfg(unix)]
 #[cfg_attr(docsrs, doc(cfg(unix)))]
 pub mod upgrade;

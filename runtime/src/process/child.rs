@@ -38,7 +38,10 @@ impl<'a> Layout<'a> {
 /// the protocol of `sd_listen_fds(3)`: `LISTEN_FDS` and `LISTEN_FDNAMES`
 /// set, this process's own `LISTEN_*` and `also_removed` left out.
 /// `LISTEN_PID` is the child's own: [`Exec::new`]'s `with_pid`.
-pub(crate) fn listen_environment(names: &[&str], also_removed: &[&str]) -> Vec<(OsString, OsString)> {
+pub(crate) fn listen_environment(
+    names: &[&str],
+    also_removed: &[&str],
+) -> Vec<(OsString, OsString)> {
     let mut environment: Vec<(OsString, OsString)> = std::env::vars_os()
         .filter(|(name, _)| {
             ![LISTEN_PID, LISTEN_FDS, LISTEN_FDNAMES, LISTEN_FDS_FIRST_FD]

@@ -180,6 +180,28 @@ pub(crate) fn automatic() -> io::Result<()> {
     }
 }
 
+/// When process `pid` is a supervisor (it holds a socket named as the
+/// supervisor names its own), its service: the child of it that listens for
+/// upgrade requests.
+pub(crate) fn service_of(pid: u32) -> io::Result<Option<u32>> {
+    if crate::upgrade::find_socket(pid, run::NAME_PREFIX.as_bytes(), false)?.is_none() {
+        return Ok(None);
+    }
+    let tasks = std::fs::read_dir(format!("/proc/{pid}/task"))?;
+    for task in tasks.flatten() {
+        let children = std::fs::read_to_string(task.path().join("children")).unwrap_or_default();
+        for child in children
+            .split_whitespace()
+            .filter_map(|c| c.parse::<u32>().ok())
+        {
+            if crate::upgrade::find(child)?.is_some() {
+                return Ok(Some(child));
+            }
+        }
+    }
+    Ok(None)
+}
+
 fn start_limit_from_env() -> io::Result<Option<(u32, Duration)>> {
     let Some(value) = std::env::var_os(START_LIMIT) else {
         return Ok(None);
@@ -189,7 +211,10 @@ fn start_limit_from_env() -> io::Result<Option<(u32, Duration)>> {
         .and_then(|text| text.split_once('/'))
         .and_then(|(burst, seconds)| {
             let burst: u32 = burst.parse().ok().filter(|&b| b > 0)?;
-            let seconds: f64 = seconds.parse().ok().filter(|s: &f64| s.is_finite() && *s > 0.0)?;
+            let seconds: f64 = seconds
+                .parse()
+                .ok()
+                .filter(|s: &f64| s.is_finite() && *s > 0.0)?;
             Some((burst, Duration::try_from_secs_f64(seconds).ok()?))
         })
         .map(Some)

@@ -19,9 +19,13 @@ use crate::handoff::vars::LISTEN_PID;
 use crate::process::child::{listen_environment, Child, Ended, Layout};
 use crate::sys::process::Exec;
 use crate::sys::supervisor as sys;
-use crate::sys::upgrade::{abstract_addr, random_bytes, receive, signal_to_socket};
+use crate::sys::upgrade::{abstract_addr, random_name, receive, signal_to_socket};
 use crate::upgrade::notify::{Manager, NOTIFY_SOCKET};
 use crate::upgrade::RESTARTABLE_UPGRADE;
+
+/// The start of the name of the supervisor's socket, before its pid and a
+/// random part.
+pub(super) const NAME_PREFIX: &str = "restartable/supervisor/";
 
 /// Passed on to the service.
 const FORWARDED: [libc::c_int; 6] = [
@@ -61,10 +65,7 @@ pub(super) fn supervise(settings: &Supervisor) -> io::Result<Infallible> {
             )
         })?;
     let me = std::process::id();
-    let mut random = [0u8; 16];
-    random_bytes(&mut random)?;
-    let hex: String = random.iter().map(|b| format!("{b:02x}")).collect();
-    let name = format!("restartable/supervisor/{me}/{hex}");
+    let name = random_name(NAME_PREFIX)?;
     let notify = Socket::new(Domain::UNIX, Type::DGRAM, None)?;
     notify.set_passcred(true)?;
     notify.bind(&abstract_addr(name.as_bytes())?)?;
@@ -225,15 +226,27 @@ impl Loop<'_> {
         }
         let Some(main) = self.main else {
             if stops {
-                crate::event!(info, "supervisor: signal {signal} while no service runs; exiting");
-                self.exit(self.last.map_or(0, sys::shell_status));
+                crate::event!(
+                    info,
+                    "supervisor: signal {signal} while no service runs; exiting"
+                );
+                Self::exit(self.last.map_or(0, sys::shell_status));
             }
-            crate::event!(warn, "supervisor: signal {signal} while no service runs; dropped");
+            crate::event!(
+                warn,
+                "supervisor: signal {signal} while no service runs; dropped"
+            );
             return;
         };
-        crate::event!(info, "supervisor: signal {signal} passed to the service (pid {main})");
+        crate::event!(
+            info,
+            "supervisor: signal {signal} passed to the service (pid {main})"
+        );
         if let Err(error) = sys::signal(main, signal) {
-            crate::event!(warn, "supervisor: cannot pass signal {signal} to {main}: {error}");
+            crate::event!(
+                warn,
+                "supervisor: cannot pass signal {signal} to {main}: {error}"
+            );
         }
     }
 
@@ -345,11 +358,11 @@ impl Loop<'_> {
         let ended = Ended::Status(status);
         if self.stop.is_some() {
             crate::event!(info, "supervisor: the service (pid {pid}) {ended}; exiting");
-            self.exit(sys::shell_status(status));
+            Self::exit(sys::shell_status(status));
         }
         if sys::succeeded(status) {
             crate::event!(info, "supervisor: the service (pid {pid}) {ended}; exiting");
-            self.exit(0);
+            Self::exit(0);
         }
         if self.ready {
             self.failed_starts = 0;
@@ -380,7 +393,7 @@ impl Loop<'_> {
                 self.starts.len(),
                 super::START_LIMIT
             );
-            self.exit(if status == 0 { 1 } else { status });
+            Self::exit(if status == 0 { 1 } else { status });
         }
         let delay = match self.failed_starts {
             0 => Duration::ZERO,
@@ -413,7 +426,7 @@ impl Loop<'_> {
         }
     }
 
-    fn exit(&self, status: i32) -> ! {
+    fn exit(status: i32) -> ! {
         crate::event!(info, "supervisor: exiting with status {status}");
         std::process::exit(status)
     }

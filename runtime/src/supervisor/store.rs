@@ -37,7 +37,10 @@ impl Store {
         let metadata = match file.metadata() {
             Ok(metadata) => metadata,
             Err(error) => {
-                crate::event!(warn, "supervisor: the descriptor stored as {name:?}: {error}");
+                crate::event!(
+                    warn,
+                    "supervisor: the descriptor stored as {name:?}: {error}"
+                );
                 return;
             }
         };

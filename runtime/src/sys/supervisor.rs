@@ -3,9 +3,9 @@
 
 use std::io;
 use std::os::unix::io::{AsRawFd, BorrowedFd};
-use std::time::Duration;
 use std::os::unix::process::ExitStatusExt;
 use std::process::ExitStatus;
+use std::time::Duration;
 
 use super::os_result;
 

@@ -159,7 +159,8 @@ pub(crate) fn receive(
     #[cfg(any(target_os = "linux", target_os = "android"))]
     #[allow(clippy::cast_possible_truncation)]
     // SAFETY: CMSG_SPACE is arithmetic on its argument.
-    let credentials = unsafe { libc::CMSG_SPACE(size_of::<libc::ucred>() as libc::c_uint) as usize };
+    let credentials =
+        unsafe { libc::CMSG_SPACE(size_of::<libc::ucred>() as libc::c_uint) as usize };
     #[cfg(not(any(target_os = "linux", target_os = "android")))]
     let credentials = 0;
     // SAFETY: CMSG_SPACE is arithmetic on its argument.
@@ -209,8 +210,7 @@ pub(crate) fn receive(
                 }
             }
             #[cfg(any(target_os = "linux", target_os = "android"))]
-            if (*cmsg).cmsg_level == libc::SOL_SOCKET
-                && (*cmsg).cmsg_type == libc::SCM_CREDENTIALS
+            if (*cmsg).cmsg_level == libc::SOL_SOCKET && (*cmsg).cmsg_type == libc::SCM_CREDENTIALS
             {
                 let cred = libc::CMSG_DATA(cmsg).cast::<libc::ucred>().read_unaligned();
                 pid = u32::try_from(cred.pid).ok();
@@ -330,6 +330,20 @@ pub(crate) fn abstract_addr(name: &[u8]) -> io::Result<SockAddr> {
     bytes.push(0);
     bytes.extend_from_slice(name);
     SockAddr::unix(OsStr::from_bytes(&bytes))
+}
+
+/// `prefix`, this process's id, `/` and 128 random bits in hex: the
+/// abstract name of a socket nobody can guess (nor take first).
+#[cfg(any(target_os = "linux", target_os = "android"))]
+pub(crate) fn random_name(prefix: &str) -> io::Result<String> {
+    use std::fmt::Write;
+    let mut random = [0u8; 16];
+    random_bytes(&mut random)?;
+    let mut name = format!("{prefix}{}/", std::process::id());
+    for byte in random {
+        let _ = write!(name, "{byte:02x}");
+    }
+    Ok(name)
 }
 
 /// Random bytes from the kernel (`getrandom(2)`, Linux 3.17), for a name

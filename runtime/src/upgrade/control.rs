@@ -29,7 +29,7 @@ use crate::sys::unix_socket::effective_uid;
 use crate::sys::upgrade as sys;
 
 /// The start of every request socket's name.
-const PREFIX: &[u8] = b"restartable/upgrade/";
+const PREFIX: &str = "restartable/upgrade/";
 
 /// The request.
 pub(crate) const REQUEST: &str = "upgrade";
@@ -128,15 +128,9 @@ impl Answer {
 
 /// Binds this process's request socket under a new random name.
 pub(crate) fn bind() -> io::Result<UnixListener> {
-    let mut random = [0u8; 16];
-    sys::random_bytes(&mut random)?;
-    let mut name = PREFIX.to_vec();
-    name.extend_from_slice(format!("{}/", std::process::id()).as_bytes());
-    for byte in random {
-        name.extend_from_slice(format!("{byte:02x}").as_bytes());
-    }
+    let name = sys::random_name(PREFIX)?;
     let socket = socket2::Socket::new(socket2::Domain::UNIX, socket2::Type::STREAM, None)?;
-    socket.bind(&sys::abstract_addr(&name)?)?;
+    socket.bind(&sys::abstract_addr(name.as_bytes())?)?;
     socket.listen(16)?;
     Ok(UnixListener::from(std::os::unix::io::OwnedFd::from(socket)))
 }
@@ -199,6 +193,12 @@ pub(crate) fn authorize(stream: &UnixStream) -> Result<(), Refused> {
 /// socket among its descriptors whose name starts with
 /// `restartable/upgrade/`. `Ok(None)` when it has none.
 pub(crate) fn find(pid: u32) -> io::Result<Option<Vec<u8>>> {
+    find_socket(pid, PREFIX.as_bytes(), true)
+}
+
+/// The abstract name, after its NUL, of a socket of process `pid` named
+/// `prefix…` (a listening one when `listening`).
+pub(crate) fn find_socket(pid: u32, prefix: &[u8], listening: bool) -> io::Result<Option<Vec<u8>>> {
     let dir = format!("/proc/{pid}/fd");
     let entries = fs::read_dir(&dir).map_err(|error| {
         let why = match error.kind() {
@@ -228,7 +228,7 @@ pub(crate) fn find(pid: u32) -> io::Result<Option<Vec<u8>>> {
         }
     }
     let mut abstract_prefix = vec![0u8];
-    abstract_prefix.extend_from_slice(PREFIX);
+    abstract_prefix.extend_from_slice(prefix);
     // Each of the target's sockets is looked up by its inode: a dump of
     // every listening Unix socket could be made too long to read by
     // anyone who binds enough of them.
@@ -245,7 +245,7 @@ pub(crate) fn find(pid: u32) -> io::Result<Option<Vec<u8>>> {
                 )
             })?;
         if let Some(name) = socket
-            .filter(crate::sys::sock_diag::UnixSocket::is_listening)
+            .filter(|socket| !listening || socket.is_listening())
             .and_then(|socket| socket.name)
             .filter(|name| name.starts_with(&abstract_prefix))
         {
@@ -305,7 +305,22 @@ fn not_text() -> io::Error {
 /// - the error of a system call on the way (`InvalidData` when the kernel's
 ///   answer about a socket cannot be read), saying which.
 pub fn request(pid: u32) -> io::Result<Upgraded> {
-    let name = find(pid)?.ok_or_else(|| {
+    let asked = pid;
+    let (pid, name) = match find(pid)? {
+        Some(name) => (pid, Some(name)),
+        // A supervisor's: its service is asked.
+        None => match crate::supervisor::service_of(pid)? {
+            Some(service) => (service, find(service)?),
+            None => (pid, None),
+        },
+    };
+    if pid != asked {
+        crate::event!(
+            info,
+            "upgrade: process {asked} is a supervisor; its service, process {pid}, is asked"
+        );
+    }
+    let name = name.ok_or_else(|| {
         io::Error::new(
             io::ErrorKind::ConnectionRefused,
             format!(

@@ -77,6 +77,8 @@ use crate::supervisor;
 
 #[cfg(any(target_os = "linux", target_os = "android"))]
 pub use self::control::request;
+#[cfg(any(target_os = "linux", target_os = "android"))]
+pub(crate) use self::control::{find, find_socket};
 pub use self::signal::Signal;
 
 /// How long a new process has to become ready when not set.
@@ -127,6 +129,12 @@ impl Upgrade {
     /// When the program's path cannot be found out (no `argv[0]`, or a bare
     /// name not in `PATH`), an upgrade fails with `NotFound` saying so; set
     /// it with [`program`](Self::program).
+    ///
+    /// As PID 1 of a PID namespace (a container's entrypoint), or with
+    /// `RESTARTABLE_SUPERVISE=1`, the process splits here on Linux: it
+    /// stays a supervisor that holds the stored listeners, and the service
+    /// runs on as its child (see [`crate::supervisor`]). A supervisor that
+    /// cannot be started is [`ready`](Self::ready)'s error.
     // Not `Default`: it takes what an old process passed to this one, once
     // per process, which is no default value.
     #[allow(clippy::new_without_default)]
@@ -242,6 +250,9 @@ impl Upgrade {
     ///
     /// # Errors
     ///
+    /// - the supervisor `Upgrade::new` should have started and could not
+    ///   (`InvalidInput` for a bad `RESTARTABLE_SUPERVISE` or
+    ///   `RESTARTABLE_START_LIMIT`; `Unsupported` outside Linux);
     /// - `AlreadyExists`: upgrades are set up in this process already (an
     ///   earlier `ready`, or another copy of this crate on Linux);
     /// - `InvalidInput`: a listener name the fd store refuses;
@@ -318,11 +329,8 @@ impl Upgrade {
         if self.notify_ready {
             let mut ready = format!("READY=1\nMAINPID={}", std::process::id());
             if supervisor::is_supervised() {
-                ready += &format!(
-                    "\n{}={}",
-                    supervisor::DRAIN_TIMEOUT_MS,
-                    self.drain_timeout.as_millis()
-                );
+                let drain = self.drain_timeout.as_millis();
+                ready = format!("{ready}\n{}={drain}", supervisor::DRAIN_TIMEOUT_MS);
             }
             said(manager.send(&ready, &[]));
         }
@@ -346,7 +354,7 @@ impl Claim {
         }
         let claim = Claim { kept: false };
         #[cfg(any(target_os = "linux", target_os = "android"))]
-        if let Some(name) = control::find(std::process::id()).ok().flatten() {
+        if let Some(name) = find(std::process::id()).ok().flatten() {
             return Err(io::Error::new(
                 io::ErrorKind::AlreadyExists,
                 format!(

@@ -72,8 +72,8 @@ pub(crate) fn start(setup: &Upgrade) -> io::Result<Started> {
         fd: layout.place(theirs.as_fd()),
         generation: setup.generation + 1,
     };
-    let names: Vec<&str> = listeners.iter().map(|l| l.name.as_str()).collect();
-    let environment = listen_environment(&names, &[RESTARTABLE_UPGRADE]);
+    let fd_names: Vec<&str> = listeners.iter().map(|l| l.name.as_str()).collect();
+    let environment = listen_environment(&fd_names, &[RESTARTABLE_UPGRADE]);
     let channel_value = named.value_before_pid();
     let mut exec = Exec::new(
         program,
