@@ -8,6 +8,7 @@
 use std::fs;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
+use std::os::unix::io::AsRawFd;
 use std::os::unix::process::ExitStatusExt;
 use std::path::PathBuf;
 use std::process::{Child, Command, ExitStatus, Stdio};
@@ -45,18 +46,39 @@ struct Server {
 
 impl Server {
     fn start(as_pid_1: bool, mode: &str, vars: &[(&str, &str)]) -> Server {
-        let port = free_port();
+        Server::start_on(free_port(), as_pid_1, mode, vars, None)
+    }
+
+    /// On `port`; with `passed`, under bash, which makes it descriptor 3
+    /// and sets `LISTEN_PID` to its own pid before it execs the server (or
+    /// `unshare`).
+    fn start_on(
+        port: u16,
+        as_pid_1: bool,
+        mode: &str,
+        vars: &[(&str, &str)],
+        passed: Option<&TcpListener>,
+    ) -> Server {
         let log = std::env::temp_dir().join(format!(
             "restartable-supervisor-{}-{port}.log",
             std::process::id()
         ));
-        let mut command = if as_pid_1 {
-            let mut command = Command::new("unshare");
-            command.args(["--pid", "--fork", "--mount-proc", SERVER]);
-            command
-        } else {
-            Command::new(SERVER)
-        };
+        let mut command = Command::new("bash");
+        let mut script = String::new();
+        if let Some(passed) = passed {
+            let fd = passed.as_raw_fd();
+            inheritable(fd);
+            if fd != 3 {
+                script = format!("exec 3<&{fd} {fd}<&-; ");
+            }
+            script.push_str("export LISTEN_PID=$$ LISTEN_FDS=1 LISTEN_FDNAMES=http; ");
+        }
+        script.push_str("exec \"$@\"");
+        command.args(["-c", &script, "bash"]);
+        if as_pid_1 {
+            command.args(["unshare", "--pid", "--fork", "--mount-proc"]);
+        }
+        command.arg(SERVER);
         command
             .args([port.to_string(), mode.to_owned()])
             .env_remove("NOTIFY_SOCKET")
@@ -66,6 +88,9 @@ impl Server {
             .stdout(Stdio::piped())
             .stderr(fs::File::create(&log).unwrap());
         let mut child = command.spawn().expect("the server starts");
+        if let Some(passed) = passed {
+            close_on_exec(passed.as_raw_fd());
+        }
         let stdout = child.stdout.take().unwrap();
         let (send, lines) = mpsc::channel();
         thread::spawn(move || {
@@ -145,6 +170,18 @@ impl Drop for Server {
         let _ = self.child.wait();
         let _ = fs::remove_file(&self.log);
     }
+}
+
+#[allow(unsafe_code)]
+fn inheritable(fd: i32) {
+    // SAFETY: F_SETFD on a descriptor this test owns changes a flag only.
+    unsafe { libc::fcntl(fd, libc::F_SETFD, 0) };
+}
+
+#[allow(unsafe_code)]
+fn close_on_exec(fd: i32) {
+    // SAFETY: as above.
+    unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) };
 }
 
 /// `pid=<pid> generation=<n>`.
@@ -449,6 +486,33 @@ fn messages_of_other_processes_to_the_supervisor_are_dropped() {
         server.log()
     );
     // The service is still the one followed: its crash is noticed.
+    signal(pid, libc::SIGKILL);
+    let answer = get_until(server.port, |a| matches!(a, Ok((new, _)) if *new != pid));
+    assert!(
+        matches!(answer, Ok((new, _)) if new != pid),
+        "{answer:?}\n{}",
+        server.log()
+    );
+}
+
+#[test]
+fn sockets_passed_to_the_supervisor_are_held_and_passed_on() {
+    // A socket-activated supervisor: before, it left them to nobody, and
+    // the service found its port taken.
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let server = Server::start_on(
+        port,
+        false,
+        "serve",
+        &[("RESTARTABLE_SUPERVISE", "1")],
+        Some(&listener),
+    );
+    drop(listener);
+    let (pid, _) = server.serving();
+    let log = server.log();
+    assert!(log.contains("took the passed socket \"http\""), "{log}");
+    assert!(log.contains("holds the listener \"http\""), "{log}");
     signal(pid, libc::SIGKILL);
     let answer = get_until(server.port, |a| matches!(a, Ok((new, _)) if *new != pid));
     assert!(

@@ -18,7 +18,7 @@
 //! contract says when that is right.
 
 mod fit;
-mod record;
+pub(crate) mod record;
 pub(crate) mod vars;
 
 use std::io;

@@ -126,6 +126,30 @@ pub(crate) fn take(inherit: Inherit<'_>, wanted: &Wanted<'_>) -> io::Result<Hand
     wanted.nothing_taken(inherit, &why, left)
 }
 
+/// Every passed socket no function took, with its name, taken now: what
+/// a supervisor that was passed sockets (socket activation of a container)
+/// holds and passes on. A record the variables make unusable is the error.
+#[cfg_attr(not(any(target_os = "linux", target_os = "android")), allow(dead_code))]
+pub(crate) fn take_all() -> io::Result<Vec<(Option<String>, Socket)>> {
+    let mut record = lock();
+    match record.get_or_insert_with(|| read(false)) {
+        Record::Nothing | Record::NotOurs { .. } => Ok(Vec::new()),
+        Record::Unusable { kind, message } => Err(io::Error::new(*kind, message.clone())),
+        Record::Ours(passed) => Ok(passed
+            .iter_mut()
+            .filter_map(
+                |slot| match std::mem::replace(&mut slot.state, State::Taken) {
+                    State::Held(socket) => Some((slot.name.clone(), socket)),
+                    other => {
+                        slot.state = other;
+                        None
+                    }
+                },
+            )
+            .collect()),
+    }
+}
+
 impl Inherit<'_> {
     fn names(self, slot: &Passed) -> bool {
         match self {

@@ -94,6 +94,14 @@ pub(super) fn supervise(settings: &Supervisor) -> io::Result<Infallible> {
         drain_timeout: None,
         dropped: 0,
     };
+    // Sockets passed to the supervisor itself (a socket-activated
+    // container) are held and passed on like stored ones.
+    for (name, socket) in crate::handoff::record::take_all()? {
+        let name = name.unwrap_or_else(|| crate::process::kept::UNNAMED.to_owned());
+        supervisor
+            .store
+            .add(&name, std::os::unix::io::OwnedFd::from(socket));
+    }
     supervisor.start()?;
     // After the start: a start that fails returns with no handler left
     // behind. A child that ended meanwhile is reaped by the loop's first
