@@ -365,6 +365,35 @@ fn wait_for(done: impl Fn() -> bool) {
 }
 
 #[test]
+fn the_new_main_process_is_followed_when_the_old_one_exited_before_its_message_was_read() {
+    // The supervisor stopped while the old process hands over, says
+    // MAINPID=<new> and exits: the new process is the supervisor's orphan
+    // by the time the message is read. Before, the message was ignored,
+    // the old process's exit 0 taken for the service's end, and the
+    // supervisor exited (as PID 1: with everything).
+    let mut server = Server::start(false, "serve", &[("RESTARTABLE_SUPERVISE", "1")]);
+    let (old, _) = server.serving();
+    let supervisor = server.top(false);
+    signal(supervisor, libc::SIGSTOP);
+    signal(old, libc::SIGHUP);
+    let answer = get_until(server.port, |a| matches!(a, Ok((_, 1))));
+    wait_for(|| state(old) == Some('Z'));
+    signal(supervisor, libc::SIGCONT);
+    assert!(matches!(answer, Ok((_, 1))), "{answer:?}\n{}", server.log());
+    assert!(
+        server.ended_within(Duration::from_millis(500)).is_none(),
+        "the supervisor exited:\n{}",
+        server.log()
+    );
+    assert!(matches!(get(server.port), Ok((_, 1))), "{}", server.log());
+    assert!(
+        server.log().contains("the service's main process is now"),
+        "{}",
+        server.log()
+    );
+}
+
+#[test]
 fn a_crash_loop_ends_the_supervisor_with_the_service_s_status() {
     let started = Instant::now();
     let mut server = Server::start(

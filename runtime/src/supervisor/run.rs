@@ -19,7 +19,7 @@ use crate::handoff::vars::LISTEN_PID;
 use crate::process::child::{listen_environment, Child, Ended, Layout};
 use crate::sys::process::Exec;
 use crate::sys::supervisor as sys;
-use crate::sys::upgrade::{abstract_addr, random_name, receive, signal_to_socket};
+use crate::sys::upgrade::{abstract_addr, random_name, receive, signals_to_socket};
 use crate::upgrade::notify::{Manager, NOTIFY_SOCKET};
 use crate::upgrade::RESTARTABLE_UPGRADE;
 
@@ -106,15 +106,15 @@ pub(super) fn supervise(settings: &Supervisor) -> io::Result<Infallible> {
     // After the start: a start that fails returns with no handler left
     // behind. A child that ended meanwhile is reaped by the loop's first
     // turn.
-    for signal in FORWARDED.iter().chain(&[libc::SIGCHLD]) {
-        if let Err(error) = signal_to_socket(*signal, sender.try_clone()?) {
-            crate::event!(
-                error,
-                "supervisor: cannot catch signal {signal} ({error}); the service is stopped"
-            );
-            supervisor.kill();
-            std::process::exit(1);
-        }
+    let mut caught = FORWARDED.to_vec();
+    caught.push(libc::SIGCHLD);
+    if let Err(error) = signals_to_socket(&caught, sender) {
+        crate::event!(
+            error,
+            "supervisor: cannot catch the signals it passes on ({error}); the service is stopped"
+        );
+        supervisor.kill();
+        std::process::exit(1);
     }
     crate::event!(
         info,
@@ -322,8 +322,12 @@ impl Loop<'_> {
             }
         }
         match main {
+            // The new process is the sender's child; or, when the sender
+            // has exited already (it is read before it is reaped, and its
+            // message before its exit), an orphan the kernel handed to this
+            // process.
             Some(new) if new != from => match sys::parent_of(new) {
-                Ok(parent) if parent == from => {
+                Ok(parent) if parent == from || parent == std::process::id() => {
                     crate::event!(
                         info,
                         "supervisor: the service's main process is now {new}, started by {from} \

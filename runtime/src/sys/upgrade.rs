@@ -295,30 +295,40 @@ pub(crate) fn signal_handler(signal: libc::c_int) -> io::Result<usize> {
 }
 
 /// Registers `signal` so that each delivery writes one byte, the signal's
-/// number, to `to` (nonblocking: a full buffer drops the byte, never blocks the handler).
-/// Other handlers of the signal registered through signal-hook (tokio's
-/// among them) keep running. A signal that cannot be caught is an error.
-#[allow(unsafe_code)]
+/// number, to `to` (nonblocking: a full buffer drops the byte, never blocks
+/// the handler). Other handlers of the signal registered through
+/// signal-hook (tokio's among them) keep running. A signal that cannot be
+/// caught is an error.
 pub(crate) fn signal_to_socket(signal: libc::c_int, to: UnixStream) -> io::Result<()> {
-    // The sending end lives as long as the process: the handler may run at
+    signals_to_socket(&[signal], to)
+}
+
+/// [`signal_to_socket`] for each of `signals`, all to the one `to`. On an
+/// error, the signals registered before it stay registered.
+#[allow(unsafe_code)]
+pub(crate) fn signals_to_socket(signals: &[libc::c_int], to: UnixStream) -> io::Result<()> {
+    // The sending end lives as long as the process: a handler may run at
     // any moment.
     let fd = std::os::unix::io::IntoRawFd::into_raw_fd(to);
-    let byte = u8::try_from(signal).unwrap_or(0);
-    // SAFETY: the action only calls send(2), which is async-signal-safe,
-    // on a descriptor that is never closed, without waiting (a full buffer
-    // drops the byte) and without SIGPIPE (a reader gone is EPIPE);
-    // signal-hook-registry keeps errno as it was around the actions.
-    unsafe {
-        signal_hook_registry::register(signal, move || {
-            libc::send(
-                fd,
-                std::ptr::addr_of!(byte).cast(),
-                1,
-                libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL,
-            );
-        })
+    for &signal in signals {
+        let byte = u8::try_from(signal).unwrap_or(0);
+        // SAFETY: the action only calls send(2), which is async-signal-safe,
+        // on a descriptor that is never closed, without waiting (a full
+        // buffer drops the byte) and without SIGPIPE (a reader gone is
+        // EPIPE); signal-hook-registry keeps errno as it was around the
+        // actions.
+        unsafe {
+            signal_hook_registry::register(signal, move || {
+                libc::send(
+                    fd,
+                    std::ptr::addr_of!(byte).cast(),
+                    1,
+                    libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL,
+                );
+            })
+        }?;
     }
-    .map(drop)
+    Ok(())
 }
 
 /// An abstract socket name (Linux): `name` after a NUL.
