@@ -160,8 +160,6 @@ impl Loop<'_> {
     fn run(mut self) -> ! {
         loop {
             let signals = self.take_signals();
-            // Messages first: an old process's `MAINPID=` is queued before
-            // it exits, and must be read before its exit is.
             self.read_messages();
             self.reap();
             for signal in signals {
@@ -347,18 +345,36 @@ impl Loop<'_> {
     /// Reaps every child that ended: the service, or an orphan.
     fn reap(&mut self) {
         loop {
-            match sys::reap_any() {
-                Ok(Some((pid, status))) if Some(pid) == self.main => self.ended(pid, status),
-                Ok(Some((pid, status))) => crate::event!(
+            let pid = match sys::ended_child() {
+                Ok(Some(pid)) => pid,
+                Ok(None) => return,
+                Err(error) => {
+                    crate::event!(warn, "supervisor: waitid: {error}");
+                    return;
+                }
+            };
+            // The main process's last messages (`MAINPID=` of an upgrade)
+            // were queued before it ended: read them while its number is
+            // still its own, before it is reaped.
+            if Some(pid) == self.main {
+                self.read_messages();
+            }
+            let status = match sys::reap(pid) {
+                Ok(Some(status)) => status,
+                Ok(None) => continue,
+                Err(error) => {
+                    crate::event!(warn, "supervisor: waitpid({pid}): {error}");
+                    return;
+                }
+            };
+            if Some(pid) == self.main {
+                self.ended(pid, status);
+            } else {
+                crate::event!(
                     debug,
                     "supervisor: reaped process {pid}, which {}",
                     Ended::Status(status)
-                ),
-                Ok(None) => return,
-                Err(error) => {
-                    crate::event!(warn, "supervisor: waitpid: {error}");
-                    return;
-                }
+                );
             }
         }
     }

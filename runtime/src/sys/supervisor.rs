@@ -20,22 +20,42 @@ pub(crate) fn become_subreaper() -> io::Result<()> {
     os_result(unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) }).map(drop)
 }
 
-/// Reaps one child that has ended, whichever it is, without waiting:
-/// `None` when none has (or there is no child).
+/// A child that has ended, whichever it is, left unreaped (`waitid` with
+/// `WNOWAIT`): its number stays its own until [`reap`]. `None` when none
+/// has ended (or there is no child).
 #[allow(unsafe_code)]
-pub(crate) fn reap_any() -> io::Result<Option<(u32, ExitStatus)>> {
-    let mut status: libc::c_int = 0;
+pub(crate) fn ended_child() -> io::Result<Option<u32>> {
     loop {
-        // SAFETY: waitpid writes the status into the integer given.
-        let pid = unsafe { libc::waitpid(-1, &mut status, libc::WNOHANG) };
-        match os_result(pid) {
-            Ok(0) => return Ok(None),
-            Ok(pid) => return Ok(Some((pid.unsigned_abs(), ExitStatus::from_raw(status)))),
+        // SAFETY: all zeros is a valid siginfo_t; waitid writes it.
+        let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+        // SAFETY: waitid writes only `info`; WNOWAIT leaves the child as it
+        // is.
+        let result = unsafe {
+            libc::waitid(
+                libc::P_ALL,
+                0,
+                &mut info,
+                libc::WEXITED | libc::WNOHANG | libc::WNOWAIT,
+            )
+        };
+        match os_result(result) {
+            // SAFETY: waitid filled `info` (zero when no child ended).
+            Ok(_) => {
+                return Ok(u32::try_from(unsafe { info.si_pid() })
+                    .ok()
+                    .filter(|&pid| pid > 0))
+            }
             Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
             Err(error) if error.raw_os_error() == Some(libc::ECHILD) => return Ok(None),
             Err(error) => return Err(error),
         }
     }
+}
+
+/// Reaps child `pid`, which [`ended_child`] found ended: its status.
+pub(crate) fn reap(pid: u32) -> io::Result<Option<ExitStatus>> {
+    let pid = libc::pid_t::try_from(pid).map_err(|_| io::ErrorKind::InvalidInput)?;
+    super::process::wait(pid)
 }
 
 /// Sends `signal` to `pid`.
