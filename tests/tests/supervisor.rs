@@ -49,6 +49,26 @@ impl Server {
         Server::start_on(free_port(), as_pid_1, mode, vars, None)
     }
 
+    /// With SIGCHLD and SIGTERM blocked in the server's signal mask.
+    #[allow(unsafe_code)]
+    fn start_blocked(vars: &[(&str, &str)]) -> Server {
+        use std::os::unix::process::CommandExt;
+        let mut command = Command::new(SERVER);
+        // SAFETY: between fork and exec only sigprocmask, which is
+        // async-signal-safe, on a set built on the stack.
+        unsafe {
+            command.pre_exec(|| {
+                let mut set: libc::sigset_t = std::mem::zeroed();
+                libc::sigemptyset(&mut set);
+                libc::sigaddset(&mut set, libc::SIGCHLD);
+                libc::sigaddset(&mut set, libc::SIGTERM);
+                libc::sigprocmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+                Ok(())
+            });
+        }
+        Server::spawn(command, free_port(), "serve", vars)
+    }
+
     /// On `port`; with `passed`, under bash, which makes it descriptor 3
     /// and sets `LISTEN_PID` to its own pid before it execs the server (or
     /// `unshare`).
@@ -59,10 +79,6 @@ impl Server {
         vars: &[(&str, &str)],
         passed: Option<&TcpListener>,
     ) -> Server {
-        let log = std::env::temp_dir().join(format!(
-            "restartable-supervisor-{}-{port}.log",
-            std::process::id()
-        ));
         let mut command = Command::new("bash");
         let mut script = String::new();
         if let Some(passed) = passed {
@@ -79,6 +95,19 @@ impl Server {
             command.args(["unshare", "--pid", "--fork", "--mount-proc"]);
         }
         command.arg(SERVER);
+        let server = Server::spawn(command, port, mode, vars);
+        if let Some(passed) = passed {
+            close_on_exec(passed.as_raw_fd());
+        }
+        server
+    }
+
+    /// Starts `command` (the server, perhaps under a wrapper) on `port`.
+    fn spawn(mut command: Command, port: u16, mode: &str, vars: &[(&str, &str)]) -> Server {
+        let log = std::env::temp_dir().join(format!(
+            "restartable-supervisor-{}-{port}.log",
+            std::process::id()
+        ));
         command
             .args([port.to_string(), mode.to_owned()])
             .env_remove("NOTIFY_SOCKET")
@@ -88,9 +117,6 @@ impl Server {
             .stdout(Stdio::piped())
             .stderr(fs::File::create(&log).unwrap());
         let mut child = command.spawn().expect("the server starts");
-        if let Some(passed) = passed {
-            close_on_exec(passed.as_raw_fd());
-        }
         let stdout = child.stdout.take().unwrap();
         let (send, lines) = mpsc::channel();
         thread::spawn(move || {
@@ -388,6 +414,49 @@ fn the_new_main_process_is_followed_when_the_old_one_exited_before_its_message_w
     assert!(matches!(get(server.port), Ok((_, 1))), "{}", server.log());
     assert!(
         server.log().contains("the service's main process is now"),
+        "{}",
+        server.log()
+    );
+}
+
+#[test]
+fn a_stop_reaches_the_new_main_process_when_an_upgrade_moves_it_after_the_stop() {
+    // SIGHUP, then SIGTERM at once: the old process may commit the upgrade
+    // after the stop was passed to it. Before, the new main process never
+    // got the stop, was killed at the drain deadline, and the status was
+    // 137; a SIGHUP after the stop also started upgrades while stopping.
+    for _ in 0..3 {
+        let mut server = Server::start(false, "graceful", &[("RESTARTABLE_SUPERVISE", "1")]);
+        server.serving();
+        let supervisor = server.top(false);
+        signal(supervisor, libc::SIGHUP);
+        thread::sleep(Duration::from_millis(2));
+        signal(supervisor, libc::SIGTERM);
+        signal(supervisor, libc::SIGHUP);
+        let status = server
+            .ended_within(Duration::from_secs(10))
+            .unwrap_or_else(|| panic!("still running:\n{}", server.log()));
+        assert_eq!(status.code(), Some(0), "{}", server.log());
+    }
+}
+
+#[test]
+fn signals_blocked_by_whoever_started_the_supervisor_still_reach_it() {
+    // Started with SIGCHLD and SIGTERM blocked (a mask is inherited across
+    // exec): before, a crash of the service and a stop went unseen.
+    let server = Server::start_blocked(&[("RESTARTABLE_SUPERVISE", "1")]);
+    let (pid, _) = server.serving();
+    signal(pid, libc::SIGKILL);
+    let answer = get_until(server.port, |a| matches!(a, Ok((new, _)) if *new != pid));
+    assert!(
+        matches!(answer, Ok((new, _)) if new != pid),
+        "{answer:?}\n{}",
+        server.log()
+    );
+    let mut server = server;
+    signal(server.top(false), libc::SIGTERM);
+    assert!(
+        server.ended_within(Duration::from_secs(5)).is_some(),
         "{}",
         server.log()
     );

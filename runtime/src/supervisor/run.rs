@@ -5,7 +5,7 @@ use std::collections::VecDeque;
 use std::convert::Infallible;
 use std::ffi::OsString;
 use std::io::{self, Read};
-use std::os::unix::io::AsFd;
+use std::os::unix::io::{AsFd, OwnedFd};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::process::ExitStatus;
@@ -17,7 +17,7 @@ use super::store::Store;
 use super::{Supervisor, DRAIN_TIMEOUT_MS, SUPERVISOR};
 use crate::handoff::vars::LISTEN_PID;
 use crate::process::child::{listen_environment, Child, Ended, Layout};
-use crate::sys::process::Exec;
+use crate::sys::process::{Exec, Unreaped};
 use crate::sys::supervisor as sys;
 use crate::sys::upgrade::{abstract_addr, random_name, receive, signals_to_socket};
 use crate::upgrade::notify::{Manager, NOTIFY_SOCKET};
@@ -83,6 +83,8 @@ pub(super) fn supervise(settings: &Supervisor) -> io::Result<Infallible> {
         outer: Manager::from_env(),
         store: Store::default(),
         main: None,
+        main_fd: None,
+        previous: None,
         ready: false,
         told_outer: false,
         failed_starts: 0,
@@ -90,6 +92,7 @@ pub(super) fn supervise(settings: &Supervisor) -> io::Result<Infallible> {
         restart_at: None,
         last: None,
         stop: None,
+        stop_signal: None,
         killed: false,
         drain_timeout: None,
         dropped: 0,
@@ -98,23 +101,29 @@ pub(super) fn supervise(settings: &Supervisor) -> io::Result<Infallible> {
     // container) are held and passed on like stored ones.
     for (name, socket) in crate::handoff::record::take_all()? {
         let name = name.unwrap_or_else(|| crate::process::kept::UNNAMED.to_owned());
-        supervisor
-            .store
-            .add(&name, std::os::unix::io::OwnedFd::from(socket));
+        supervisor.store.add(&name, OwnedFd::from(socket));
     }
-    supervisor.start()?;
-    // After the start: a start that fails returns with no handler left
-    // behind. A child that ended meanwhile is reaped by the loop's first
-    // turn.
+    if let Some(threads) = sys::threads().filter(|&n| n > 1) {
+        crate::event!(
+            warn,
+            "supervisor: {threads} threads run in this process already; they keep running in \
+             the supervisor: make Upgrade::new (or Supervisor::start) the first call in main"
+        );
+    }
+    // The handlers first, so that no stop signal is lost; undone when the
+    // first start fails, and this process goes on without a supervisor.
     let mut caught = FORWARDED.to_vec();
     caught.push(libc::SIGCHLD);
-    if let Err(error) = signals_to_socket(&caught, sender) {
-        crate::event!(
-            error,
-            "supervisor: cannot catch the signals it passes on ({error}); the service is stopped"
-        );
-        supervisor.kill();
-        std::process::exit(1);
+    let registered = signals_to_socket(&caught, sender)?;
+    sys::unblock(&caught);
+    if let Err(error) = supervisor.start() {
+        for id in registered {
+            signal_hook_registry::unregister(id);
+        }
+        return Err(io::Error::new(
+            error.kind(),
+            format!("supervisor: cannot start the service: {error}"),
+        ));
     }
     crate::event!(
         info,
@@ -138,6 +147,13 @@ struct Loop<'a> {
     store: Store,
     /// The service's main process, while it runs.
     main: Option<u32>,
+    /// A pidfd of it (Linux 5.3 and later): its end is seen even when
+    /// another process reaps it (an upgrade's new process before the old
+    /// one exits), and a signal reaches it and nothing else.
+    main_fd: Option<OwnedFd>,
+    /// The main process before the last `MAINPID=`: it may take the role
+    /// back (an upgrade rolled back after the move).
+    previous: Option<u32>,
     /// The main process said `READY=1`.
     ready: bool,
     told_outer: bool,
@@ -147,8 +163,9 @@ struct Loop<'a> {
     starts: VecDeque<Instant>,
     restart_at: Option<Instant>,
     last: Option<ExitStatus>,
-    /// The deadline, once a stop signal came.
+    /// The deadline and the signal, once a stop signal came.
     stop: Option<Instant>,
+    stop_signal: Option<libc::c_int>,
     killed: bool,
     /// As the service said it.
     drain_timeout: Option<Duration>,
@@ -162,6 +179,7 @@ impl Loop<'_> {
             let signals = self.take_signals();
             self.read_messages();
             self.reap();
+            self.ended_elsewhere();
             for signal in signals {
                 self.on_signal(signal);
             }
@@ -203,9 +221,70 @@ impl Loop<'_> {
         let child = Child::spawn(&mut exec, &layout, EXEC_WITHIN)?;
         // The supervisor is the reaper of the service and of everything it
         // leaves: the pid stays its own until `reap` collects it.
-        self.main = Some(child.id());
+        self.follow(child.id());
         self.ready = false;
         Ok(())
+    }
+
+    /// Makes `pid` the main process, with a pidfd of it.
+    fn follow(&mut self, pid: u32) {
+        self.main = Some(pid);
+        self.main_fd = libc::pid_t::try_from(pid)
+            .ok()
+            .and_then(crate::sys::process::pidfd_open);
+    }
+
+    /// `signal` to the main process: through its pidfd where there is one,
+    /// so that it reaches that process or none.
+    fn signal_main(&self, signal: libc::c_int) -> io::Result<()> {
+        #[cfg(target_os = "linux")]
+        if let Some(fd) = &self.main_fd {
+            return crate::sys::process::pidfd_signal(fd, signal);
+        }
+        match self.main {
+            Some(main) => sys::signal(main, signal),
+            None => Ok(()),
+        }
+    }
+
+    /// The main process ended and is no unreaped child of this process:
+    /// another process reaped it (an upgrade's new process, still the old
+    /// one's child; an old process that rolled back after the move). Its
+    /// status is not known here: a crash.
+    fn ended_elsewhere(&mut self) {
+        #[cfg(target_os = "linux")]
+        {
+            let (Some(main), Some(fd)) = (self.main, &self.main_fd) else {
+                return;
+            };
+            if !crate::sys::process::pidfd_ended(fd).unwrap_or(false) {
+                return;
+            }
+            let Ok(pid) = libc::pid_t::try_from(main) else {
+                return;
+            };
+            if crate::sys::process::unreaped(pid).ok() != Some(Unreaped::Gone) {
+                // This process's own child: `reap` collects it.
+                return;
+            }
+            self.main = None;
+            self.main_fd = None;
+            if let Some(signal) = self.stop_signal.filter(|_| self.stop.is_some()) {
+                crate::event!(
+                    info,
+                    "supervisor: the service (pid {main}) ended; its status was collected by \
+                     another process; exiting"
+                );
+                Self::exit(128 + signal);
+            }
+            if !self.ready {
+                self.failed_starts += 1;
+            }
+            self.schedule_restart(
+                &format!("(pid {main}) ended, its status collected by another process"),
+                1,
+            );
+        }
     }
 
     /// The signals that came, by number.
@@ -229,6 +308,11 @@ impl Loop<'_> {
         if stops && self.stop.is_none() {
             let drain = self.drain_timeout.unwrap_or(self.settings.stop_timeout);
             self.stop = Some(Instant::now() + drain + GRACE);
+            self.stop_signal = Some(signal);
+        }
+        if !stops && self.stop.is_some() {
+            crate::event!(info, "supervisor: signal {signal} while stopping; dropped");
+            return;
         }
         let Some(main) = self.main else {
             if stops {
@@ -248,7 +332,7 @@ impl Loop<'_> {
             info,
             "supervisor: signal {signal} passed to the service (pid {main})"
         );
-        if let Err(error) = sys::signal(main, signal) {
+        if let Err(error) = self.signal_main(signal) {
             crate::event!(
                 warn,
                 "supervisor: cannot pass signal {signal} to {main}: {error}"
@@ -268,7 +352,20 @@ impl Loop<'_> {
                     return;
                 }
             };
-            let Some(pid) = received.pid.filter(|pid| Some(*pid) == self.main) else {
+            if received.cut {
+                crate::event!(
+                    warn,
+                    "supervisor: a message longer than {} bytes, or with more than {} \
+                     descriptors, was dropped",
+                    buffer.len(),
+                    crate::sys::upgrade::MOST_FDS_PER_MESSAGE
+                );
+                continue;
+            }
+            let Some(pid) = received
+                .pid
+                .filter(|pid| Some(*pid) == self.main || Some(*pid) == self.previous)
+            else {
                 self.dropped += 1;
                 if self.dropped == 1 {
                     crate::event!(
@@ -285,7 +382,21 @@ impl Loop<'_> {
         }
     }
 
-    fn message(&mut self, from: u32, text: &str, fds: Vec<std::os::unix::io::OwnedFd>) {
+    fn message(&mut self, from: u32, text: &str, fds: Vec<OwnedFd>) {
+        if Some(from) != self.main {
+            // The previous main process: only taking the role back after a
+            // rolled-back upgrade (`MAINPID=` its own pid) is heard.
+            if text.lines().any(|line| line == format!("MAINPID={from}")) {
+                crate::event!(
+                    info,
+                    "supervisor: the service's main process is {from} again (the upgrade was \
+                     rolled back)"
+                );
+                self.follow(from);
+                self.previous = None;
+            }
+            return;
+        }
         let mut store = false;
         let mut name = "stored";
         let mut ready = false;
@@ -331,7 +442,13 @@ impl Loop<'_> {
                         "supervisor: the service's main process is now {new}, started by {from} \
                          (an upgrade)"
                     );
-                    self.main = Some(new);
+                    self.follow(new);
+                    self.previous = Some(from);
+                    // A stop that came before the move reaches the new one
+                    // too.
+                    if let Some(signal) = self.stop_signal {
+                        let _ = self.signal_main(signal);
+                    }
                 }
                 _ => crate::event!(
                     warn,
@@ -382,6 +499,7 @@ impl Loop<'_> {
     /// The service's main process ended.
     fn ended(&mut self, pid: u32, status: ExitStatus) {
         self.main = None;
+        self.main_fd = None;
         self.last = Some(status);
         let ended = Ended::Status(status);
         if self.stop.is_some() {
@@ -446,11 +564,15 @@ impl Loop<'_> {
     fn kill(&mut self) {
         self.killed = true;
         if let Some(main) = self.main {
-            // Unreaped: the supervisor reaps it, so its number is its own.
+            // Its group only while the main process is this process's own
+            // unreaped child: then the number is still its own, and its
+            // group's.
             if let Ok(group) = libc::pid_t::try_from(main) {
-                let _ = crate::sys::process::kill_group(group);
+                if crate::sys::process::unreaped(group).ok() != Some(Unreaped::Gone) {
+                    let _ = crate::sys::process::kill_group(group);
+                }
             }
-            let _ = sys::signal(main, libc::SIGKILL);
+            let _ = self.signal_main(libc::SIGKILL);
         }
     }
 
@@ -467,6 +589,10 @@ impl Loop<'_> {
             .flatten()
             .min();
         let timeout = next.map(|at| at.saturating_duration_since(now));
-        sys::wait_readable(&[self.notify.as_fd(), self.signals.as_fd()], timeout);
+        let mut fds = vec![self.notify.as_fd(), self.signals.as_fd()];
+        if let Some(main) = &self.main_fd {
+            fds.push(main.as_fd());
+        }
+        sys::wait_readable(&fds, timeout);
     }
 }

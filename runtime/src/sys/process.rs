@@ -519,7 +519,7 @@ unsafe fn fail(report: RawFd) -> ! {
 /// none. Not on Android, whose app sandbox before Android 12 kills a
 /// process that makes a system call it does not know (std does the same).
 #[cfg(target_os = "linux")]
-fn pidfd_open(pid: libc::pid_t) -> Option<OwnedFd> {
+pub(crate) fn pidfd_open(pid: libc::pid_t) -> Option<OwnedFd> {
     #[allow(unsafe_code)]
     // SAFETY: the system call takes two integers and returns a new
     // descriptor, which is owned at once below.
@@ -532,7 +532,7 @@ fn pidfd_open(pid: libc::pid_t) -> Option<OwnedFd> {
 }
 
 #[cfg(not(target_os = "linux"))]
-fn pidfd_open(_pid: libc::pid_t) -> Option<OwnedFd> {
+pub(crate) fn pidfd_open(_pid: libc::pid_t) -> Option<OwnedFd> {
     None
 }
 
@@ -594,6 +594,12 @@ pub(crate) fn pidfd_ended(pidfd: &OwnedFd) -> io::Result<bool> {
 /// ESRCH once it has ended, whatever its number became.
 #[cfg(target_os = "linux")]
 pub(crate) fn pidfd_kill(pidfd: &OwnedFd) -> io::Result<()> {
+    pidfd_signal(pidfd, libc::SIGKILL)
+}
+
+/// `signal` through a pidfd, as [`pidfd_kill`].
+#[cfg(target_os = "linux")]
+pub(crate) fn pidfd_signal(pidfd: &OwnedFd, signal: libc::c_int) -> io::Result<()> {
     #[allow(unsafe_code)]
     // SAFETY: the system call takes a descriptor `pidfd` owns, a signal
     // number, no siginfo, and no flags; it changes no memory of ours.
@@ -601,7 +607,7 @@ pub(crate) fn pidfd_kill(pidfd: &OwnedFd) -> io::Result<()> {
         libc::syscall(
             libc::SYS_pidfd_send_signal,
             pidfd.as_raw_fd(),
-            libc::SIGKILL,
+            signal,
             std::ptr::null::<libc::siginfo_t>(),
             0 as libc::c_uint,
         )

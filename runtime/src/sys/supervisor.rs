@@ -123,3 +123,30 @@ pub(crate) fn wait_readable(fds: &[BorrowedFd<'_>], timeout: Option<Duration>) {
     // live for the call; the descriptors are borrowed for it.
     unsafe { libc::poll(polled.as_mut_ptr(), count, timeout) };
 }
+
+/// Unblocks `signals` on this thread: a mask inherited from whoever
+/// started the program must not keep them from the supervisor.
+#[allow(unsafe_code)]
+pub(crate) fn unblock(signals: &[libc::c_int]) {
+    // SAFETY: sigemptyset and sigaddset write the set they are given;
+    // pthread_sigmask changes this thread's mask only.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        for &signal in signals {
+            libc::sigaddset(&mut set, signal);
+        }
+        libc::pthread_sigmask(libc::SIG_UNBLOCK, &set, std::ptr::null_mut());
+    }
+}
+
+/// How many threads this process runs (`Threads:` of `/proc/self/status`).
+pub(crate) fn threads() -> Option<usize> {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()?
+        .lines()
+        .find_map(|line| line.strip_prefix("Threads:"))?
+        .trim()
+        .parse()
+        .ok()
+}

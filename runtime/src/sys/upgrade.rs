@@ -141,7 +141,8 @@ pub(crate) struct Received {
     /// (`SCM_CREDENTIALS`), on a socket with `SO_PASSCRED` (Linux).
     #[cfg_attr(not(any(target_os = "linux", target_os = "android")), allow(dead_code))]
     pub(crate) pid: Option<u32>,
-    /// `MSG_CTRUNC`: descriptors beyond the control buffer were closed.
+    /// `MSG_CTRUNC` or `MSG_TRUNC`: descriptors beyond the control buffer
+    /// were closed, or a datagram's bytes beyond the buffer lost.
     pub(crate) cut: bool,
 }
 
@@ -227,7 +228,7 @@ pub(crate) fn receive(
         len: received,
         fds,
         pid,
-        cut: header.msg_flags & libc::MSG_CTRUNC != 0,
+        cut: header.msg_flags & (libc::MSG_CTRUNC | libc::MSG_TRUNC) != 0,
     })
 }
 
@@ -300,16 +301,21 @@ pub(crate) fn signal_handler(signal: libc::c_int) -> io::Result<usize> {
 /// signal-hook (tokio's among them) keep running. A signal that cannot be
 /// caught is an error.
 pub(crate) fn signal_to_socket(signal: libc::c_int, to: UnixStream) -> io::Result<()> {
-    signals_to_socket(&[signal], to)
+    signals_to_socket(&[signal], to).map(drop)
 }
 
-/// [`signal_to_socket`] for each of `signals`, all to the one `to`. On an
-/// error, the signals registered before it stay registered.
+/// [`signal_to_socket`] for each of `signals`, all to the one `to`; the
+/// registrations, to undo them. On an error, those made before it are
+/// undone.
 #[allow(unsafe_code)]
-pub(crate) fn signals_to_socket(signals: &[libc::c_int], to: UnixStream) -> io::Result<()> {
+pub(crate) fn signals_to_socket(
+    signals: &[libc::c_int],
+    to: UnixStream,
+) -> io::Result<Vec<signal_hook_registry::SigId>> {
     // The sending end lives as long as the process: a handler may run at
     // any moment.
     let fd = std::os::unix::io::IntoRawFd::into_raw_fd(to);
+    let mut registered = Vec::with_capacity(signals.len());
     for &signal in signals {
         let byte = u8::try_from(signal).unwrap_or(0);
         // SAFETY: the action only calls send(2), which is async-signal-safe,
@@ -317,7 +323,7 @@ pub(crate) fn signals_to_socket(signals: &[libc::c_int], to: UnixStream) -> io::
         // buffer drops the byte) and without SIGPIPE (a reader gone is
         // EPIPE); signal-hook-registry keeps errno as it was around the
         // actions.
-        unsafe {
+        let outcome = unsafe {
             signal_hook_registry::register(signal, move || {
                 libc::send(
                     fd,
@@ -326,9 +332,18 @@ pub(crate) fn signals_to_socket(signals: &[libc::c_int], to: UnixStream) -> io::
                     libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL,
                 );
             })
-        }?;
+        };
+        match outcome {
+            Ok(id) => registered.push(id),
+            Err(error) => {
+                for id in registered {
+                    signal_hook_registry::unregister(id);
+                }
+                return Err(error);
+            }
+        }
     }
-    Ok(())
+    Ok(registered)
 }
 
 /// An abstract socket name (Linux): `name` after a NUL.

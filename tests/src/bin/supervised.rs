@@ -9,7 +9,9 @@
 //! It prints `serving pid=<pid> generation=<n>` once ready; the runtime's
 //! log records go to stderr. MODE: `serve` (the default); `exit3`: exit
 //! with status 3 before it is ready; `orphan`: leave a process behind that
-//! exits 0.2 s later (`sh -c 'sleep 0.2 &'`), then serve. Linux only.
+//! exits 0.2 s later (`sh -c 'sleep 0.2 &'`), then serve; `graceful`:
+//! serve, and on SIGTERM stop accepting, wait 300 ms and exit 0. Linux
+//! only.
 
 #[cfg(target_os = "linux")]
 fn main() {
@@ -27,6 +29,7 @@ mod linux {
     use std::io::{self, Read, Write};
     use std::net::{SocketAddr, TcpListener};
     use std::process;
+    use std::sync::atomic::{AtomicBool, Ordering};
     use std::thread;
     use std::time::Duration;
 
@@ -53,7 +56,23 @@ mod linux {
         }
     }
 
+    /// SIGTERM came (`graceful`).
+    static TERMINATED: AtomicBool = AtomicBool::new(false);
+
+    extern "C" fn terminated(_: libc::c_int) {
+        TERMINATED.store(true, Ordering::SeqCst);
+    }
+
     fn serve(port: u16, mode: &str) -> io::Result<()> {
+        if mode == "graceful" {
+            // First: a stop may come at any moment after the exec.
+            #[allow(unsafe_code)]
+            // SAFETY: the handler only stores to an atomic, which is
+            // async-signal-safe.
+            unsafe {
+                libc::signal(libc::SIGTERM, terminated as libc::sighandler_t)
+            };
+        }
         let setup = Upgrade::new()
             .ready_timeout(Duration::from_secs(10))
             .drain_timeout(Duration::from_secs(1));
@@ -78,6 +97,11 @@ mod linux {
         println!("serving {}", body.trim_end());
         let _ = io::stdout().flush();
         while !running.is_replaced() {
+            if TERMINATED.load(Ordering::SeqCst) {
+                drop(listener);
+                thread::sleep(Duration::from_millis(300));
+                process::exit(0);
+            }
             match listener.accept() {
                 Ok((mut stream, _)) => {
                     let body = body.clone();
