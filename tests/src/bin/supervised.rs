@@ -70,7 +70,7 @@ mod linux {
             // SAFETY: the handler only stores to an atomic, which is
             // async-signal-safe.
             unsafe {
-                libc::signal(libc::SIGTERM, terminated as libc::sighandler_t)
+                libc::signal(libc::SIGTERM, terminated as *const () as libc::sighandler_t)
             };
         }
         let setup = Upgrade::new()
