@@ -59,10 +59,11 @@ impl Server {
         unsafe {
             command.pre_exec(|| {
                 let mut set: libc::sigset_t = std::mem::zeroed();
-                libc::sigemptyset(&mut set);
-                libc::sigaddset(&mut set, libc::SIGCHLD);
-                libc::sigaddset(&mut set, libc::SIGTERM);
-                libc::sigprocmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+                let set_ptr = std::ptr::addr_of_mut!(set);
+                libc::sigemptyset(set_ptr);
+                libc::sigaddset(set_ptr, libc::SIGCHLD);
+                libc::sigaddset(set_ptr, libc::SIGTERM);
+                libc::sigprocmask(libc::SIG_BLOCK, set_ptr, std::ptr::null_mut());
                 Ok(())
             });
         }
