@@ -222,6 +222,8 @@ impl Loop<'_> {
         // The supervisor is the reaper of the service and of everything it
         // leaves: the pid stays its own until `reap` collects it.
         self.follow(child.id());
+        // A main process before this start has no role to take back.
+        self.previous = None;
         self.ready = false;
         Ok(())
     }
