@@ -218,13 +218,19 @@ fn spawn<C: Connection>(
     });
 }
 
+/// Read timeouts (50 ms each) an idle connection waits while draining
+/// before it is closed.
+const IDLE_TIMEOUTS_BEFORE_CLOSE: u32 = 5;
+
 /// Answers each request on the connection; while draining, the next
-/// response says `Connection: close`, and an idle connection is closed.
+/// response says `Connection: close`, and a connection idle for 250 ms is
+/// closed.
 fn handle<C: Connection>(stream: C, draining: &AtomicBool, body: &str) -> io::Result<()> {
     stream.set_read_timeout(Some(Duration::from_millis(50)))?;
     let mut writer = stream.try_clone()?;
     let mut reader = BufReader::new(stream);
     let mut line = String::new();
+    let mut idle_while_draining = 0;
     loop {
         // The request line and headers, up to the empty line.
         let mut lines = 0;
@@ -245,9 +251,17 @@ fn handle<C: Connection>(stream: C, draining: &AtomicBool, body: &str) -> io::Re
                         io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
                     ) =>
                 {
-                    // Idle between requests: closed when draining.
+                    // Idle between requests, while draining: closed once
+                    // idle for 250 ms of the drain. A client that sends a
+                    // request meanwhile gets its answer, with `Connection:
+                    // close`; closing at the first idle moment could cross
+                    // a request already on its way (a reset, or a read
+                    // error for the client).
                     if lines == 0 && reader.buffer().is_empty() && draining.load(Ordering::SeqCst) {
-                        return Ok(());
+                        idle_while_draining += 1;
+                        if idle_while_draining >= IDLE_TIMEOUTS_BEFORE_CLOSE {
+                            return Ok(());
+                        }
                     }
                 }
                 Err(error) => return Err(error),
