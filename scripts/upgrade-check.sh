@@ -33,7 +33,18 @@
 #   full:    100 upgrades per load, oha too (cargo install, cached), 20 per
 #            control; about 10 minutes.
 #   --upgrades N: N upgrades per load instead.
-# UPGRADE_BIN=path runs it against another server with the same contract.
+# UPGRADE_BIN=path runs it against another server with the same contract,
+# with UPGRADE_ARGS (words) after its --listen and --drain-timeout. For
+# the servers of frameworks/ (scripts/frameworks-upgrade-check.sh):
+#   UPGRADE_LOADS_ONLY=1: the loads only (no queued-connection test, no
+#     controls).
+#   UPGRADE_STRICT_DRAIN=1: a keep-alive connection may end only after a
+#     response that said `Connection: close`: the client's drain_eof and
+#     reused_reset must be 0 (the server closed no connection a request
+#     may have been on its way to).
+#   UPGRADE_STREAM=/path: before each upgrade a long-lived GET of that path
+#     starts (curl -N), on the generation about to be replaced; it must
+#     end cleanly with a last line `end` before that generation exits.
 # Its waits are bounded for a loaded machine (tens of seconds where a quiet
 # one needs milliseconds); none decides a result by how fast it was.
 set -euo pipefail
@@ -53,9 +64,11 @@ while [ $# -gt 0 ]; do
 done
 upgrades=${count:-$upgrades}
 interval=0.5 workers=8 drain_timeout=5 slack=10
-if ! command -v wrk >/dev/null || ! command -v ip >/dev/null || ! command -v ss >/dev/null; then
+loads_only=${UPGRADE_LOADS_ONLY:-0} strict_drain=${UPGRADE_STRICT_DRAIN:-0} stream_path=${UPGRADE_STREAM:-}
+read -r -a server_args <<<"${UPGRADE_ARGS:-}"
+if ! command -v wrk >/dev/null || ! command -v ip >/dev/null || ! command -v ss >/dev/null || ! command -v curl >/dev/null; then
     apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends wrk iproute2 >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends wrk iproute2 curl >/dev/null
 fi
 tools=${XDG_CACHE_HOME:-$HOME/.cache}/restartable-tools
 if [ "$quick" = 0 ] && [ ! -x "$tools/bin/oha" ]; then
@@ -71,6 +84,7 @@ upgrade=${UPGRADE_BIN:-$bin/examples/upgrade}
 work=$(mktemp -d)
 netns=upgrade-check-$$
 pids=()
+streams=()
 cleanup() {
     for pid in "${pids[@]}"; do kill -9 "$pid" 2>/dev/null || true; done
     # Every server generation seen (a new one runs in its own process group).
@@ -164,7 +178,7 @@ median_max() {
 # --- the server under test ---
 port=$(free_port)
 : > "$work/server.out"
-"$upgrade" --listen "127.0.0.1:$port" --drain-timeout "$drain_timeout" > "$work/server.out" 2> "$work/server.err" &
+"$upgrade" --listen "127.0.0.1:$port" --drain-timeout "$drain_timeout" "${server_args[@]}" > "$work/server.out" 2> "$work/server.err" &
 server=$!
 pids+=("$server")
 echo "$server" >> "$work/servers"
@@ -237,6 +251,21 @@ upgrades_run() {
     local label=$1 i how
     for i in $(seq "$upgrades"); do
         if [ $((i % 2)) = 0 ]; then how=command; else how=signal; fi
+        if [ -n "$stream_path" ]; then
+            # On the generation about to be replaced: its first line is
+            # there before the trigger.
+            # Its status in a file: bash forgets a child's status among
+            # hundreds of others.
+            (
+                status=0
+                curl -sN --max-time $((drain_timeout + slack)) "http://127.0.0.1:$port$stream_path" \
+                    > "$work/stream-${#streams[@]}" 2>/dev/null || status=$?
+                echo "$status" > "$work/stream-${#streams[@]}.status"
+            ) &
+            streams+=("$!")
+            pids+=("$!")
+            for _ in $(seq 100); do [ -s "$work/stream-$((${#streams[@]} - 1))" ] && break; sleep 0.01; done
+        fi
         upgrade_once "$label" "$how" || return 0
         sleep "$interval"
     done
@@ -320,11 +349,53 @@ for entry in "${loads[@]}"; do
     if [ "${bad:-1}" != 0 ]; then
         fail "$label: failed requests under upgrades: $errors"
     fi
+    if [ "$strict_drain" = 1 ] && [ "$kind" = client-keep ] && ! grep -q ' drain_eof=0 .* reused_reset=0' <<<"$summary"; then
+        fail "$label: keep-alive connections closed without a response that said Connection: close: $errors"
+    fi
     if [ "$kind" = client-keep ] && grep -q 'reused_reset=[1-9]' <<<"$summary"; then
         echo "note: $label: $(grep -o 'reused_reset=[0-9]*' <<<"$summary") keep-alive requests reset on a connection the server was closing"
     fi
     cp "$out" "$work/$kind.kept"
 done
+
+# --- the long-lived responses: each ended cleanly by its generation ---
+stream_rows=()
+if [ -n "$stream_path" ]; then
+    clean=0 cut=0 cut_list=""
+    for i in "${!streams[@]}"; do
+        for _ in $(seq $(((drain_timeout + slack + 5) * 10))); do
+            [ -s "$work/stream-$i.status" ] && break
+            sleep 0.1
+        done
+        status=$(cat "$work/stream-$i.status" 2>/dev/null || echo "no status")
+        if [ "$status" = 0 ] && [ "$(tail -n 1 "$work/stream-$i")" = end ]; then
+            clean=$((clean + 1))
+        else
+            cut=$((cut + 1))
+            cut_list+=" #$i (curl $status, $(wc -l < "$work/stream-$i") lines, last: $(tail -n 1 "$work/stream-$i"))"
+        fi
+    done
+    stream_rows+=("| GET $stream_path, one started before each upgrade | ${#streams[@]} | $clean | $cut |")
+    if [ "$cut" != 0 ]; then
+        fail "streams: $cut of ${#streams[@]} did not end with their last line:$cut_list"
+    fi
+fi
+
+if [ "$loads_only" = 1 ]; then
+    echo
+    echo "== upgrade under load: $workers connections, one upgrade every ${interval}s (SIGHUP and upgrade --upgrade alternately), --drain-timeout $drain_timeout"
+    echo "| load | upgrades | requests ok | errors | trigger to new generation answering, ms (median / max) | trigger to old pid gone, ms (median / max) | survivor's descriptors, not client connections |"
+    echo "| --- | --- | --- | --- | --- | --- | --- |"
+    printf '%s\n' "${rows[@]}"
+    if [ -n "$stream_path" ]; then
+        echo
+        echo "== long-lived responses"
+        echo "| request | started | ended cleanly (last line \`end\`) | cut |"
+        echo "| --- | --- | --- | --- |"
+        printf '%s\n' "${stream_rows[@]}"
+    fi
+    exit "$failed"
+fi
 
 # --- the queued-connection test ---
 # SIGSTOP the server; open $queued connections (the kernel completes each

@@ -49,6 +49,8 @@
 //! }
 //! ```
 
+#[cfg(feature = "tokio")]
+mod accept;
 mod channel;
 #[cfg(any(target_os = "linux", target_os = "android"))]
 mod control;
@@ -64,7 +66,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
@@ -75,6 +77,8 @@ use crate::process::kept;
 #[cfg(any(target_os = "linux", target_os = "android"))]
 use crate::supervisor;
 
+#[cfg(feature = "tokio")]
+pub use self::accept::{Accept, Accepted, UntilReplaced};
 #[cfg(any(target_os = "linux", target_os = "android"))]
 pub use self::control::request;
 #[cfg(any(target_os = "linux", target_os = "android"))]
@@ -288,6 +292,8 @@ impl Upgrade {
             shared: Arc::new(Shared {
                 setup: self,
                 state: Mutex::new(State::Serving),
+                replaced: AtomicBool::new(false),
+                drain_deadline: OnceLock::new(),
                 changed: Condvar::new(),
                 wakers: Mutex::new(Vec::new()),
             }),
@@ -418,6 +424,11 @@ pub struct Running {
 struct Shared {
     setup: Upgrade,
     state: Mutex<State>,
+    /// `state` is `Replaced`: read without the lock, by every request
+    /// handler that asks.
+    replaced: AtomicBool,
+    /// Set once replaced: when the process exits.
+    drain_deadline: OnceLock<Instant>,
     changed: Condvar,
     wakers: Mutex<Vec<Waker>>,
 }
@@ -549,17 +560,7 @@ impl Running {
     /// waits for the takeover, and exits by the drain deadline.
     fn commit(&self, upgraded: Upgraded) {
         kept::release();
-        *self.state() = State::Replaced(upgraded);
-        self.shared.changed.notify_all();
-        for waker in self
-            .shared
-            .wakers
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .drain(..)
-        {
-            waker.wake();
-        }
+        self.mark_replaced(upgraded);
         let deadline = self.shared.setup.drain_timeout;
         let _ = std::thread::Builder::new()
             .name("restartable-drain".into())
@@ -573,12 +574,41 @@ impl Running {
             });
     }
 
+    /// The state, and everything that waits for it, told of the takeover.
+    fn mark_replaced(&self, upgraded: Upgraded) {
+        let deadline = self.shared.setup.drain_timeout;
+        let _ = self.shared.drain_deadline.set(Instant::now() + deadline);
+        *self.state() = State::Replaced(upgraded);
+        self.shared.replaced.store(true, Ordering::SeqCst);
+        self.shared.changed.notify_all();
+        for waker in self
+            .shared
+            .wakers
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .drain(..)
+        {
+            waker.wake();
+        }
+    }
+
     /// Whether a new process took over: then stop accepting, finish the
     /// connections in flight, and return from `main` (the process exits by
     /// the drain deadline in any case).
+    ///
+    /// One atomic load, no lock: cheap enough for every request (to answer
+    /// with `Connection: close` once replaced).
     #[must_use]
     pub fn is_replaced(&self) -> bool {
-        matches!(*self.state(), State::Replaced(_))
+        self.shared.replaced.load(Ordering::SeqCst)
+    }
+
+    /// When this process exits, once it was replaced (`None` before): the
+    /// end for anything long-lived, such as a stream of events, to finish
+    /// cleanly before.
+    #[must_use]
+    pub fn drain_deadline(&self) -> Option<Instant> {
+        self.shared.drain_deadline.get().copied()
     }
 
     /// Waits until a new process took over: a future for async code (it
@@ -678,5 +708,44 @@ mod supervisor {
 
     pub(crate) fn is_supervised() -> bool {
         false
+    }
+}
+
+#[cfg(test)]
+impl Running {
+    /// A running process that no trigger can upgrade, for tests that
+    /// replace it by hand.
+    pub(crate) fn for_test() -> Running {
+        let setup = Upgrade {
+            program: None,
+            args: Vec::new(),
+            ready_timeout: DEFAULT_READY_TIMEOUT,
+            drain_timeout: DEFAULT_DRAIN_TIMEOUT,
+            signal: None,
+            fd_store: false,
+            notify_ready: false,
+            generation: 0,
+            channel: None,
+            manager: None,
+            supervisor: None,
+        };
+        Running {
+            shared: Arc::new(Shared {
+                setup,
+                state: Mutex::new(State::Serving),
+                replaced: AtomicBool::new(false),
+                drain_deadline: OnceLock::new(),
+                changed: Condvar::new(),
+                wakers: Mutex::new(Vec::new()),
+            }),
+        }
+    }
+
+    /// What a takeover does to this process's state, without the exit.
+    pub(crate) fn replace_for_test(&self) {
+        self.mark_replaced(Upgraded {
+            pid: 0,
+            generation: 1,
+        });
     }
 }
