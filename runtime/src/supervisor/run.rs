@@ -67,7 +67,7 @@ pub(super) fn supervise(settings: &Supervisor) -> io::Result<Infallible> {
     let me = std::process::id();
     let name = random_name(NAME_PREFIX)?;
     let notify = Socket::new(Domain::UNIX, Type::DGRAM, None)?;
-    notify.set_passcred(true)?;
+    sys::pass_credentials(notify.as_fd())?;
     notify.bind(&abstract_addr(name.as_bytes())?)?;
     notify.set_nonblocking(true)?;
     sys::become_subreaper()?;

@@ -2,6 +2,9 @@
 //! reap any child, and read a process's parent.
 
 use std::io;
+// In the prelude only since Rust 1.80; the crate states 1.71.
+#[allow(unused_imports)]
+use std::mem::size_of;
 use std::os::unix::io::{AsRawFd, BorrowedFd};
 use std::os::unix::process::ExitStatusExt;
 use std::process::ExitStatus;
@@ -149,4 +152,25 @@ pub(crate) fn threads() -> Option<usize> {
         .trim()
         .parse()
         .ok()
+}
+
+/// `SO_PASSCRED` on `socket`: each message received carries its sender's
+/// credentials (socket2 has it for Linux only, not Android).
+#[allow(unsafe_code)]
+pub(crate) fn pass_credentials(socket: BorrowedFd<'_>) -> io::Result<()> {
+    let on: libc::c_int = 1;
+    #[allow(clippy::cast_possible_truncation)]
+    let len = size_of::<libc::c_int>() as libc::socklen_t;
+    // SAFETY: setsockopt reads `len` bytes of `on`, for a descriptor
+    // borrowed for the call.
+    os_result(unsafe {
+        libc::setsockopt(
+            socket.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_PASSCRED,
+            std::ptr::addr_of!(on).cast(),
+            len,
+        )
+    })
+    .map(drop)
 }
