@@ -63,14 +63,21 @@ mod listener;
 mod messages;
 #[cfg(any(unix, windows))]
 mod policy;
+// Windows: sockets passed to and kept for another process (pass::wire is
+// pure, and tested everywhere).
+#[cfg(any(windows, test))]
+mod pass;
 #[cfg(unix)]
 mod process;
 #[cfg(any(unix, windows))]
 mod spec;
 #[cfg(any(unix, windows))]
 mod step;
-#[cfg(any(target_os = "linux", target_os = "android"))]
-#[cfg_attr(docsrs, doc(cfg(any(target_os = "linux", target_os = "android"))))]
+#[cfg(any(target_os = "linux", target_os = "android", windows))]
+#[cfg_attr(
+    docsrs,
+    doc(cfg(any(target_os = "linux", target_os = "android", windows)))
+)]
 pub mod supervisor;
 #[cfg(any(unix, windows))]
 #[cfg_attr(unix, path = "sys/unix.rs")]

@@ -89,7 +89,6 @@ pub struct Spec<'a> {
 impl Spec<'_> {
     /// Whether the function gives an address to bind at all: without one it
     /// only takes a passed socket (`inherit`).
-    #[cfg(unix)]
     pub(crate) fn has_address(&self) -> bool {
         matches!(self.addr, Fallback::Addr(_)) || self.port_env.is_some() || self.addr_env.is_some()
     }

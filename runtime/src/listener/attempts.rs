@@ -268,9 +268,18 @@ impl<P: Plan> Attempts<P> {
         Ok(socket)
     }
 
+    /// The socket, passed to the supervisor to keep when the function has
+    /// `inherit` and this process runs under one (`crate::pass`): under
+    /// the function's name, else the name it was passed with.
     #[cfg(windows)]
-    #[allow(clippy::unnecessary_wraps, clippy::unused_self)]
-    fn kept(&self, socket: Socket, _passed_name: Option<&str>) -> io::Result<Socket> {
+    fn kept(&self, socket: Socket, passed_name: Option<&str>) -> io::Result<Socket> {
+        if let Some(inherit) = self.plan.inherit() {
+            let name = match inherit {
+                Inherit::Named(name) => Some(name),
+                Inherit::Next => passed_name,
+            };
+            crate::pass::store(&socket, name)?;
+        }
         Ok(socket)
     }
 
@@ -288,8 +297,6 @@ impl<P: Plan> Attempts<P> {
 #[allow(missing_debug_implementations)]
 pub enum Handoff {
     /// A passed socket that fits, checked and prepared.
-    // Windows has no socket activation.
-    #[cfg_attr(windows, allow(dead_code))]
     Taken(Socket, Option<String>),
     /// None: bind as usual. Any sockets passed to this process and left
     /// alone are described here, to be said if the port is in use.

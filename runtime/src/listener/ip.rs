@@ -88,10 +88,29 @@ impl Plan for IpPlan<'_, '_> {
         }
     }
 
-    /// Windows has no socket activation: `inherit` binds as usual.
+    /// A socket a supervisor passed with `WSADuplicateSocketW`
+    /// (`crate::pass`).
     #[cfg(windows)]
-    fn inherited(&self, _kind: SocketKind) -> io::Result<Handoff> {
-        Ok(Handoff::NotTaken(None))
+    fn inherited(&self, kind: SocketKind) -> io::Result<Handoff> {
+        let spec = self.spec;
+        let Some(inherit) = spec.inherit else {
+            return Ok(Handoff::NotTaken(None));
+        };
+        let addr = match inherit {
+            _ if !spec.has_address() => None,
+            Inherit::Named(_) => spec.address().ok(),
+            Inherit::Next => Some(spec.checked_address()?),
+        };
+        let wanted = crate::pass::WantedSocket {
+            kind,
+            addr,
+            binds: spec.has_address(),
+            nonblocking: spec.nonblocking,
+        };
+        Ok(match crate::pass::take(inherit, &wanted)? {
+            Ok((socket, name)) => Handoff::Taken(socket, name),
+            Err(note) => Handoff::NotTaken(note),
+        })
     }
 
     fn inherit(&self) -> Option<Inherit<'_>> {

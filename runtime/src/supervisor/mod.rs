@@ -1,15 +1,17 @@
 //! A supervisor in the service's own binary that holds the listening
 //! sockets, for where nothing else does: a container's PID 1, runit, s6,
-//! supervisord, a shell (Linux).
+//! supervisord, a shell (Linux); any Windows service or console program.
 //!
-//! At [`Upgrade::new`](crate::upgrade::Upgrade::new) (or at
+//! # Linux
+//!
+//! At `upgrade::Upgrade::new` (or at
 //! [`Supervisor::start`]) the process splits: it stays the supervisor and
 //! starts the service, the same binary with the same arguments, as its
 //! child. The supervisor serves nothing and runs none of the program's
 //! code after that point; it is a small service manager that speaks the
 //! part of systemd's protocol this crate's upgrade already speaks:
 //!
-//! - **It holds the sockets.** The service's [`ready`](crate::upgrade::Upgrade::ready)
+//! - **It holds the sockets.** The service's `Upgrade::ready`
 //!   stores each listener a function with `inherit` made (`FDSTORE=1`,
 //!   over `$NOTIFY_SOCKET`, which names the supervisor's socket).
 //! - **A crash is followed at once by a new service** with those same
@@ -49,14 +51,68 @@
 //! split (threads, memory, descriptors), so call `Upgrade::new()` (or
 //! `Supervisor::start()`) before anything else, as the upgrade's docs ask
 //! anyway. See [`docs::containers`](crate::docs::containers).
+//!
+//! # Windows
+//!
+//! [`Supervisor::start`], first in `main`, splits the process the same
+//! way: the supervisor starts the same program with the same arguments as
+//! its child, in a job object (what the service starts ends with it), and
+//! with no handle of its own but two pipes (an explicit handle list).
+//!
+//! - **It holds the sockets.** Each listener a function with `inherit`
+//!   makes in the service is passed to the supervisor as it is made:
+//!   `WSADuplicateSocketW` describes the same socket for the supervisor's
+//!   process, which makes its own handle of it. Nothing is bound twice and
+//!   `SO_EXCLUSIVEADDRUSE` stays on: no other process can take the port at
+//!   any moment.
+//! - **A crash is followed at once by a new service** that takes those
+//!   sockets by name: connections made meanwhile wait in the socket's
+//!   queue. Without the supervisor, an exclusive port cannot be bound
+//!   again while the dead listener's connections linger (up to the
+//!   TIME_WAIT delay, 120 s by default), and every connection is refused
+//!   meanwhile ([`docs::windows`](crate::docs::windows)). The crash-loop
+//!   limit and back-off are Linux's; "ready" is a service that passed at
+//!   least one listener.
+//! - **Ctrl-C, Ctrl-Break, closing the console.** The event reaches the
+//!   service too (they share the console), so the service drains as it
+//!   would alone; the supervisor waits for it (up to the stop timeout,
+//!   then ends its job) and exits with its exit code. A service that
+//!   exits with 0 ends the supervisor too.
+//!
+//! The upgrade (a new binary taking the sockets, as on Unix) is not there
+//! yet on Windows.
+//!
+//! ```no_run
+//! # #[cfg(windows)]
+//! fn main() -> std::io::Result<()> {
+//!     // First: the supervisor runs nothing of the program after this.
+//!     restartable::supervisor::Supervisor::new().start()?;
+//!     let listener: std::net::TcpListener = restartable::Builder::new(([127, 0, 0, 1], 8080))
+//!         .inherit_named("http")
+//!         .bind()?;
+//!     for stream in listener.incoming() {
+//!         drop(stream?); // serve it
+//!     }
+//!     Ok(())
+//! }
+//! # #[cfg(not(windows))]
+//! # fn main() {}
+//! ```
 
+mod limit;
+#[cfg(any(target_os = "linux", target_os = "android"))]
 mod run;
+#[cfg(any(target_os = "linux", target_os = "android"))]
 mod store;
+#[cfg(windows)]
+mod windows;
 
 use std::io;
 use std::time::Duration;
 
-use crate::upgrade::DEFAULT_DRAIN_TIMEOUT;
+/// The stop timeout until the service says its drain timeout: the
+/// upgrade's default drain timeout.
+const DEFAULT_STOP_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Turns the supervisor on (`1`) or off (`0`); unset, it is on for PID 1.
 pub const SUPERVISE: &str = "RESTARTABLE_SUPERVISE";
@@ -64,9 +120,11 @@ pub const SUPERVISE: &str = "RESTARTABLE_SUPERVISE";
 /// SECONDS (5/10 when unset).
 pub const START_LIMIT: &str = "RESTARTABLE_START_LIMIT";
 /// In the service's environment: the supervisor's process id.
+#[cfg(any(target_os = "linux", target_os = "android"))]
 pub(crate) const SUPERVISOR: &str = "RESTARTABLE_SUPERVISOR";
 /// The line of `READY=1` that tells the supervisor the service's drain
 /// timeout, in milliseconds (sent to a supervisor only).
+#[cfg(any(target_os = "linux", target_os = "android"))]
 pub(crate) const DRAIN_TIMEOUT_MS: &str = "X_RESTARTABLE_DRAIN_TIMEOUT_MS";
 
 /// The supervisor's settings; [`start`](Self::start) splits the process.
@@ -91,7 +149,7 @@ impl Supervisor {
         Supervisor {
             burst: 5,
             interval: Duration::from_secs(10),
-            stop_timeout: DEFAULT_DRAIN_TIMEOUT,
+            stop_timeout: DEFAULT_STOP_TIMEOUT,
         }
     }
 
@@ -131,14 +189,29 @@ impl Supervisor {
             self.burst = burst;
             self.interval = interval;
         }
+        #[cfg(any(target_os = "linux", target_os = "android"))]
         match run::supervise(&self)? {}
+        #[cfg(windows)]
+        match windows::supervise(&self)? {}
     }
 }
 
 /// Whether this process is a service a supervisor started: its parent is
 /// the supervisor `RESTARTABLE_SUPERVISOR` names, or an upgrade of such a
-/// service started it.
+/// service started it (on Windows: its parent is the supervisor that
+/// `RESTARTABLE_SOCKETS` names).
 #[must_use]
+#[cfg(windows)]
+pub fn is_supervised() -> bool {
+    crate::pass::is_ours()
+}
+
+/// Whether this process is a service a supervisor started: its parent is
+/// the supervisor `RESTARTABLE_SUPERVISOR` names, or an upgrade of such a
+/// service started it (on Windows: its parent is the supervisor that
+/// `RESTARTABLE_SOCKETS` names).
+#[must_use]
+#[cfg(any(target_os = "linux", target_os = "android"))]
 pub fn is_supervised() -> bool {
     let Some(supervisor) = std::env::var(SUPERVISOR)
         .ok()
@@ -152,6 +225,7 @@ pub fn is_supervised() -> bool {
 
 /// The split `Upgrade::new` makes: as PID 1, or with
 /// `RESTARTABLE_SUPERVISE=1`; never in a process that is supervised.
+#[cfg(any(target_os = "linux", target_os = "android"))]
 pub(crate) fn automatic() -> io::Result<()> {
     let wanted = match std::env::var_os(SUPERVISE) {
         None => std::process::id() == 1,
@@ -183,6 +257,7 @@ pub(crate) fn automatic() -> io::Result<()> {
 /// When process `pid` is a supervisor (it holds a socket named as the
 /// supervisor names its own), its service: the child of it that listens for
 /// upgrade requests.
+#[cfg(any(target_os = "linux", target_os = "android"))]
 pub(crate) fn service_of(pid: u32) -> io::Result<Option<u32>> {
     if crate::upgrade::find_socket(pid, run::NAME_PREFIX.as_bytes(), false)?.is_none() {
         return Ok(None);

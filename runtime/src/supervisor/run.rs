@@ -1,7 +1,6 @@
 //! The supervisor's loop: one thread, woken by a signal (its byte on a
 //! socket pair) or a message from the service, or when a restart is due.
 
-use std::collections::VecDeque;
 use std::convert::Infallible;
 use std::ffi::OsString;
 use std::io::{self, Read};
@@ -13,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use socket2::{Domain, Socket, Type};
 
+use super::limit::Starts;
 use super::store::Store;
 use super::{Supervisor, DRAIN_TIMEOUT_MS, SUPERVISOR};
 use crate::handoff::vars::LISTEN_PID;
@@ -38,10 +38,6 @@ const FORWARDED: [libc::c_int; 6] = [
 ];
 /// Passed on, and the supervisor exits when the service has.
 const STOPS: [libc::c_int; 3] = [libc::SIGTERM, libc::SIGINT, libc::SIGQUIT];
-/// The back-off after the first crash before the service was ready,
-/// doubled for each next one, up to [`LONGEST_BACKOFF`].
-const FIRST_BACKOFF: Duration = Duration::from_millis(100);
-const LONGEST_BACKOFF: Duration = Duration::from_secs(5);
 /// How long the exec of the service may take.
 const EXEC_WITHIN: Duration = Duration::from_secs(5);
 /// After the drain deadline, before the service is killed.
@@ -87,8 +83,7 @@ pub(super) fn supervise(settings: &Supervisor) -> io::Result<Infallible> {
         previous: None,
         ready: false,
         told_outer: false,
-        failed_starts: 0,
-        starts: VecDeque::new(),
+        starts: Starts::new(settings.burst, settings.interval),
         restart_at: None,
         last: None,
         stop: None,
@@ -158,9 +153,8 @@ struct Loop<'a> {
     ready: bool,
     told_outer: bool,
     /// Crashes in a row before the service was ready.
-    failed_starts: u32,
-    /// The recent starts, for the crash-loop limit.
-    starts: VecDeque<Instant>,
+    /// The recent starts and failures, for the crash-loop limit.
+    starts: Starts,
     restart_at: Option<Instant>,
     last: Option<ExitStatus>,
     /// The deadline and the signal, once a stop signal came.
@@ -188,7 +182,7 @@ impl Loop<'_> {
                 self.restart_at = None;
                 if let Err(error) = self.start() {
                     crate::event!(error, "supervisor: cannot start the service: {error}");
-                    self.failed_starts += 1;
+                    self.starts.failed();
                     self.schedule_restart("could not be started", 1);
                 }
             }
@@ -217,7 +211,7 @@ impl Loop<'_> {
         environment.push((NOTIFY_SOCKET.into(), self.name.clone().into()));
         environment.push((SUPERVISOR.into(), me.into()));
         let mut exec = Exec::new(&self.program, &self.args, &environment, &[(LISTEN_PID, "")])?;
-        self.starts.push_back(Instant::now());
+        self.starts.started(Instant::now());
         let child = Child::spawn(&mut exec, &layout, EXEC_WITHIN)?;
         // The supervisor is the reaper of the service and of everything it
         // leaves: the pid stays its own until `reap` collects it.
@@ -280,7 +274,7 @@ impl Loop<'_> {
                 Self::exit(128 + signal);
             }
             if !self.ready {
-                self.failed_starts += 1;
+                self.starts.failed();
             }
             self.schedule_restart(
                 &format!("(pid {main}) ended, its status collected by another process"),
@@ -422,7 +416,7 @@ impl Loop<'_> {
         }
         if ready {
             self.ready = true;
-            self.failed_starts = 0;
+            self.starts.ready();
             if !self.told_outer {
                 self.told_outer = true;
                 if let Some(outer) = &self.outer {
@@ -513,9 +507,9 @@ impl Loop<'_> {
             Self::exit(0);
         }
         if self.ready {
-            self.failed_starts = 0;
+            self.starts.ready();
         } else {
-            self.failed_starts += 1;
+            self.starts.failed();
         }
         self.schedule_restart(&format!("(pid {pid}) {ended}"), sys::shell_status(status));
     }
@@ -524,30 +518,12 @@ impl Loop<'_> {
     /// crash-loop limit is reached: then exits with `status`.
     fn schedule_restart(&mut self, why: &str, status: i32) {
         let now = Instant::now();
-        let interval = self.settings.interval;
-        while self
-            .starts
-            .front()
-            .is_some_and(|&at| now.duration_since(at) > interval)
-        {
-            self.starts.pop_front();
-        }
-        let burst = self.settings.burst;
-        if self.starts.len() >= usize::try_from(burst).unwrap_or(usize::MAX) {
-            crate::event!(
-                error,
-                "supervisor: the service {why}, after {} starts within {interval:?}: a crash \
-                 loop; it is not started again (the limit is {burst} starts, set by {})",
-                self.starts.len(),
-                super::START_LIMIT
-            );
-            Self::exit(if status == 0 { 1 } else { status });
-        }
-        let delay = match self.failed_starts {
-            0 => Duration::ZERO,
-            n => FIRST_BACKOFF
-                .saturating_mul(1 << (n - 1).min(16))
-                .min(LONGEST_BACKOFF),
+        let delay = match self.starts.pause(now) {
+            Ok(delay) => delay,
+            Err(crash_loop) => {
+                crate::event!(error, "supervisor: the service {why}, {crash_loop}");
+                Self::exit(if status == 0 { 1 } else { status });
+            }
         };
         crate::event!(
             warn,

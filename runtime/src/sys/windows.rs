@@ -35,6 +35,10 @@ use crate::step::Step;
 #[path = "winsock_bind.rs"]
 pub(crate) mod winsock_bind;
 
+/// Passing sockets to other processes, and running one.
+#[path = "windows_process.rs"]
+pub(crate) mod process;
+
 /// The socket options a listener gets on Windows.
 ///
 /// The constants are what the attribute's expansion names in its

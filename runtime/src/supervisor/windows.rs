@@ -1,0 +1,330 @@
+//! The supervisor on Windows: it keeps the listeners the service passes it
+//! (`crate::pass`, `WSADuplicateSocketW`), starts the service again at once
+//! after a crash with those same sockets, and stops with it.
+
+use std::convert::Infallible;
+use std::ffi::OsString;
+use std::fs::File;
+use std::io::{self, Read, Write};
+use std::os::windows::ffi::OsStrExt;
+use std::os::windows::io::{AsHandle, OwnedHandle};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use socket2::Socket;
+
+use super::limit::Starts;
+use super::Supervisor;
+use crate::pass::wire::{command_line, environment_block, Record, Vars, RESTARTABLE_SOCKETS};
+use crate::sys::process::{self as sys, Job, Spawned};
+
+/// How often the service's exit and a console stop are looked at.
+const POLL: Duration = Duration::from_millis(20);
+/// After the service ended: how long its last records may still arrive.
+const LAST_RECORDS: Duration = Duration::from_millis(200);
+
+/// The listeners the services passed, by name (a later one replaces an
+/// earlier one of the same name; unnamed ones are all kept).
+type Kept = Arc<Mutex<Vec<(Option<String>, Socket)>>>;
+
+pub(super) fn supervise(settings: &Supervisor) -> io::Result<Infallible> {
+    let program = std::env::current_exe().map_err(|error| {
+        io::Error::new(
+            io::ErrorKind::NotFound,
+            format!("supervisor: the program's path is not known: {error}"),
+        )
+    })?;
+    let args: Vec<OsString> = std::env::args_os().skip(1).collect();
+    sys::catch_console_stop()?;
+    let mut supervisor = Windows {
+        settings,
+        program,
+        args,
+        kept: Arc::new(Mutex::new(Vec::new())),
+        starts: Starts::new(settings.burst, settings.interval),
+    };
+    crate::event!(
+        info,
+        "supervisor: process {} keeps the listeners the service passes, and starts the service \
+         again after a crash",
+        std::process::id()
+    );
+    supervisor.run()
+}
+
+struct Windows<'a> {
+    settings: &'a Supervisor,
+    program: PathBuf,
+    args: Vec<OsString>,
+    kept: Kept,
+    starts: Starts,
+}
+
+/// One run of the service.
+struct Service {
+    process: Spawned,
+    /// Ends what the service started when it ends (or the supervisor).
+    job: Job,
+    /// Set once the service passed a listener: it got as far as listening.
+    ready: Arc<AtomicBool>,
+    /// Ends when the store pipe ends.
+    records: mpsc::Receiver<()>,
+}
+
+impl Windows<'_> {
+    fn run(&mut self) -> io::Result<Infallible> {
+        let mut service = self.start()?;
+        loop {
+            let code = self.wait(&service)?;
+            // Records the service sent just before it ended are kept.
+            let _ = service.records.recv_timeout(LAST_RECORDS);
+            let pid = service.process.pid;
+            let ready = service.ready.load(Ordering::SeqCst);
+            // What the service left behind ends with it.
+            drop(service);
+            if sys::stop_asked() {
+                exit(
+                    &format!("the service (pid {pid}) {}; stopping", ended(code)),
+                    code,
+                );
+            }
+            if code == 0 {
+                exit(&format!("the service (pid {pid}) exited with status 0"), 0);
+            }
+            if ready {
+                self.starts.ready();
+            } else {
+                self.starts.failed();
+            }
+            let pause = match self.starts.pause(Instant::now()) {
+                Ok(pause) => pause,
+                Err(crash_loop) => {
+                    crate::event!(
+                        error,
+                        "supervisor: the service (pid {pid}) {}, {crash_loop}",
+                        ended(code)
+                    );
+                    exit("crash loop", code);
+                }
+            };
+            crate::event!(
+                warn,
+                "supervisor: the service (pid {pid}) {}; started again {} with the {} listeners held",
+                ended(code),
+                if pause.is_zero() {
+                    "at once".to_owned()
+                } else {
+                    format!("after {pause:?} (it had passed no listener)")
+                },
+                self.kept.lock().unwrap_or_else(PoisonError::into_inner).len()
+            );
+            thread::sleep(pause);
+            service = loop {
+                match self.start() {
+                    Ok(service) => break service,
+                    Err(error) => {
+                        crate::event!(error, "supervisor: cannot start the service: {error}");
+                        self.starts.failed();
+                        match self.starts.pause(Instant::now()) {
+                            Ok(pause) => thread::sleep(pause),
+                            Err(crash_loop) => exit(
+                                &format!("the service could not be started, {crash_loop}"),
+                                1,
+                            ),
+                        }
+                    }
+                }
+            };
+        }
+    }
+
+    /// Waits for the service to exit; on a console stop, up to the stop
+    /// timeout, then ends it. Its exit code.
+    fn wait(&self, service: &Service) -> io::Result<u32> {
+        let mut deadline = None;
+        loop {
+            if let Some(code) = service.process.wait(POLL)? {
+                return Ok(code);
+            }
+            if sys::stop_asked() && deadline.is_none() {
+                // The console's event reached the service too.
+                crate::event!(
+                    info,
+                    "supervisor: stop asked; waiting for the service to exit"
+                );
+                deadline = Some(Instant::now() + self.settings.stop_timeout);
+            }
+            if deadline.is_some_and(|at| Instant::now() >= at) {
+                crate::event!(
+                    warn,
+                    "supervisor: the service did not exit by the stop timeout; ended"
+                );
+                service.job.terminate(1)?;
+                deadline = None;
+            }
+        }
+    }
+
+    /// Starts the service with every kept listener, in a job of its own.
+    fn start(&mut self) -> io::Result<Service> {
+        let (take_read, take_write) = sys::pipe()?;
+        let (store_read, store_write) = sys::pipe()?;
+        let vars = Vars {
+            parent: std::process::id(),
+            take: Some(sys::handle_value(&take_read)),
+            store: Some(sys::handle_value(&store_write)),
+        };
+        let wide = |text: &std::ffi::OsStr| text.encode_wide().collect::<Vec<u16>>();
+        let environment = environment_block(
+            std::env::vars_os().map(|(name, value)| (wide(&name), wide(&value))),
+            &[(
+                wide(RESTARTABLE_SOCKETS.as_ref()),
+                wide(vars.format().as_ref()),
+            )],
+        )?;
+        let args: Vec<Vec<u16>> = self.args.iter().map(|arg| wide(arg)).collect();
+        let line = command_line(&wide(self.program.as_os_str()), &args)?;
+        let job = Job::new()?;
+        // Inheritable only for this call: another thread's process start
+        // meanwhile could inherit them too (on paper; the list keeps them
+        // from this one's other handles).
+        sys::set_inheritable(take_read.as_handle(), true)?;
+        sys::set_inheritable(store_write.as_handle(), true)?;
+        self.starts.started(Instant::now());
+        let spawned = sys::spawn(
+            &self.program,
+            &line,
+            &environment,
+            &[take_read.as_handle(), store_write.as_handle()],
+            &job,
+        );
+        drop((take_read, store_write));
+        let mut process = spawned.map_err(|error| {
+            io::Error::new(
+                error.kind(),
+                format!("cannot start {}: {error}", self.program.display()),
+            )
+        })?;
+        let ready = Arc::new(AtomicBool::new(false));
+        let (done, records) = mpsc::channel();
+        keep_records(store_read, Arc::clone(&self.kept), Arc::clone(&ready), done)?;
+        process.resume()?;
+        self.pass(&process, take_write);
+        Ok(Service {
+            process,
+            job,
+            ready,
+            records,
+        })
+    }
+
+    /// Writes a record of each kept listener for the service, then ends the
+    /// pipe. A service that ended meanwhile is seen by `wait`.
+    fn pass(&self, service: &Spawned, pipe: OwnedHandle) {
+        let mut bytes = Vec::new();
+        for (name, socket) in self
+            .kept
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+        {
+            let record = sys::duplicate_for(socket, service.pid).and_then(|info| {
+                Record {
+                    name: name.clone(),
+                    info,
+                }
+                .encode()
+            });
+            match record {
+                Ok(record) => bytes.extend(record),
+                Err(error) => crate::event!(
+                    error,
+                    "supervisor: cannot pass the listener {name:?} to the service (pid {}): {error}",
+                    service.pid
+                ),
+            }
+        }
+        if let Err(error) = File::from(pipe).write_all(&bytes) {
+            crate::event!(
+                warn,
+                "supervisor: cannot pass the listeners to the service (pid {}): {error}",
+                service.pid
+            );
+        }
+    }
+}
+
+/// Reads the service's records from the store pipe, on a thread of its
+/// own, and keeps each listener; `done` is dropped at the pipe's end.
+fn keep_records(
+    pipe: OwnedHandle,
+    kept: Kept,
+    ready: Arc<AtomicBool>,
+    done: mpsc::Sender<()>,
+) -> io::Result<()> {
+    thread::Builder::new()
+        .name("restartable-supervisor-store".into())
+        .spawn(move || {
+            let _done = done;
+            let mut pipe = File::from(pipe);
+            let mut buffer = Vec::new();
+            let mut chunk = [0u8; 4096];
+            loop {
+                let read = match pipe.read(&mut chunk) {
+                    Ok(0) | Err(_) => return,
+                    Ok(read) => read,
+                };
+                buffer.extend_from_slice(&chunk[..read]);
+                loop {
+                    let (record, used) = match Record::decode(&buffer) {
+                        Ok(Some(found)) => found,
+                        Ok(None) => break,
+                        Err(error) => {
+                            crate::event!(
+                                error,
+                                "supervisor: the service's records end here: {error}"
+                            );
+                            return;
+                        }
+                    };
+                    buffer.drain(..used);
+                    match sys::socket_from_info(&record.info) {
+                        Ok(socket) => {
+                            let mut kept = kept.lock().unwrap_or_else(PoisonError::into_inner);
+                            if let Some(name) = &record.name {
+                                kept.retain(|(n, _)| n.as_ref() != Some(name));
+                            }
+                            crate::event!(info, "supervisor: keeps the listener {:?}", record.name);
+                            kept.push((record.name, socket));
+                            ready.store(true, Ordering::SeqCst);
+                        }
+                        Err(error) => crate::event!(
+                            error,
+                            "supervisor: cannot take the listener {:?}: {error}",
+                            record.name
+                        ),
+                    }
+                }
+            }
+        })
+        .map(drop)
+}
+
+/// `exited with status 3` or `ended by an exception (0xC0000005)`.
+fn ended(code: u32) -> String {
+    if code >= 0xC000_0000 {
+        format!("ended with NTSTATUS {code:#010X}")
+    } else {
+        format!("exited with status {code}")
+    }
+}
+
+fn exit(why: &str, code: u32) -> ! {
+    crate::event!(info, "supervisor: {why}; exiting with status {code}");
+    #[allow(clippy::cast_possible_wrap)]
+    std::process::exit(code as i32)
+}

@@ -1,0 +1,564 @@
+//! The raw Windows calls of passing a socket to another process and of
+//! running the service as a child: `WSADuplicateSocketW` and
+//! `WSASocketW(FROM_PROTOCOL_INFO)`, anonymous pipes, `CreateProcessW` with
+//! an explicit handle list, job objects, the parent's process id, and the
+//! console's stop events.
+//!
+//! Sources (Microsoft Learn): "WSADuplicateSocketW function (winsock2.h)",
+//! "WSASocketW function (winsock2.h)", "Shared Sockets", "CreatePipe",
+//! "UpdateProcThreadAttribute" (PROC_THREAD_ATTRIBUTE_HANDLE_LIST), "Job
+//! Objects", "JOBOBJECT_BASIC_LIMIT_INFORMATION"
+//! (JOB_OBJECT_LIMIT_KILL_ON_JOB_CLOSE), "Process32FirstW",
+//! "SetConsoleCtrlHandler", "HandlerRoutine callback function".
+
+use std::ffi::OsStr;
+use std::io;
+use std::mem::{size_of, size_of_val, zeroed};
+use std::os::windows::ffi::OsStrExt;
+use std::os::windows::io::{
+    AsRawHandle, AsRawSocket, BorrowedHandle, FromRawHandle, FromRawSocket, OwnedHandle, RawHandle,
+};
+use std::path::Path;
+use std::ptr::{null, null_mut};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use socket2::Socket;
+use windows_sys::core::BOOL;
+use windows_sys::Win32::Foundation::{
+    DuplicateHandle, SetHandleInformation, DUPLICATE_SAME_ACCESS, HANDLE, HANDLE_FLAG_INHERIT,
+    INVALID_HANDLE_VALUE, WAIT_OBJECT_0, WAIT_TIMEOUT,
+};
+use windows_sys::Win32::Networking::WinSock::{
+    WSADuplicateSocketW, WSAGetLastError, WSASocketW, WSAStartup, FROM_PROTOCOL_INFO,
+    INVALID_SOCKET, WSADATA, WSAPROTOCOL_INFOW, WSA_FLAG_NO_HANDLE_INHERIT, WSA_FLAG_OVERLAPPED,
+};
+use windows_sys::Win32::Storage::FileSystem::{GetFileType, FILE_TYPE_PIPE};
+use windows_sys::Win32::System::Console::{
+    GetStdHandle, SetConsoleCtrlHandler, CTRL_BREAK_EVENT, CTRL_CLOSE_EVENT, CTRL_C_EVENT,
+    CTRL_SHUTDOWN_EVENT, STD_ERROR_HANDLE, STD_INPUT_HANDLE, STD_OUTPUT_HANDLE,
+};
+use windows_sys::Win32::System::Diagnostics::ToolHelp::{
+    CreateToolhelp32Snapshot, Process32FirstW, Process32NextW, PROCESSENTRY32W, TH32CS_SNAPPROCESS,
+};
+use windows_sys::Win32::System::JobObjects::{
+    AssignProcessToJobObject, CreateJobObjectW, JobObjectExtendedLimitInformation,
+    SetInformationJobObject, TerminateJobObject, JOBOBJECT_EXTENDED_LIMIT_INFORMATION,
+    JOB_OBJECT_LIMIT_KILL_ON_JOB_CLOSE,
+};
+use windows_sys::Win32::System::Pipes::CreatePipe;
+use windows_sys::Win32::System::Threading::{
+    CreateProcessW, DeleteProcThreadAttributeList, GetCurrentProcess, GetExitCodeProcess,
+    InitializeProcThreadAttributeList, ResumeThread, UpdateProcThreadAttribute,
+    WaitForSingleObject, CREATE_SUSPENDED, CREATE_UNICODE_ENVIRONMENT,
+    EXTENDED_STARTUPINFO_PRESENT, PROCESS_INFORMATION, PROC_THREAD_ATTRIBUTE_HANDLE_LIST,
+    STARTF_USESTDHANDLES, STARTUPINFOEXW,
+};
+
+/// The size of the `WSAPROTOCOL_INFOW` that describes a duplicated socket.
+pub(crate) const PROTOCOL_INFO_LEN: usize = size_of::<WSAPROTOCOL_INFOW>();
+
+fn last_error() -> io::Error {
+    io::Error::last_os_error()
+}
+
+fn check(ok: BOOL) -> io::Result<()> {
+    if ok == 0 {
+        Err(last_error())
+    } else {
+        Ok(())
+    }
+}
+
+/// `WSADuplicateSocketW`: the description of `socket` for process `pid`,
+/// which makes its own socket of it with [`socket_from_info`]. The socket
+/// is the same one (one queue, one binding, its options kept): nothing is
+/// bound again.
+pub(crate) fn duplicate_for(socket: &Socket, pid: u32) -> io::Result<Vec<u8>> {
+    #[allow(unsafe_code)]
+    // SAFETY: an all-zero WSAPROTOCOL_INFOW is a valid value of the plain
+    // C struct; the call writes into it; `socket` is open for the call.
+    let (result, info) = unsafe {
+        let mut info: WSAPROTOCOL_INFOW = zeroed();
+        let result = WSADuplicateSocketW(socket.as_raw_socket() as usize, pid, &mut info);
+        (result, info)
+    };
+    if result != 0 {
+        #[allow(unsafe_code)]
+        // SAFETY: reads this thread's last Winsock error only.
+        let code = unsafe { WSAGetLastError() };
+        return Err(io::Error::from_raw_os_error(code));
+    }
+    #[allow(unsafe_code)]
+    // SAFETY: `info` is a live, initialized plain struct of exactly
+    // PROTOCOL_INFO_LEN bytes, read as bytes only while it lives.
+    let bytes = unsafe {
+        std::slice::from_raw_parts(
+            (&info as *const WSAPROTOCOL_INFOW).cast::<u8>(),
+            PROTOCOL_INFO_LEN,
+        )
+    };
+    Ok(bytes.to_vec())
+}
+
+/// `WSASocketW(FROM_PROTOCOL_INFO, …)`: the socket another process
+/// described for this one with `WSADuplicateSocketW`, owned here, not
+/// inheritable. A description not meant for this process, or already used,
+/// is an error of Winsock's (on paper: Microsoft says a description can be
+/// used once, by the process it names).
+pub(crate) fn socket_from_info(info: &[u8]) -> io::Result<Socket> {
+    winsock_started()?;
+    if info.len() != PROTOCOL_INFO_LEN {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!(
+                "a socket's description is {} bytes; expected {PROTOCOL_INFO_LEN}",
+                info.len()
+            ),
+        ));
+    }
+    #[allow(unsafe_code)]
+    // SAFETY: `info` holds exactly one WSAPROTOCOL_INFOW's bytes, copied
+    // into an aligned value (every bit pattern is valid for the plain C
+    // struct); WSASocketW only reads it.
+    let socket = unsafe {
+        let mut value: WSAPROTOCOL_INFOW = zeroed();
+        std::ptr::copy_nonoverlapping(
+            info.as_ptr(),
+            (&mut value as *mut WSAPROTOCOL_INFOW).cast::<u8>(),
+            PROTOCOL_INFO_LEN,
+        );
+        WSASocketW(
+            FROM_PROTOCOL_INFO,
+            FROM_PROTOCOL_INFO,
+            FROM_PROTOCOL_INFO,
+            &value,
+            0,
+            WSA_FLAG_OVERLAPPED | WSA_FLAG_NO_HANDLE_INHERIT,
+        )
+    };
+    if socket == INVALID_SOCKET {
+        #[allow(unsafe_code)]
+        // SAFETY: reads this thread's last Winsock error only.
+        let code = unsafe { WSAGetLastError() };
+        return Err(io::Error::from_raw_os_error(code));
+    }
+    #[allow(unsafe_code)]
+    // SAFETY: WSASocketW just returned this socket; nothing else owns it.
+    Ok(unsafe { Socket::from_raw_socket(socket as _) })
+}
+
+/// `WSAStartup`, once per process: a process that made no socket yet (the
+/// supervisor) has not started Winsock, and `WSASocketW` would fail with
+/// WSANOTINITIALISED. Never cleaned up, as std does.
+fn winsock_started() -> io::Result<()> {
+    static STARTED: std::sync::OnceLock<i32> = std::sync::OnceLock::new();
+    let code = *STARTED.get_or_init(|| {
+        #[allow(unsafe_code)]
+        // SAFETY: `data` is a live, zeroed plain C struct WSAStartup fills.
+        unsafe {
+            let mut data: WSADATA = zeroed();
+            WSAStartup(0x202, &mut data)
+        }
+    });
+    if code == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::from_raw_os_error(code))
+    }
+}
+
+/// An anonymous pipe, both ends not inheritable: (read, write).
+pub(crate) fn pipe() -> io::Result<(OwnedHandle, OwnedHandle)> {
+    let mut read: HANDLE = null_mut();
+    let mut write: HANDLE = null_mut();
+    #[allow(unsafe_code)]
+    // SAFETY: both out-pointers are live locals; no security attributes,
+    // so neither handle is inheritable.
+    check(unsafe { CreatePipe(&mut read, &mut write, null(), 0) })?;
+    #[allow(unsafe_code)]
+    // SAFETY: CreatePipe just returned both handles; each is owned once.
+    Ok(unsafe {
+        (
+            OwnedHandle::from_raw_handle(read as RawHandle),
+            OwnedHandle::from_raw_handle(write as RawHandle),
+        )
+    })
+}
+
+/// Whether a process started from this one inherits `handle`.
+pub(crate) fn set_inheritable(handle: BorrowedHandle<'_>, inheritable: bool) -> io::Result<()> {
+    let flag = if inheritable { HANDLE_FLAG_INHERIT } else { 0 };
+    #[allow(unsafe_code)]
+    // SAFETY: `handle` is open for the call; only its inherit flag changes.
+    check(unsafe {
+        SetHandleInformation(handle.as_raw_handle() as HANDLE, HANDLE_FLAG_INHERIT, flag)
+    })
+}
+
+/// Whether the raw handle value `handle` names an open pipe in this
+/// process. It is only looked at, never closed or read.
+pub(crate) fn is_pipe(handle: usize) -> bool {
+    #[allow(unsafe_code)]
+    // SAFETY: GetFileType takes any value: an invalid one is an error
+    // (FILE_TYPE_UNKNOWN), not undefined behaviour; nothing is changed.
+    let file_type = unsafe { GetFileType(handle as HANDLE) };
+    file_type == FILE_TYPE_PIPE
+}
+
+/// Takes the handle value `handle` as owned.
+///
+/// # Safety
+///
+/// `handle` must be an open handle of this process that nothing else owns
+/// and that no other code will close.
+#[allow(unsafe_code)]
+pub(crate) unsafe fn adopt_handle(handle: usize) -> OwnedHandle {
+    OwnedHandle::from_raw_handle(handle as RawHandle)
+}
+
+/// The raw value of a handle, as another process that inherits it sees it
+/// (an inherited handle keeps its value).
+pub(crate) fn handle_value(handle: &OwnedHandle) -> usize {
+    handle.as_raw_handle() as usize
+}
+
+/// A job object that ends its processes when it is closed or terminated:
+/// the process group of Windows. A process in it and every process it
+/// starts (unless allowed to break away) belong to the job.
+#[derive(Debug)]
+pub(crate) struct Job(OwnedHandle);
+
+impl Job {
+    pub(crate) fn new() -> io::Result<Job> {
+        #[allow(unsafe_code)]
+        // SAFETY: an unnamed job with default security; the handle is owned
+        // at once; the limit struct is a live, zeroed plain C struct.
+        unsafe {
+            let handle = CreateJobObjectW(null(), null());
+            if handle.is_null() {
+                return Err(last_error());
+            }
+            let job = Job(OwnedHandle::from_raw_handle(handle as RawHandle));
+            let mut limits: JOBOBJECT_EXTENDED_LIMIT_INFORMATION = zeroed();
+            limits.BasicLimitInformation.LimitFlags = JOB_OBJECT_LIMIT_KILL_ON_JOB_CLOSE;
+            check(SetInformationJobObject(
+                handle,
+                JobObjectExtendedLimitInformation,
+                (&limits as *const JOBOBJECT_EXTENDED_LIMIT_INFORMATION).cast(),
+                size_of::<JOBOBJECT_EXTENDED_LIMIT_INFORMATION>() as u32,
+            ))?;
+            Ok(job)
+        }
+    }
+
+    fn assign(&self, process: &OwnedHandle) -> io::Result<()> {
+        #[allow(unsafe_code)]
+        // SAFETY: both handles are open for the call.
+        check(unsafe {
+            AssignProcessToJobObject(
+                self.0.as_raw_handle() as HANDLE,
+                process.as_raw_handle() as HANDLE,
+            )
+        })
+    }
+
+    /// Ends every process of the job, with exit code `code`.
+    pub(crate) fn terminate(&self, code: u32) -> io::Result<()> {
+        #[allow(unsafe_code)]
+        // SAFETY: the job handle is open for the call.
+        check(unsafe { TerminateJobObject(self.0.as_raw_handle() as HANDLE, code) })
+    }
+}
+
+/// A process started by [`spawn`], in its job.
+#[derive(Debug)]
+pub(crate) struct Spawned {
+    pub(crate) pid: u32,
+    process: OwnedHandle,
+    /// Its first thread, until it is resumed.
+    thread: Option<OwnedHandle>,
+}
+
+impl Spawned {
+    /// Lets the process run: it was started suspended, so that it was in
+    /// its job before it could start anything.
+    pub(crate) fn resume(&mut self) -> io::Result<()> {
+        if let Some(thread) = self.thread.take() {
+            #[allow(unsafe_code)]
+            // SAFETY: the thread handle is open for the call.
+            let count = unsafe { ResumeThread(thread.as_raw_handle() as HANDLE) };
+            if count == u32::MAX {
+                return Err(last_error());
+            }
+        }
+        Ok(())
+    }
+
+    /// Waits up to `timeout` for the process to exit: its exit code, or
+    /// `None` while it runs.
+    pub(crate) fn wait(&self, timeout: Duration) -> io::Result<Option<u32>> {
+        let millis = u32::try_from(timeout.as_millis()).unwrap_or(u32::MAX - 1);
+        let handle = self.process.as_raw_handle() as HANDLE;
+        #[allow(unsafe_code)]
+        // SAFETY: the process handle is open for the call; `code` is live.
+        unsafe {
+            match WaitForSingleObject(handle, millis) {
+                WAIT_OBJECT_0 => {
+                    let mut code = 0u32;
+                    check(GetExitCodeProcess(handle, &mut code))?;
+                    Ok(Some(code))
+                }
+                WAIT_TIMEOUT => Ok(None),
+                _ => Err(last_error()),
+            }
+        }
+    }
+}
+
+/// Starts `program` with `command_line` (see [`command_line`]) and
+/// `environment` (see [`environment_block`]), suspended, in `job`. The new
+/// process inherits exactly `inherit` and this process's standard
+/// handles (as inheritable copies): nothing else of this process, whatever
+/// other code here marked inheritable (PROC_THREAD_ATTRIBUTE_HANDLE_LIST).
+/// The handles in `inherit` must be inheritable for the call.
+pub(crate) fn spawn(
+    program: &Path,
+    command_line: &[u16],
+    environment: &[u16],
+    inherit: &[BorrowedHandle<'_>],
+    job: &Job,
+) -> io::Result<Spawned> {
+    let program: Vec<u16> = wide(program.as_os_str());
+    let mut command_line = command_line.to_vec();
+    let standard = StandardHandles::copied()?;
+    let mut list: Vec<HANDLE> = inherit
+        .iter()
+        .map(|h| h.as_raw_handle() as HANDLE)
+        .collect();
+    list.extend(
+        standard
+            .handles
+            .iter()
+            .flatten()
+            .map(|h| h.as_raw_handle() as HANDLE),
+    );
+    let mut attributes = AttributeList::new()?;
+    attributes.handle_list(&list)?;
+    #[allow(unsafe_code)]
+    // SAFETY: every pointer passed lives for the call: the NUL-terminated
+    // program path and command line (which CreateProcessW may modify: it
+    // is our own copy), the environment block (ends with two NULs), the
+    // attribute list whose handle list points to `list`, which outlives
+    // the call, and the out struct. The process handle and the thread
+    // handle it returns are owned at once.
+    unsafe {
+        let mut startup: STARTUPINFOEXW = zeroed();
+        startup.StartupInfo.cb = size_of::<STARTUPINFOEXW>() as u32;
+        startup.lpAttributeList = attributes.as_ptr();
+        if let [Some(input), Some(output), Some(error)] = &standard.handles {
+            startup.StartupInfo.dwFlags = STARTF_USESTDHANDLES;
+            startup.StartupInfo.hStdInput = input.as_raw_handle() as HANDLE;
+            startup.StartupInfo.hStdOutput = output.as_raw_handle() as HANDLE;
+            startup.StartupInfo.hStdError = error.as_raw_handle() as HANDLE;
+        }
+        let mut info: PROCESS_INFORMATION = zeroed();
+        check(CreateProcessW(
+            program.as_ptr(),
+            command_line.as_mut_ptr(),
+            null(),
+            null(),
+            1,
+            CREATE_SUSPENDED | CREATE_UNICODE_ENVIRONMENT | EXTENDED_STARTUPINFO_PRESENT,
+            environment.as_ptr().cast(),
+            null(),
+            &startup.StartupInfo,
+            &mut info,
+        ))?;
+        let mut spawned = Spawned {
+            pid: info.dwProcessId,
+            process: OwnedHandle::from_raw_handle(info.hProcess as RawHandle),
+            thread: Some(OwnedHandle::from_raw_handle(info.hThread as RawHandle)),
+        };
+        if let Err(error) = job.assign(&spawned.process) {
+            // Not in the job: it must not run at all.
+            let _ = windows_sys::Win32::System::Threading::TerminateProcess(
+                spawned.process.as_raw_handle() as HANDLE,
+                1,
+            );
+            spawned.thread = None;
+            return Err(error);
+        }
+        Ok(spawned)
+    }
+}
+
+/// The process attribute list of [`spawn`], deleted when dropped.
+struct AttributeList {
+    buffer: Vec<usize>,
+}
+
+impl AttributeList {
+    fn new() -> io::Result<AttributeList> {
+        let mut size = 0usize;
+        #[allow(unsafe_code)]
+        // SAFETY: the first call only reports the size needed for one
+        // attribute (and fails with ERROR_INSUFFICIENT_BUFFER, expected).
+        unsafe {
+            InitializeProcThreadAttributeList(null_mut(), 1, 0, &mut size);
+        }
+        if size == 0 {
+            return Err(last_error());
+        }
+        let mut buffer = vec![0usize; (size + size_of::<usize>() - 1) / size_of::<usize>()];
+        #[allow(unsafe_code)]
+        // SAFETY: `buffer` is at least `size` bytes, pointer-aligned, and is
+        // not moved while the list lives (a Vec's heap buffer stays put).
+        check(unsafe {
+            InitializeProcThreadAttributeList(buffer.as_mut_ptr().cast(), 1, 0, &mut size)
+        })?;
+        Ok(AttributeList { buffer })
+    }
+
+    fn as_ptr(&mut self) -> *mut core::ffi::c_void {
+        self.buffer.as_mut_ptr().cast()
+    }
+
+    /// The handles the process inherits: `list` must outlive the process's
+    /// creation (the list keeps the pointer).
+    fn handle_list(&mut self, list: &[HANDLE]) -> io::Result<()> {
+        #[allow(unsafe_code)]
+        // SAFETY: the list was initialized for one attribute; `list` is live
+        // for the caller's CreateProcessW, and its size is passed with it.
+        check(unsafe {
+            UpdateProcThreadAttribute(
+                self.as_ptr(),
+                0,
+                PROC_THREAD_ATTRIBUTE_HANDLE_LIST as usize,
+                list.as_ptr().cast(),
+                size_of_val(list),
+                null_mut(),
+                null(),
+            )
+        })
+    }
+}
+
+impl Drop for AttributeList {
+    fn drop(&mut self) {
+        #[allow(unsafe_code)]
+        // SAFETY: the list was initialized by `new` and is deleted once.
+        unsafe {
+            DeleteProcThreadAttributeList(self.as_ptr())
+        }
+    }
+}
+
+/// Inheritable copies of this process's standard handles, for the child:
+/// the originals may not be inheritable, and marking them so would let
+/// every process started meanwhile inherit them.
+struct StandardHandles {
+    handles: [Option<OwnedHandle>; 3],
+}
+
+impl StandardHandles {
+    fn copied() -> io::Result<StandardHandles> {
+        let mut handles = [None, None, None];
+        for (slot, which) in
+            handles
+                .iter_mut()
+                .zip([STD_INPUT_HANDLE, STD_OUTPUT_HANDLE, STD_ERROR_HANDLE])
+        {
+            #[allow(unsafe_code)]
+            // SAFETY: GetStdHandle only reads the process's parameters; a
+            // handle that is there is duplicated, not taken, and the copy is
+            // owned at once. A standard handle that cannot be copied (none,
+            // or not a real handle) is left out.
+            unsafe {
+                let handle = GetStdHandle(which);
+                if handle.is_null() || handle == INVALID_HANDLE_VALUE {
+                    continue;
+                }
+                let mut copy: HANDLE = null_mut();
+                let process = GetCurrentProcess();
+                if DuplicateHandle(
+                    process,
+                    handle,
+                    process,
+                    &mut copy,
+                    0,
+                    1,
+                    DUPLICATE_SAME_ACCESS,
+                ) != 0
+                {
+                    *slot = Some(OwnedHandle::from_raw_handle(copy as RawHandle));
+                }
+            }
+        }
+        Ok(StandardHandles { handles })
+    }
+}
+
+/// The id of the process that started this one, or `None` when the system
+/// does not list this process. (Windows keeps a parent's id after the
+/// parent exits, and may give it to a new process: compare it with a
+/// process that is known to run.)
+pub(crate) fn parent_pid() -> io::Result<Option<u32>> {
+    let own = std::process::id();
+    #[allow(unsafe_code)]
+    // SAFETY: the snapshot handle is owned at once; the entry is a live,
+    // zeroed plain C struct with its size set, as Process32FirstW asks.
+    unsafe {
+        let snapshot = CreateToolhelp32Snapshot(TH32CS_SNAPPROCESS, 0);
+        if snapshot == INVALID_HANDLE_VALUE {
+            return Err(last_error());
+        }
+        let _owned = OwnedHandle::from_raw_handle(snapshot as RawHandle);
+        let mut entry: PROCESSENTRY32W = zeroed();
+        entry.dwSize = size_of::<PROCESSENTRY32W>() as u32;
+        let mut more = Process32FirstW(snapshot, &mut entry);
+        while more != 0 {
+            if entry.th32ProcessID == own {
+                return Ok(Some(entry.th32ParentProcessID));
+            }
+            more = Process32NextW(snapshot, &mut entry);
+        }
+        Ok(None)
+    }
+}
+
+/// Set when the console asked this process to stop (Ctrl-C, Ctrl-Break,
+/// the console closed, log-off or shutdown).
+static STOP_ASKED: AtomicBool = AtomicBool::new(false);
+
+// The signature SetConsoleCtrlHandler asks for; the body is safe.
+#[allow(unsafe_code)]
+unsafe extern "system" fn on_console_event(event: u32) -> BOOL {
+    match event {
+        CTRL_C_EVENT | CTRL_BREAK_EVENT | CTRL_CLOSE_EVENT | CTRL_SHUTDOWN_EVENT => {
+            STOP_ASKED.store(true, Ordering::SeqCst);
+            // Handled: this process stays, to wait for its service.
+            1
+        }
+        _ => 0,
+    }
+}
+
+/// From now on, a console's stop event does not end this process: it is
+/// noted, and [`stop_asked`] says so. (The event reaches every process of
+/// the console: the service gets its own.)
+pub(crate) fn catch_console_stop() -> io::Result<()> {
+    #[allow(unsafe_code)]
+    // SAFETY: the handler only stores to an atomic; it is a plain function
+    // that lives as long as the program.
+    check(unsafe { SetConsoleCtrlHandler(Some(on_console_event), 1) })
+}
+
+/// Whether a console's stop event came since [`catch_console_stop`].
+pub(crate) fn stop_asked() -> bool {
+    STOP_ASKED.load(Ordering::SeqCst)
+}
+
+fn wide(text: &OsStr) -> Vec<u16> {
+    text.encode_wide().chain(Some(0)).collect()
+}
