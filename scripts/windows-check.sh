@@ -6,6 +6,9 @@
 # under Wine, and builds the runtime's docs for Windows. That `reuse_port =
 # true` is a compile error there is checked by scripts/targets-check.sh.
 #
+# Then the supervisor, driven from Linux (scripts/windows-supervisor-check.sh,
+# --quick; WINDOWS_SUPERVISOR_CHECK=--full for 20 kills).
+#
 # Usage: scripts/windows-check.sh   (root, Debian bookworm; installs what it needs)
 # WINDOWS_CHECK_DIR sets the scratch folder (default: target/windows-check).
 set -euo pipefail
@@ -130,6 +133,27 @@ if [ "$status" != 0 ]; then
     grep -E '^error: test failed|exit status: ' "$scratch/current.log" || true
 fi
 echo "under Wine, current compiler: $passed tests passed in ${#suite[@]} test files (${suite[*]})"
+
+step "the supervisor under Wine: kills, queued connections, stop, crash loop, controls"
+(
+    # shellcheck source=scripts/rustc-web.sh
+    source "$root/scripts/rustc-web.sh"
+    cd "$root"
+    export CARGO_TARGET_DIR=$rustc_web_cache/wine-target
+    export CARGO_TARGET_X86_64_PC_WINDOWS_GNU_LINKER=x86_64-w64-mingw32-gcc
+    cargo build -q -Zbuild-std=std,panic_abort --target "$target" -p restartable-tests --bin win_service
+    cp -f "$scratch/shim/bcryptprimitives.dll" "$CARGO_TARGET_DIR/$target/debug/"
+)
+# The load client runs on Linux, built by the host's toolchain.
+(cd "$root" && env -u RUSTC -u RUSTC_BOOTSTRAP -u LD_LIBRARY_PATH \
+    cargo build -q -p restartable-tests --bin upgrade_load)
+(
+    # shellcheck source=scripts/rustc-web.sh
+    source "$root/scripts/rustc-web.sh" >/dev/null
+    WIN_SERVICE=$rustc_web_cache/wine-target/$target/debug/win_service.exe \
+        UPGRADE_LOAD=$root/target/debug/upgrade_load \
+        bash "$root/scripts/windows-supervisor-check.sh" "${WINDOWS_SUPERVISOR_CHECK:---quick}"
+)
 
 step "runtime docs for $target"
 (

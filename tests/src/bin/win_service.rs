@@ -1,0 +1,198 @@
+//! The Windows server of scripts/windows-supervisor-check.sh, and its
+//! tools, run under Wine (or on Windows).
+//!
+//! ```text
+//! win_service serve PORT      under the supervisor (Supervisor::start)
+//! win_service exit3 PORT      under the supervisor; exits 3 before it listens
+//! win_service alone PORT      no supervisor: the crate's bind, retried 60 s
+//! win_service plain PORT      no supervisor: std's TcpListener::bind
+//! win_service kill PID        TerminateProcess(PID, 1), as `taskkill /F`
+//! win_service hijack PORT SECONDS
+//!                             binds 127.0.0.1:PORT with SO_REUSEADDR in a loop
+//! ```
+//!
+//! The servers answer `GET /` with `pid=<pid> generation=0` (the process id
+//! is Windows's) and close the connection; they print `serving pid=<pid>`
+//! once they listen. Ctrl-C or Ctrl-Break: stop accepting, wait 300 ms,
+//! exit 0. `WIN_SERVICE_START_DELAY_MS=N`: the servers wait N ms before
+//! they take or bind their socket (connections meanwhile wait in the queue
+//! of a socket a supervisor holds). `hijack` prints `hijack attempts=N bound=M first_error=E`.
+
+#[cfg(windows)]
+fn main() {
+    windows::main();
+}
+
+#[cfg(not(windows))]
+fn main() {
+    eprintln!("win_service runs on Windows only");
+    std::process::exit(2);
+}
+
+#[cfg(windows)]
+mod windows {
+    use std::io::{self, Read, Write};
+    use std::net::{SocketAddr, TcpListener};
+    use std::process;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::thread;
+    use std::time::{Duration, Instant};
+
+    use restartable::socket2::{Domain, Socket, Type};
+    use restartable::supervisor::Supervisor;
+    use restartable::Builder;
+    use windows_sys::Win32::Foundation::CloseHandle;
+    use windows_sys::Win32::System::Console::SetConsoleCtrlHandler;
+    use windows_sys::Win32::System::Threading::{OpenProcess, TerminateProcess, PROCESS_TERMINATE};
+
+    pub fn main() {
+        if log::set_logger(&Stderr).is_ok() {
+            log::set_max_level(log::LevelFilter::Info);
+        }
+        let args: Vec<String> = std::env::args().skip(1).collect();
+        let number = |i: usize| args.get(i).and_then(|v| v.parse::<u32>().ok());
+        let result = match (args.first().map(String::as_str), number(1), number(2)) {
+            (Some("serve" | "exit3" | "alone" | "plain"), Some(port), None) if port <= 65535 => {
+                serve(&args[0], port as u16)
+            }
+            (Some("kill"), Some(pid), None) => kill(pid),
+            (Some("hijack"), Some(port), Some(seconds)) if port <= 65535 => {
+                hijack(port as u16, seconds);
+                Ok(())
+            }
+            _ => {
+                eprintln!("usage: win_service serve|exit3|alone|plain PORT | kill PID | hijack PORT SECONDS");
+                process::exit(2);
+            }
+        };
+        if let Err(error) = result {
+            println!("error {:?} {error}", error.kind());
+            process::exit(1);
+        }
+    }
+
+    static STOP: AtomicBool = AtomicBool::new(false);
+
+    #[allow(unsafe_code)]
+    unsafe extern "system" fn on_stop(_event: u32) -> windows_sys::core::BOOL {
+        STOP.store(true, Ordering::SeqCst);
+        1
+    }
+
+    fn serve(mode: &str, port: u16) -> io::Result<()> {
+        if matches!(mode, "serve" | "exit3") {
+            Supervisor::new().start()?;
+        }
+        #[allow(unsafe_code)]
+        // SAFETY: the handler only stores to an atomic.
+        unsafe {
+            SetConsoleCtrlHandler(Some(on_stop), 1);
+        }
+        if mode == "exit3" {
+            process::exit(3);
+        }
+        if let Some(delay) = std::env::var("WIN_SERVICE_START_DELAY_MS")
+            .ok()
+            .and_then(|ms| ms.parse().ok())
+        {
+            thread::sleep(Duration::from_millis(delay));
+        }
+        let addr = SocketAddr::from(([127, 0, 0, 1], port));
+        let listener: TcpListener = match mode {
+            "plain" => TcpListener::bind(addr)?,
+            "alone" => Builder::new(addr).retry(Duration::from_secs(60)).bind()?,
+            _ => Builder::new(addr).inherit_named("http").bind()?,
+        };
+        listener.set_nonblocking(true)?;
+        let body = format!("pid={} generation=0\n", process::id());
+        println!("serving pid={}", process::id());
+        let _ = io::stdout().flush();
+        loop {
+            if STOP.load(Ordering::SeqCst) {
+                drop(listener);
+                thread::sleep(Duration::from_millis(300));
+                println!("stopped pid={}", process::id());
+                let _ = io::stdout().flush();
+                process::exit(0);
+            }
+            match listener.accept() {
+                Ok((mut stream, _)) => {
+                    let body = body.clone();
+                    thread::spawn(move || {
+                        let _ = stream.set_nonblocking(false);
+                        let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
+                        let mut request = [0u8; 1024];
+                        let _ = stream.read(&mut request);
+                        let _ = write!(
+                            stream,
+                            "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                            body.len()
+                        );
+                    });
+                }
+                Err(error) if error.kind() == io::ErrorKind::WouldBlock => {
+                    thread::sleep(Duration::from_millis(1));
+                }
+                Err(error) => return Err(error),
+            }
+        }
+    }
+
+    fn kill(pid: u32) -> io::Result<()> {
+        #[allow(unsafe_code)]
+        // SAFETY: the process handle is opened, used and closed here.
+        unsafe {
+            let process = OpenProcess(PROCESS_TERMINATE, 0, pid);
+            if process.is_null() {
+                return Err(io::Error::last_os_error());
+            }
+            let ok = TerminateProcess(process, 1);
+            let error = io::Error::last_os_error();
+            CloseHandle(process);
+            if ok == 0 {
+                return Err(error);
+            }
+        }
+        println!("killed pid={pid}");
+        Ok(())
+    }
+
+    /// Another program's attempt to take the port: SO_REUSEADDR, bind,
+    /// again and again, for `seconds`.
+    fn hijack(port: u16, seconds: u32) {
+        let addr = SocketAddr::from(([127, 0, 0, 1], port));
+        let end = Instant::now() + Duration::from_secs(u64::from(seconds));
+        let (mut attempts, mut bound) = (0u64, 0u64);
+        let mut first_error = None;
+        while Instant::now() < end {
+            attempts += 1;
+            let result = Socket::new(Domain::IPV4, Type::STREAM, None).and_then(|socket| {
+                socket.set_reuse_address(true)?;
+                socket.bind(&addr.into())
+            });
+            match result {
+                Ok(()) => bound += 1,
+                Err(error) => {
+                    first_error.get_or_insert_with(|| error.raw_os_error().unwrap_or(0));
+                }
+            }
+            thread::sleep(Duration::from_millis(2));
+        }
+        println!(
+            "hijack attempts={attempts} bound={bound} first_error={}",
+            first_error.unwrap_or(0)
+        );
+    }
+
+    struct Stderr;
+
+    impl log::Log for Stderr {
+        fn enabled(&self, _: &log::Metadata<'_>) -> bool {
+            true
+        }
+        fn log(&self, record: &log::Record<'_>) {
+            eprintln!("[{} {}] {}", process::id(), record.level(), record.args());
+        }
+        fn flush(&self) {}
+    }
+}
