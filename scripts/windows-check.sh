@@ -104,7 +104,7 @@ cp -f "$scratch/shim/bcryptprimitives.dll" "\$(dirname "\$1")/"
 exec "$scratch/wine-runner" "\$@"
 RUNNER
 chmod +x "$scratch/wine-runner-current"
-suite=(windows_policy errors exclusivity port_env retry tokio no_fd_leak)
+suite=(windows_policy errors exclusivity port_env retry tokio no_fd_leak windows_pass)
 (
     # shellcheck source=scripts/rustc-web.sh
     source "$root/scripts/rustc-web.sh"
@@ -113,6 +113,9 @@ suite=(windows_policy errors exclusivity port_env retry tokio no_fd_leak)
     export CARGO_TARGET_DIR=$rustc_web_cache/wine-target
     export CARGO_TARGET_X86_64_PC_WINDOWS_GNU_LINKER=x86_64-w64-mingw32-gcc
     export CARGO_TARGET_X86_64_PC_WINDOWS_GNU_RUNNER=$scratch/wine-runner-current
+    # The fixtures the tests start (win_service) run from debug/, not deps/.
+    mkdir -p "$CARGO_TARGET_DIR/$target/debug"
+    cp -f "$scratch/shim/bcryptprimitives.dll" "$CARGO_TARGET_DIR/$target/debug/"
     set +e
     cargo test -q --no-fail-fast -Zbuild-std=std,panic_abort --target "$target" -p restartable-tests \
         $(printf -- '--test %s ' "${suite[@]}") -- --test-threads=1 2>&1 | tee "$scratch/current.log"

@@ -11,6 +11,10 @@
 #             SO_REUSEADDR in a loop the whole time and must never succeed.
 #   queued    20 requests sent right after a kill, before the next service
 #             listens: every one answered by it.
+#   forged    a service that sends the record of its listener twice more
+#             by hand (a second library writing to the pipe): the second
+#             names a socket the supervisor holds; refused, and 3 kills
+#             under load refuse nothing.
 #   loop      a service that exits 3 before it listens: the supervisor ends
 #             with status 3 at the crash-loop limit.
 #   stop      SIGINT to the console's processes (a terminal's Ctrl-C, as
@@ -172,6 +176,21 @@ if grep -q "^stopped pid=$service_pid" "$work/serve.out" && [ "$status" = 0 ]; t
 else
     fail "stop: supervisor status $status; service output: $(tr '\n' ' ' <"$work/serve.out")"
 fi
+
+echo "== forged: a record sent twice by other code in the service (Wine)"
+fport=$(free_port)
+RESTARTABLE_START_LIMIT=1000/10 "$wine" "$WIN_SERVICE" replay "$fport" >"$work/forged.out" 2>"$work/forged.err" &
+forged_supervisor=$!
+await_serving "$fport" 30 >/dev/null || fail "forged: nothing serves"
+grep -q "^replayed the record twice" "$work/forged.out" || fail "forged: the service did not send the records"
+kill_under_load 3 "$fport" forged || true
+summary=$(grep '^summary' "$work/forged.load" || true)
+refusals=$(grep -c "names a socket this process holds already" "$work/forged.err" || true)
+[ "$refusals" -ge 1 ] || fail "forged: the replayed record was not refused"
+[ "$(field refused "$summary")" = 0 ] || fail "forged: $(field refused "$summary") refused across 3 kills after the forged records"
+echo "forged: $refusals replayed record(s) refused by the supervisor; 3 kills after: refused=$(field refused "$summary") ok=$(field ok "$summary")"
+kill -INT $(pgrep -f "win_service.exe replay $fport") 2>/dev/null || true
+wait "$forged_supervisor" || true
 
 echo "== crash loop: a service that exits 3 before it listens (Wine)"
 port=$(free_port)

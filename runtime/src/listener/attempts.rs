@@ -216,7 +216,7 @@ impl<P: Plan> Attempts<P> {
                         name.as_deref()
                             .map_or_else(|| "(unnamed)".to_owned(), |n| format!("{n:?}"))
                     );
-                    return Next::Done(self.kept(socket, name.as_deref()));
+                    return Next::Done(self.kept(socket, name.as_deref(), true));
                 }
                 Ok(Handoff::NotTaken(not_taken)) => {
                     self.not_taken = not_taken;
@@ -237,7 +237,7 @@ impl<P: Plan> Attempts<P> {
                             .map_or_else(|| "a Unix-domain socket".to_owned(), |a| a.to_string())
                     )
                 );
-                Next::Done(self.kept(socket, None))
+                Next::Done(self.kept(socket, None, false))
             }
             Err(error) => match self
                 .retry
@@ -257,7 +257,7 @@ impl<P: Plan> Attempts<P> {
     /// `inherit` and upgrades are set up: under the function's name, else
     /// the name it was passed with.
     #[cfg(unix)]
-    fn kept(&self, socket: Socket, passed_name: Option<&str>) -> io::Result<Socket> {
+    fn kept(&self, socket: Socket, passed_name: Option<&str>, _taken: bool) -> io::Result<Socket> {
         if let Some(inherit) = self.plan.inherit() {
             let name = match inherit {
                 Inherit::Named(name) => name,
@@ -270,15 +270,17 @@ impl<P: Plan> Attempts<P> {
 
     /// The socket, passed to the supervisor to keep when the function has
     /// `inherit` and this process runs under one (`crate::pass`): under
-    /// the function's name, else the name it was passed with.
+    /// the function's name, else the name it was passed with. One the
+    /// supervisor passed (`taken`) is only said to be taken.
     #[cfg(windows)]
-    fn kept(&self, socket: Socket, passed_name: Option<&str>) -> io::Result<Socket> {
+    #[allow(clippy::unnecessary_wraps)]
+    fn kept(&self, socket: Socket, passed_name: Option<&str>, taken: bool) -> io::Result<Socket> {
         if let Some(inherit) = self.plan.inherit() {
             let name = match inherit {
                 Inherit::Named(name) => Some(name),
                 Inherit::Next => passed_name,
             };
-            crate::pass::store(&socket, name)?;
+            crate::pass::store(&socket, name, taken);
         }
         Ok(socket)
     }

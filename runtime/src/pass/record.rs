@@ -69,47 +69,50 @@ fn read() -> io::Result<State> {
     let Some(value) = std::env::var_os(RESTARTABLE_SOCKETS) else {
         return Ok(State::Nothing);
     };
-    let value = value.into_string().map_err(|value| {
-        io::Error::new(
-            io::ErrorKind::InvalidInput,
-            format!("environment variable {RESTARTABLE_SOCKETS} is {value:?}, not Unicode"),
-        )
-    })?;
-    let vars = Vars::parse(&value)?;
-    let parent = sys::parent_pid()?;
-    if parent != Some(vars.parent) {
+    // Whose it is first: a value this process cannot read, or one for a
+    // process another one started, is left alone (a program run from a
+    // shell that kept a stale value, a child of the service).
+    let parent =
+        sys::parent().map_err(|error| named(error, "cannot find this process's parent"))?;
+    let named_parent = value.to_str().and_then(Vars::parent_of);
+    let ours = match (named_parent, parent) {
+        (Some(named), Some(parent)) => named == parent.pid && parent.started_before_this,
+        _ => false,
+    };
+    if !ours {
         return Ok(State::NotOurs(format!(
-            "{RESTARTABLE_SOCKETS} passes sockets to a process that process {} started, and this \
-             one was started by {}; they were left alone",
-            vars.parent,
+            "{RESTARTABLE_SOCKETS}={value:?} passes sockets to a process that {} started, and \
+             this one was started by {}; they were left alone",
+            named_parent.map_or_else(|| "another process".to_owned(), |p| format!("process {p}")),
             parent.map_or_else(
                 || "an unknown process".to_owned(),
-                |p| format!("process {p}")
+                |p| format!("process {}", p.pid)
             )
         )));
     }
+    let vars = Vars::parse(value.to_str().unwrap_or_default())?;
     let store = match vars.store {
-        Some(handle) => Some((vars.parent, File::from(claim(handle, "store")?))),
+        Some(handle) => Some((
+            vars.parent,
+            File::from(claim(handle, "store", vars.parent)?),
+        )),
         None => None,
     };
     let mut passed = Vec::new();
     if let Some(handle) = vars.take {
         let mut bytes = Vec::new();
-        File::from(claim(handle, "take")?)
+        File::from(claim(handle, "take", vars.parent)?)
             .take(MAX_PASSED)
             .read_to_end(&mut bytes)
-            .map_err(|error| {
-                io::Error::new(
-                    error.kind(),
-                    format!("cannot read the sockets passed to this process ({RESTARTABLE_SOCKETS}): {error}"),
-                )
-            })?;
-        for record in Record::decode_all(&bytes)? {
+            .map_err(|error| named(error, "cannot read the sockets passed to this process"))?;
+        let records = Record::decode_all(&bytes)
+            .map_err(|error| named(error, "the sockets passed to this process"))?;
+        for record in records {
             let socket = sys::socket_from_info(&record.info).map_err(|error| {
-                io::Error::new(
-                    error.kind(),
-                    format!(
-                        "the socket passed as {} cannot be made in this process: {error}",
+                named(
+                    error,
+                    &format!(
+                        "the socket passed as {} cannot be made in this process",
                         describe(record.name.as_deref())
                     ),
                 )
@@ -123,23 +126,40 @@ fn read() -> io::Result<State> {
     Ok(State::Ours { passed, store })
 }
 
+/// `error` with what failed and the variable named; its kind kept.
+fn named(error: io::Error, what: &str) -> io::Error {
+    io::Error::new(
+        error.kind(),
+        format!("{what} ({RESTARTABLE_SOCKETS}): {error}"),
+    )
+}
+
 /// The inherited pipe handle `handle` (field `field` of the variable),
-/// owned, and no longer inheritable by what this process starts.
-fn claim(handle: usize, field: &str) -> io::Result<std::os::windows::io::OwnedHandle> {
-    if !sys::is_pipe(handle) {
+/// owned, and no longer inheritable by what this process starts. It must
+/// be a pipe that `parent` made.
+fn claim(handle: usize, field: &str, parent: u32) -> io::Result<std::os::windows::io::OwnedHandle> {
+    if !sys::is_pipe_of(handle, parent) {
         return Err(io::Error::new(
             io::ErrorKind::InvalidInput,
-            format!("environment variable {RESTARTABLE_SOCKETS}: {field}={handle} is not a pipe of this process"),
+            format!(
+                "environment variable {RESTARTABLE_SOCKETS}: {field}={handle} is not a pipe of \
+                 this process that process {parent} made"
+            ),
         ));
     }
     #[allow(unsafe_code)]
-    // SAFETY: the variable is this process's (its parent, which set it, is
-    // the process that started this one), so `handle` is the pipe handle
-    // the parent made inheritable for this process alone; the state is
-    // read once per process, so this is the one adoption of it.
+    // SAFETY: the variable is this process's: its parent, which started
+    // before it, is the process the variable names, and `handle` is a pipe
+    // that process made (so not one this process opened itself). The
+    // parent made it inheritable for this process alone; the state is read
+    // once per process, so this is the one adoption of it. (Code in this
+    // process that rewrites the variable with the parent's id and the value
+    // of a pipe handle the parent passed it otherwise can still mislead
+    // this check; nothing safe in std passes such handles.)
     let owned = unsafe { sys::adopt_handle(handle) };
     use std::os::windows::io::AsHandle;
-    sys::set_inheritable(owned.as_handle(), false)?;
+    sys::set_inheritable(owned.as_handle(), false)
+        .map_err(|error| named(error, &format!("cannot claim the pipe {field}={handle}")))?;
     Ok(owned)
 }
 
@@ -179,22 +199,29 @@ pub(crate) fn take(
         State::Unusable { kind, message } => return Err(io::Error::new(*kind, message.clone())),
         State::Ours { passed, .. } => passed,
     };
-    for slot in passed.iter_mut() {
-        let Some(socket) = &slot.socket else { continue };
-        let selected = match inherit {
-            Inherit::Named(name) => slot.name.as_deref() == Some(name),
-            Inherit::Next => match (
-                wanted.addr,
-                socket.local_addr().ok().and_then(|a| a.as_socket()),
-            ) {
-                (Some(addr), Some(local)) => addr.port() == 0 || addr.port() == local.port(),
-                (None, _) => true,
-                (Some(_), None) => false,
-            },
-        };
-        if !selected {
-            continue;
+    // By name: among several of the name, the one on the function's own
+    // address first. By port: on the function's address (port 0: its host).
+    let position = match inherit {
+        Inherit::Named(name) => {
+            let named = |slot: &Passed| slot.socket.is_some() && slot.name.as_deref() == Some(name);
+            passed
+                .iter()
+                .position(|slot| named(slot) && wanted.addr.is_some_and(|a| on_address(a, slot)))
+                .or_else(|| passed.iter().position(named))
         }
+        Inherit::Next => passed
+            .iter()
+            .position(|slot| match (wanted.addr, local(slot)) {
+                (Some(addr), Some(local)) if addr.port() == 0 => same_host(addr, local),
+                (Some(addr), Some(local)) => addr.port() == local.port(),
+                (Some(_), None) => false,
+                (None, _) => slot.socket.is_some(),
+            }),
+    };
+    if let Some(slot) = position.map(|i| &mut passed[i]) {
+        let Some(socket) = &slot.socket else {
+            unreachable!("a selected slot holds a socket")
+        };
         let found = socket.r#type()?;
         if found != wanted.kind.socket_type() {
             return Err(io::Error::new(
@@ -207,8 +234,21 @@ pub(crate) fn take(
                 ),
             ));
         }
+        if let (Inherit::Next, Some(addr), Some(local)) = (inherit, wanted.addr, local(slot)) {
+            if !same_host(addr, local) {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    format!(
+                        "the socket passed as {} is on {local}; expected one on {addr}",
+                        describe(slot.name.as_deref())
+                    ),
+                ));
+            }
+        }
         socket.set_nonblocking(wanted.nonblocking)?;
-        let socket = slot.socket.take().expect("the slot holds a socket");
+        let Some(socket) = slot.socket.take() else {
+            unreachable!("a selected slot holds a socket")
+        };
         return Ok(Ok((socket, slot.name.clone())));
     }
     let left: Vec<String> = passed
@@ -223,6 +263,26 @@ pub(crate) fn take(
         )
     });
     nothing(inherit, wanted, note)
+}
+
+/// The local address of a passed socket still held.
+fn local(slot: &Passed) -> Option<SocketAddr> {
+    slot.socket
+        .as_ref()
+        .and_then(|socket| socket.local_addr().ok())
+        .and_then(|addr| addr.as_socket())
+}
+
+/// Whether the passed socket in `slot` is on `wanted` (port 0: any port).
+fn on_address(wanted: SocketAddr, slot: &Passed) -> bool {
+    local(slot).is_some_and(|local| {
+        (wanted.port() == 0 || wanted.port() == local.port()) && same_host(wanted, local)
+    })
+}
+
+/// The same IP address, or both the wildcard of one family.
+fn same_host(wanted: SocketAddr, local: SocketAddr) -> bool {
+    wanted.ip() == local.ip()
 }
 
 fn nothing(
@@ -260,38 +320,47 @@ fn kind_name(socket_type: socket2::Type) -> &'static str {
 /// Sends `socket` to the process that keeps this one's listeners, under
 /// `name`, when there is one: described for it with `WSADuplicateSocketW`,
 /// so that it holds the same socket and can pass it to this process's
-/// successor. Nothing to do without a keeper.
-pub(crate) fn store(socket: &Socket, name: Option<&str>) -> io::Result<()> {
+/// successor. A socket the keeper passed (`taken`) is not sent again: a
+/// record without a description says it was taken, and that this process
+/// got as far as listening. Nothing to do without a keeper. A socket that
+/// cannot be sent is logged, and the listener is used all the same: as
+/// with systemd's fd store, the service runs on (a crash would then lose
+/// that socket).
+pub(crate) fn store(socket: &Socket, name: Option<&str>, taken: bool) {
     let mut guard = lock();
     let State::Ours {
         store: Some((keeper, pipe)),
         ..
     } = state(&mut guard)
     else {
-        return Ok(());
+        return;
     };
     let keeper = *keeper;
-    let fail = |error: io::Error| {
-        io::Error::new(
-            error.kind(),
-            format!(
-                "cannot pass the listener {} to the supervisor (process {keeper}): {error}",
-                describe(name)
-            ),
-        )
+    let info = if taken {
+        Ok(Vec::new())
+    } else {
+        sys::duplicate_for(socket, keeper)
     };
-    let info = sys::duplicate_for(socket, keeper).map_err(fail)?;
-    let record = Record {
-        name: name.map(str::to_owned),
-        info,
+    let sent = info.and_then(|info| {
+        let record = Record {
+            name: name.map(str::to_owned),
+            info,
+        }
+        .encode()?;
+        pipe.write_all(&record)
+    });
+    match sent {
+        Ok(()) if taken => {}
+        Ok(()) => crate::event!(
+            info,
+            "passed {} to the supervisor (process {keeper})",
+            describe(name)
+        ),
+        Err(error) => crate::event!(
+            warn,
+            "cannot pass the listener {} to the supervisor (process {keeper}): {error}; the \
+             service runs on, and a crash would lose it",
+            describe(name)
+        ),
     }
-    .encode()
-    .map_err(fail)?;
-    pipe.write_all(&record).map_err(fail)?;
-    crate::event!(
-        info,
-        "passed {} to the supervisor (process {keeper})",
-        describe(name)
-    );
-    Ok(())
 }

@@ -35,6 +35,15 @@ impl Vars {
         )
     }
 
+    /// The `parent=` field of a value, however the rest of it reads: whose
+    /// the variable is, decided before it is read whole.
+    pub(crate) fn parent_of(value: &str) -> Option<u32> {
+        value
+            .split(',')
+            .find_map(|field| field.strip_prefix("parent="))
+            .and_then(|pid| pid.parse().ok())
+    }
+
     /// The variable's value read; an error names the variable and the value.
     pub(crate) fn parse(value: &str) -> io::Result<Vars> {
         let invalid = |why: &str| {
@@ -336,6 +345,9 @@ mod tests {
         };
         assert_eq!(vars.format(), "v=1,parent=4242,take=420,store=8");
         assert_eq!(Vars::parse(&vars.format()).unwrap(), vars);
+        assert_eq!(Vars::parent_of("v=9,parent=12,what=ever"), Some(12));
+        assert_eq!(Vars::parent_of("v=1,take=3"), None);
+        assert_eq!(Vars::parent_of("parent=x"), None);
         let only = Vars::parse("v=1,parent=7").unwrap();
         assert_eq!((only.take, only.store), (None, None));
         for bad in [

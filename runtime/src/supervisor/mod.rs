@@ -73,11 +73,15 @@
 //!   meanwhile ([`docs::windows`](crate::docs::windows)). The crash-loop
 //!   limit and back-off are Linux's; "ready" is a service that passed at
 //!   least one listener.
-//! - **Ctrl-C, Ctrl-Break, closing the console.** The event reaches the
-//!   service too (they share the console), so the service drains as it
-//!   would alone; the supervisor waits for it (up to the stop timeout,
-//!   then ends its job) and exits with its exit code. A service that
-//!   exits with 0 ends the supervisor too.
+//! - **Ctrl-C, Ctrl-Break.** The event reaches the service too (they share
+//!   the console), so the service drains as it would alone; the supervisor
+//!   waits for it (up to the stop timeout, then ends its job) and exits
+//!   with its exit code. Closing the console, log-off and shutdown end both
+//!   processes within 5 s (Windows's limit; the supervisor waits for the
+//!   service until then). A service that exits with 0 ends the supervisor
+//!   too.
+//! - **Held until the supervisor ends.** A listener the service no longer
+//!   makes stays held: connections to it wait instead of being refused.
 //!
 //! The upgrade (a new binary taking the sockets, as on Unix) is not there
 //! yet on Windows.

@@ -7,7 +7,7 @@ use std::ffi::OsString;
 use std::fs::File;
 use std::io::{self, Read, Write};
 use std::os::windows::ffi::OsStrExt;
-use std::os::windows::io::{AsHandle, OwnedHandle};
+use std::os::windows::io::{AsHandle, AsRawSocket, OwnedHandle};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
@@ -24,8 +24,9 @@ use crate::sys::process::{self as sys, Job, Spawned};
 
 /// How often the service's exit and a console stop are looked at.
 const POLL: Duration = Duration::from_millis(20);
-/// After the service ended: how long its last records may still arrive.
-const LAST_RECORDS: Duration = Duration::from_millis(200);
+/// After the service and its job ended: how long the last records may take
+/// to be read (the pipe's end is certain then).
+const LAST_RECORDS: Duration = Duration::from_secs(5);
 
 /// The listeners the services passed, by name (a later one replaces an
 /// earlier one of the same name; unnamed ones are all kept).
@@ -80,11 +81,13 @@ impl Windows<'_> {
         let mut service = self.start()?;
         loop {
             let code = self.wait(&service)?;
-            // Records the service sent just before it ended are kept.
+            sys::set_service_runs(false);
+            // What the service left behind ends with it; then no process
+            // holds the store pipe, and every record it sent is read.
+            let _ = service.job.terminate(code);
             let _ = service.records.recv_timeout(LAST_RECORDS);
             let pid = service.process.pid;
             let ready = service.ready.load(Ordering::SeqCst);
-            // What the service left behind ends with it.
             drop(service);
             if sys::stop_asked() {
                 exit(
@@ -122,7 +125,7 @@ impl Windows<'_> {
                 },
                 self.kept.lock().unwrap_or_else(PoisonError::into_inner).len()
             );
-            thread::sleep(pause);
+            self.pause(pause, code);
             service = loop {
                 match self.start() {
                     Ok(service) => break service,
@@ -130,7 +133,7 @@ impl Windows<'_> {
                         crate::event!(error, "supervisor: cannot start the service: {error}");
                         self.starts.failed();
                         match self.starts.pause(Instant::now()) {
-                            Ok(pause) => thread::sleep(pause),
+                            Ok(pause) => self.pause(pause, 1),
                             Err(crash_loop) => exit(
                                 &format!("the service could not be started, {crash_loop}"),
                                 1,
@@ -139,6 +142,22 @@ impl Windows<'_> {
                     }
                 }
             };
+        }
+    }
+
+    /// The back-off before the next start; a console stop meanwhile ends
+    /// the supervisor with the last service's exit code.
+    fn pause(&self, pause: Duration, code: u32) {
+        let until = Instant::now() + pause;
+        loop {
+            if sys::stop_asked() {
+                exit("stop asked before the service was started again", code);
+            }
+            let left = until.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return;
+            }
+            thread::sleep(left.min(POLL));
         }
     }
 
@@ -213,6 +232,7 @@ impl Windows<'_> {
         let (done, records) = mpsc::channel();
         keep_records(store_read, Arc::clone(&self.kept), Arc::clone(&ready), done)?;
         process.resume()?;
+        sys::set_service_runs(true);
         self.pass(&process, take_write);
         Ok(Service {
             process,
@@ -223,8 +243,12 @@ impl Windows<'_> {
     }
 
     /// Writes a record of each kept listener for the service, then ends the
-    /// pipe. A service that ended meanwhile is seen by `wait`.
+    /// pipe, on a thread of its own: a service that does not read (it has
+    /// no function with `inherit`, or is stuck before one) must not stop
+    /// the supervisor. The thread ends when the service has read it all, or
+    /// with the pipe when the service ends.
     fn pass(&self, service: &Spawned, pipe: OwnedHandle) {
+        let pid = service.pid;
         let mut bytes = Vec::new();
         for (name, socket) in self
             .kept
@@ -232,7 +256,7 @@ impl Windows<'_> {
             .unwrap_or_else(PoisonError::into_inner)
             .iter()
         {
-            let record = sys::duplicate_for(socket, service.pid).and_then(|info| {
+            let record = sys::duplicate_for(socket, pid).and_then(|info| {
                 Record {
                     name: name.clone(),
                     info,
@@ -243,16 +267,25 @@ impl Windows<'_> {
                 Ok(record) => bytes.extend(record),
                 Err(error) => crate::event!(
                     error,
-                    "supervisor: cannot pass the listener {name:?} to the service (pid {}): {error}",
-                    service.pid
+                    "supervisor: cannot pass the listener {name:?} to the service (pid {pid}): \
+                     {error}"
                 ),
             }
         }
-        if let Err(error) = File::from(pipe).write_all(&bytes) {
+        let written = thread::Builder::new()
+            .name("restartable-supervisor-pass".into())
+            .spawn(move || {
+                if let Err(error) = File::from(pipe).write_all(&bytes) {
+                    crate::event!(
+                        warn,
+                        "supervisor: cannot pass the listeners to the service (pid {pid}): {error}"
+                    );
+                }
+            });
+        if let Err(error) = written {
             crate::event!(
-                warn,
-                "supervisor: cannot pass the listeners to the service (pid {}): {error}",
-                service.pid
+                error,
+                "supervisor: cannot pass the listeners to the service (pid {pid}): {error}"
             );
         }
     }
@@ -292,26 +325,46 @@ fn keep_records(
                         }
                     };
                     buffer.drain(..used);
-                    match sys::socket_from_info(&record.info) {
-                        Ok(socket) => {
-                            let mut kept = kept.lock().unwrap_or_else(PoisonError::into_inner);
-                            if let Some(name) = &record.name {
-                                kept.retain(|(n, _)| n.as_ref() != Some(name));
-                            }
-                            crate::event!(info, "supervisor: keeps the listener {:?}", record.name);
-                            kept.push((record.name, socket));
-                            ready.store(true, Ordering::SeqCst);
-                        }
-                        Err(error) => crate::event!(
-                            error,
-                            "supervisor: cannot take the listener {:?}: {error}",
-                            record.name
-                        ),
-                    }
+                    keep(&kept, record, &ready);
                 }
             }
         })
         .map(drop)
+}
+
+/// One record of the service: a listener it made, kept in place of one of
+/// the same name on the same address; or, without a description, one it
+/// took (already kept). Either says the service got as far as listening.
+fn keep(kept: &Kept, record: Record, ready: &AtomicBool) {
+    ready.store(true, Ordering::SeqCst);
+    if record.info.is_empty() {
+        return;
+    }
+    let mut kept = kept.lock().unwrap_or_else(PoisonError::into_inner);
+    let held: Vec<usize> = kept
+        .iter()
+        .map(|(_, socket)| socket.as_raw_socket() as usize)
+        .collect();
+    match sys::socket_from_untrusted_info(&record.info, &held) {
+        Ok(socket) => {
+            let local = socket.local_addr().ok().and_then(|a| a.as_socket());
+            kept.retain(|(name, old)| {
+                name != &record.name || old.local_addr().ok().and_then(|a| a.as_socket()) != local
+            });
+            crate::event!(
+                info,
+                "supervisor: keeps the listener {:?} ({})",
+                record.name,
+                local.map_or_else(|| "address unknown".to_owned(), |a| a.to_string())
+            );
+            kept.push((record.name, socket));
+        }
+        Err(error) => crate::event!(
+            error,
+            "supervisor: cannot take the listener {:?}: {error}",
+            record.name
+        ),
+    }
 }
 
 /// `exited with status 3` or `ended by an exception (0xC0000005)`.

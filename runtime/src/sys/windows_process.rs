@@ -26,17 +26,18 @@ use std::time::Duration;
 use socket2::Socket;
 use windows_sys::core::BOOL;
 use windows_sys::Win32::Foundation::{
-    DuplicateHandle, SetHandleInformation, DUPLICATE_SAME_ACCESS, HANDLE, HANDLE_FLAG_INHERIT,
-    INVALID_HANDLE_VALUE, WAIT_OBJECT_0, WAIT_TIMEOUT,
+    DuplicateHandle, SetHandleInformation, DUPLICATE_SAME_ACCESS, FILETIME, HANDLE,
+    HANDLE_FLAG_INHERIT, INVALID_HANDLE_VALUE, STILL_ACTIVE, WAIT_OBJECT_0, WAIT_TIMEOUT,
 };
 use windows_sys::Win32::Networking::WinSock::{
-    WSADuplicateSocketW, WSAGetLastError, WSASocketW, WSAStartup, FROM_PROTOCOL_INFO,
-    INVALID_SOCKET, WSADATA, WSAPROTOCOL_INFOW, WSA_FLAG_NO_HANDLE_INHERIT, WSA_FLAG_OVERLAPPED,
+    getsockopt, WSADuplicateSocketW, WSAGetLastError, WSASocketW, WSAStartup, FROM_PROTOCOL_INFO,
+    INVALID_SOCKET, SOCKET, SOL_SOCKET, SO_TYPE, WSADATA, WSAPROTOCOL_INFOW,
+    WSA_FLAG_NO_HANDLE_INHERIT, WSA_FLAG_OVERLAPPED,
 };
 use windows_sys::Win32::Storage::FileSystem::{GetFileType, FILE_TYPE_PIPE};
 use windows_sys::Win32::System::Console::{
     GetStdHandle, SetConsoleCtrlHandler, CTRL_BREAK_EVENT, CTRL_CLOSE_EVENT, CTRL_C_EVENT,
-    CTRL_SHUTDOWN_EVENT, STD_ERROR_HANDLE, STD_INPUT_HANDLE, STD_OUTPUT_HANDLE,
+    CTRL_LOGOFF_EVENT, CTRL_SHUTDOWN_EVENT, STD_ERROR_HANDLE, STD_INPUT_HANDLE, STD_OUTPUT_HANDLE,
 };
 use windows_sys::Win32::System::Diagnostics::ToolHelp::{
     CreateToolhelp32Snapshot, Process32FirstW, Process32NextW, PROCESSENTRY32W, TH32CS_SNAPPROCESS,
@@ -46,13 +47,13 @@ use windows_sys::Win32::System::JobObjects::{
     SetInformationJobObject, TerminateJobObject, JOBOBJECT_EXTENDED_LIMIT_INFORMATION,
     JOB_OBJECT_LIMIT_KILL_ON_JOB_CLOSE,
 };
-use windows_sys::Win32::System::Pipes::CreatePipe;
+use windows_sys::Win32::System::Pipes::{CreatePipe, GetNamedPipeServerProcessId};
 use windows_sys::Win32::System::Threading::{
     CreateProcessW, DeleteProcThreadAttributeList, GetCurrentProcess, GetExitCodeProcess,
-    InitializeProcThreadAttributeList, ResumeThread, UpdateProcThreadAttribute,
-    WaitForSingleObject, CREATE_SUSPENDED, CREATE_UNICODE_ENVIRONMENT,
-    EXTENDED_STARTUPINFO_PRESENT, PROCESS_INFORMATION, PROC_THREAD_ATTRIBUTE_HANDLE_LIST,
-    STARTF_USESTDHANDLES, STARTUPINFOEXW,
+    GetProcessTimes, InitializeProcThreadAttributeList, OpenProcess, ResumeThread,
+    UpdateProcThreadAttribute, WaitForSingleObject, CREATE_SUSPENDED, CREATE_UNICODE_ENVIRONMENT,
+    EXTENDED_STARTUPINFO_PRESENT, PROCESS_INFORMATION, PROCESS_QUERY_LIMITED_INFORMATION,
+    PROC_THREAD_ATTRIBUTE_HANDLE_LIST, STARTF_USESTDHANDLES, STARTUPINFOEXW,
 };
 
 /// The size of the `WSAPROTOCOL_INFOW` that describes a duplicated socket.
@@ -107,6 +108,16 @@ pub(crate) fn duplicate_for(socket: &Socket, pid: u32) -> io::Result<Vec<u8>> {
 /// is an error of Winsock's (on paper: Microsoft says a description can be
 /// used once, by the process it names).
 pub(crate) fn socket_from_info(info: &[u8]) -> io::Result<Socket> {
+    let socket = raw_socket_from_info(info)?;
+    #[allow(unsafe_code)]
+    // SAFETY: WSASocketW just made this socket from a description that the
+    // process that started this one wrote for it; nothing else owns it.
+    Ok(unsafe { Socket::from_raw_socket(socket as _) })
+}
+
+/// `WSASocketW(FROM_PROTOCOL_INFO, …)`, overlapped and not inheritable: the
+/// raw socket, owned by nobody yet.
+fn raw_socket_from_info(info: &[u8]) -> io::Result<SOCKET> {
     winsock_started()?;
     if info.len() != PROTOCOL_INFO_LEN {
         return Err(io::Error::new(
@@ -143,8 +154,47 @@ pub(crate) fn socket_from_info(info: &[u8]) -> io::Result<Socket> {
         let code = unsafe { WSAGetLastError() };
         return Err(io::Error::from_raw_os_error(code));
     }
+    Ok(socket)
+}
+
+/// [`socket_from_info`] for a description from a process this one does not
+/// trust with its own handles (a service, to its supervisor): Winsock (Wine's
+/// at least, dlls/ws2_32) makes the socket from a handle value written in
+/// the description, so a forged one could name a handle this process owns
+/// already. A value in `held` (the sockets this process owns), or one that
+/// is no socket, is refused and left alone, never closed.
+pub(crate) fn socket_from_untrusted_info(info: &[u8], held: &[usize]) -> io::Result<Socket> {
+    let socket = raw_socket_from_info(info)?;
+    let refused = |why: &str| {
+        Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("a passed socket's description names {why}; it was left alone"),
+        ))
+    };
+    if held.contains(&socket) {
+        return refused("a socket this process holds already");
+    }
+    let mut socket_type = 0i32;
+    let mut length = size_of::<i32>() as i32;
     #[allow(unsafe_code)]
-    // SAFETY: WSASocketW just returned this socket; nothing else owns it.
+    // SAFETY: getsockopt takes any value (WSAENOTSOCK for one that is no
+    // socket); the out value and its length are live locals.
+    let is_socket = unsafe {
+        getsockopt(
+            socket,
+            SOL_SOCKET,
+            SO_TYPE,
+            (&mut socket_type as *mut i32).cast::<u8>(),
+            &mut length,
+        ) == 0
+    };
+    if !is_socket {
+        return refused("a handle that is no socket");
+    }
+    #[allow(unsafe_code)]
+    // SAFETY: WSASocketW made this socket for this process from the
+    // description, and it is no socket this process held before: nothing
+    // else owns it.
     Ok(unsafe { Socket::from_raw_socket(socket as _) })
 }
 
@@ -197,13 +247,21 @@ pub(crate) fn set_inheritable(handle: BorrowedHandle<'_>, inheritable: bool) -> 
 }
 
 /// Whether the raw handle value `handle` names an open pipe in this
-/// process. It is only looked at, never closed or read.
-pub(crate) fn is_pipe(handle: usize) -> bool {
+/// process that process `maker` made (`GetNamedPipeServerProcessId`: for an
+/// anonymous pipe, the process that called `CreatePipe`). It is only looked
+/// at, never closed or read.
+pub(crate) fn is_pipe_of(handle: usize, maker: u32) -> bool {
     #[allow(unsafe_code)]
-    // SAFETY: GetFileType takes any value: an invalid one is an error
-    // (FILE_TYPE_UNKNOWN), not undefined behaviour; nothing is changed.
-    let file_type = unsafe { GetFileType(handle as HANDLE) };
-    file_type == FILE_TYPE_PIPE
+    // SAFETY: both calls take any value: an invalid one is an error
+    // (FILE_TYPE_UNKNOWN, FALSE), not undefined behaviour; nothing is
+    // changed; `server` is a live local.
+    unsafe {
+        if GetFileType(handle as HANDLE) != FILE_TYPE_PIPE {
+            return false;
+        }
+        let mut server = 0u32;
+        GetNamedPipeServerProcessId(handle as HANDLE, &mut server) != 0 && server == maker
+    }
 }
 
 /// Takes the handle value `handle` as owned.
@@ -356,12 +414,16 @@ pub(crate) fn spawn(
         let mut startup: STARTUPINFOEXW = zeroed();
         startup.StartupInfo.cb = size_of::<STARTUPINFOEXW>() as u32;
         startup.lpAttributeList = attributes.as_ptr();
-        if let [Some(input), Some(output), Some(error)] = &standard.handles {
-            startup.StartupInfo.dwFlags = STARTF_USESTDHANDLES;
-            startup.StartupInfo.hStdInput = input.as_raw_handle() as HANDLE;
-            startup.StartupInfo.hStdOutput = output.as_raw_handle() as HANDLE;
-            startup.StartupInfo.hStdError = error.as_raw_handle() as HANDLE;
-        }
+        // Always: without the flag a child may take this process's raw
+        // values, which name nothing it inherited. A missing one is null.
+        let raw = |slot: &Option<OwnedHandle>| {
+            slot.as_ref()
+                .map_or(null_mut(), |handle| handle.as_raw_handle() as HANDLE)
+        };
+        startup.StartupInfo.dwFlags = STARTF_USESTDHANDLES;
+        startup.StartupInfo.hStdInput = raw(&standard.handles[0]);
+        startup.StartupInfo.hStdOutput = raw(&standard.handles[1]);
+        startup.StartupInfo.hStdError = raw(&standard.handles[2]);
         let mut info: PROCESS_INFORMATION = zeroed();
         check(CreateProcessW(
             program.as_ptr(),
@@ -499,16 +561,24 @@ impl StandardHandles {
     }
 }
 
-/// The id of the process that started this one, or `None` when the system
-/// does not list this process. (Windows keeps a parent's id after the
-/// parent exits, and may give it to a new process: compare it with a
-/// process that is known to run.)
-pub(crate) fn parent_pid() -> io::Result<Option<u32>> {
+/// The process that started this one, as far as the system still says.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Parent {
+    pub(crate) pid: u32,
+    /// The process with that id runs, and started before this one: it is
+    /// the parent, not a process that got the id after the parent ended.
+    pub(crate) started_before_this: bool,
+}
+
+/// The process that started this one, or `None` when the system does not
+/// list this process. (Windows keeps a parent's id after the parent exits,
+/// and may give it to a new process: `started_before_this` tells.)
+pub(crate) fn parent() -> io::Result<Option<Parent>> {
     let own = std::process::id();
     #[allow(unsafe_code)]
     // SAFETY: the snapshot handle is owned at once; the entry is a live,
     // zeroed plain C struct with its size set, as Process32FirstW asks.
-    unsafe {
+    let pid = unsafe {
         let snapshot = CreateToolhelp32Snapshot(TH32CS_SNAPPROCESS, 0);
         if snapshot == INVALID_HANDLE_VALUE {
             return Err(last_error());
@@ -517,27 +587,85 @@ pub(crate) fn parent_pid() -> io::Result<Option<u32>> {
         let mut entry: PROCESSENTRY32W = zeroed();
         entry.dwSize = size_of::<PROCESSENTRY32W>() as u32;
         let mut more = Process32FirstW(snapshot, &mut entry);
+        let mut found = None;
         while more != 0 {
             if entry.th32ProcessID == own {
-                return Ok(Some(entry.th32ParentProcessID));
+                found = Some(entry.th32ParentProcessID);
+                break;
             }
             more = Process32NextW(snapshot, &mut entry);
         }
-        Ok(None)
+        found
+    };
+    let Some(pid) = pid else { return Ok(None) };
+    let started_before_this = match (started(pid), started(own)) {
+        (Some(parent), Some(this)) => parent <= this,
+        _ => false,
+    };
+    Ok(Some(Parent {
+        pid,
+        started_before_this,
+    }))
+}
+
+/// When process `pid` started (100 ns since 1601), while it runs.
+fn started(pid: u32) -> Option<u64> {
+    #[allow(unsafe_code)]
+    // SAFETY: the process handle is owned at once and closed on return;
+    // the FILETIMEs are live locals the call fills; a process that ended
+    // is still opened while a handle to it exists, so its exit code says.
+    unsafe {
+        let handle = OpenProcess(PROCESS_QUERY_LIMITED_INFORMATION, 0, pid);
+        if handle.is_null() {
+            return None;
+        }
+        let process = OwnedHandle::from_raw_handle(handle as RawHandle);
+        let mut code = 0u32;
+        if GetExitCodeProcess(handle, &mut code) == 0 || code != STILL_ACTIVE as u32 {
+            return None;
+        }
+        let (mut created, mut exited, mut kernel, mut user): (
+            FILETIME,
+            FILETIME,
+            FILETIME,
+            FILETIME,
+        ) = (zeroed(), zeroed(), zeroed(), zeroed());
+        let ok = GetProcessTimes(handle, &mut created, &mut exited, &mut kernel, &mut user);
+        drop(process);
+        (ok != 0)
+            .then(|| (u64::from(created.dwHighDateTime) << 32) | u64::from(created.dwLowDateTime))
     }
 }
 
 /// Set when the console asked this process to stop (Ctrl-C, Ctrl-Break,
 /// the console closed, log-off or shutdown).
 static STOP_ASKED: AtomicBool = AtomicBool::new(false);
+/// Whether a service of this supervisor runs: a closing console waits.
+static SERVICE_RUNS: AtomicBool = AtomicBool::new(false);
+/// How long the handler of a closing console waits for the service:
+/// Windows ends the process 5 s after the event anyway (Microsoft,
+/// "CTRL+CLOSE signal"; on paper).
+const CLOSE_WAIT: Duration = Duration::from_millis(4500);
 
 // The signature SetConsoleCtrlHandler asks for; the body is safe.
 #[allow(unsafe_code)]
 unsafe extern "system" fn on_console_event(event: u32) -> BOOL {
     match event {
-        CTRL_C_EVENT | CTRL_BREAK_EVENT | CTRL_CLOSE_EVENT | CTRL_SHUTDOWN_EVENT => {
+        CTRL_C_EVENT | CTRL_BREAK_EVENT => {
             STOP_ASKED.store(true, Ordering::SeqCst);
             // Handled: this process stays, to wait for its service.
+            1
+        }
+        CTRL_CLOSE_EVENT | CTRL_LOGOFF_EVENT | CTRL_SHUTDOWN_EVENT => {
+            // Returning does not keep the process: Windows ends it after
+            // this handler returns. Wait here (on the thread the system
+            // made for the event) for the service to drain first, or the
+            // job's end would kill it at once.
+            STOP_ASKED.store(true, Ordering::SeqCst);
+            let started = std::time::Instant::now();
+            while SERVICE_RUNS.load(Ordering::SeqCst) && started.elapsed() < CLOSE_WAIT {
+                std::thread::sleep(Duration::from_millis(10));
+            }
             1
         }
         _ => 0,
@@ -549,14 +677,20 @@ unsafe extern "system" fn on_console_event(event: u32) -> BOOL {
 /// the console: the service gets its own.)
 pub(crate) fn catch_console_stop() -> io::Result<()> {
     #[allow(unsafe_code)]
-    // SAFETY: the handler only stores to an atomic; it is a plain function
-    // that lives as long as the program.
+    // SAFETY: the handler only touches atomics and sleeps; it is a plain
+    // function that lives as long as the program.
     check(unsafe { SetConsoleCtrlHandler(Some(on_console_event), 1) })
 }
 
 /// Whether a console's stop event came since [`catch_console_stop`].
 pub(crate) fn stop_asked() -> bool {
     STOP_ASKED.load(Ordering::SeqCst)
+}
+
+/// Whether a service runs now: the handler of a closing console waits
+/// while it does.
+pub(crate) fn set_service_runs(runs: bool) {
+    SERVICE_RUNS.store(runs, Ordering::SeqCst);
 }
 
 fn wide(text: &OsStr) -> Vec<u16> {

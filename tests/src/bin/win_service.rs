@@ -6,6 +6,11 @@
 //! win_service exit3 PORT      under the supervisor; exits 3 before it listens
 //! win_service alone PORT      no supervisor: the crate's bind, retried 60 s
 //! win_service plain PORT      no supervisor: std's TcpListener::bind
+//! win_service replay PORT     as serve, and then sends the supervisor the
+//!                             record of its listener twice more, by hand
+//!                             (a second library writing to the pipe)
+//! win_service once PORT       no supervisor: binds with inherit = "http",
+//!                             prints `bound ADDR` (or the error), exits
 //! win_service kill PID        TerminateProcess(PID, 1), as `taskkill /F`
 //! win_service hijack PORT SECONDS
 //!                             binds 127.0.0.1:PORT with SO_REUSEADDR in a loop
@@ -41,7 +46,11 @@ mod windows {
     use restartable::socket2::{Domain, Socket, Type};
     use restartable::supervisor::Supervisor;
     use restartable::Builder;
-    use windows_sys::Win32::Foundation::CloseHandle;
+    use std::os::windows::io::AsRawSocket;
+
+    use windows_sys::Win32::Foundation::{CloseHandle, HANDLE};
+    use windows_sys::Win32::Networking::WinSock::{WSADuplicateSocketW, WSAPROTOCOL_INFOW};
+    use windows_sys::Win32::Storage::FileSystem::WriteFile;
     use windows_sys::Win32::System::Console::SetConsoleCtrlHandler;
     use windows_sys::Win32::System::Threading::{OpenProcess, TerminateProcess, PROCESS_TERMINATE};
 
@@ -52,7 +61,10 @@ mod windows {
         let args: Vec<String> = std::env::args().skip(1).collect();
         let number = |i: usize| args.get(i).and_then(|v| v.parse::<u32>().ok());
         let result = match (args.first().map(String::as_str), number(1), number(2)) {
-            (Some("serve" | "exit3" | "alone" | "plain"), Some(port), None) if port <= 65535 => {
+            (Some("once"), Some(port), None) if port <= 65535 => once(port as u16),
+            (Some("serve" | "exit3" | "alone" | "plain" | "replay"), Some(port), None)
+                if port <= 65535 =>
+            {
                 serve(&args[0], port as u16)
             }
             (Some("kill"), Some(pid), None) => kill(pid),
@@ -61,7 +73,7 @@ mod windows {
                 Ok(())
             }
             _ => {
-                eprintln!("usage: win_service serve|exit3|alone|plain PORT | kill PID | hijack PORT SECONDS");
+                eprintln!("usage: win_service serve|exit3|alone|plain|replay|once PORT | kill PID | hijack PORT SECONDS");
                 process::exit(2);
             }
         };
@@ -80,7 +92,7 @@ mod windows {
     }
 
     fn serve(mode: &str, port: u16) -> io::Result<()> {
-        if matches!(mode, "serve" | "exit3") {
+        if matches!(mode, "serve" | "exit3" | "replay") {
             Supervisor::new().start()?;
         }
         #[allow(unsafe_code)]
@@ -103,6 +115,9 @@ mod windows {
             "alone" => Builder::new(addr).retry(Duration::from_secs(60)).bind()?,
             _ => Builder::new(addr).inherit_named("http").bind()?,
         };
+        if mode == "replay" {
+            replay(&listener)?;
+        }
         listener.set_nonblocking(true)?;
         let body = format!("pid={} generation=0\n", process::id());
         println!("serving pid={}", process::id());
@@ -136,6 +151,63 @@ mod windows {
                 Err(error) => return Err(error),
             }
         }
+    }
+
+    /// What other code in the service could do: describe the listener for
+    /// the supervisor and write that record to the store pipe twice, so
+    /// that the second description names the handle the first one made.
+    fn replay(listener: &TcpListener) -> io::Result<()> {
+        let value = std::env::var("RESTARTABLE_SOCKETS").map_err(io::Error::other)?;
+        let field = |key: &str| {
+            value
+                .split(',')
+                .find_map(|f| f.strip_prefix(key))
+                .and_then(|v| v.parse::<usize>().ok())
+                .ok_or_else(|| io::Error::other(format!("no {key} in {value}")))
+        };
+        let (parent, store) = (field("parent=")?, field("store=")?);
+        #[allow(unsafe_code)]
+        // SAFETY: a zeroed plain C struct the call fills; the socket is
+        // open; the pipe handle is only written to, never closed.
+        unsafe {
+            let mut info: WSAPROTOCOL_INFOW = std::mem::zeroed();
+            if WSADuplicateSocketW(listener.as_raw_socket() as usize, parent as u32, &mut info) != 0
+            {
+                return Err(io::Error::last_os_error());
+            }
+            let bytes = std::slice::from_raw_parts(
+                (&info as *const WSAPROTOCOL_INFOW).cast::<u8>(),
+                size_of::<WSAPROTOCOL_INFOW>(),
+            );
+            let mut record = b"RSK1".to_vec();
+            record.extend_from_slice(&4u16.to_le_bytes());
+            record.extend_from_slice(b"http");
+            record.extend_from_slice(&(bytes.len() as u32).to_le_bytes());
+            record.extend_from_slice(bytes);
+            for _ in 0..2 {
+                let mut written = 0u32;
+                if WriteFile(
+                    store as HANDLE,
+                    record.as_ptr(),
+                    record.len() as u32,
+                    &mut written,
+                    std::ptr::null_mut(),
+                ) == 0
+                {
+                    return Err(io::Error::last_os_error());
+                }
+            }
+        }
+        println!("replayed the record twice");
+        Ok(())
+    }
+
+    fn once(port: u16) -> io::Result<()> {
+        let listener: TcpListener = Builder::new(SocketAddr::from(([127, 0, 0, 1], port)))
+            .inherit_named("http")
+            .bind()?;
+        println!("bound {}", listener.local_addr()?);
+        Ok(())
     }
 
     fn kill(pid: u32) -> io::Result<()> {
