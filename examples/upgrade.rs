@@ -23,10 +23,14 @@
 //! the crate's supervisor and the server, with no flag: SIGHUP to PID 1
 //! upgrades, a crashed server is started again at once with the same
 //! sockets, SIGTERM stops it (`restartable::supervisor`).
+//! On Windows there is no SIGHUP and no `--unix`: `upgrade --upgrade PID`
+//! asks over the process's named pipe, and a new binary is put in place
+//! by renaming the running one first.
 //! What happens is logged to stderr (the `log` feature).
 
 use std::io::{self, BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpListener};
+#[cfg(unix)]
 use std::os::unix::net::UnixListener;
 use std::path::PathBuf;
 use std::process;
@@ -36,7 +40,9 @@ use std::thread;
 use std::time::Duration;
 
 use restartable::upgrade::{self, Upgrade};
-use restartable::{Builder, UnixBuilder};
+use restartable::Builder;
+#[cfg(unix)]
+use restartable::UnixBuilder;
 
 struct Options {
     listen: SocketAddr,
@@ -83,7 +89,7 @@ fn parse(args: &[String]) -> Options {
         let seconds = || value.parse::<f64>().ok().map(Duration::from_secs_f64);
         match flag.as_str() {
             "--listen" => options.listen = value.parse().unwrap_or_else(|_| usage()),
-            "--unix" => options.unix = Some(PathBuf::from(value)),
+            "--unix" if cfg!(unix) => options.unix = Some(PathBuf::from(value)),
             "--ready-timeout" => options.ready_timeout = seconds().unwrap_or_else(|| usage()),
             "--drain-timeout" => options.drain_timeout = seconds().unwrap_or_else(|| usage()),
             _ => usage(),
@@ -113,6 +119,7 @@ fn serve(options: &Options) -> io::Result<()> {
         .inherit_named("http")
         .nonblocking(true)
         .bind()?;
+    #[cfg(unix)]
     let unix: Option<UnixListener> = match &options.unix {
         Some(path) => Some(
             UnixBuilder::new(path)
@@ -123,6 +130,9 @@ fn serve(options: &Options) -> io::Result<()> {
         ),
         None => None,
     };
+    // Windows: no Unix-domain listener (`--unix` is refused above).
+    #[cfg(windows)]
+    let unix: Option<TcpListener> = None;
     let running = setup.ready()?;
     let generation = running.generation();
     println!(
@@ -195,6 +205,7 @@ impl Connection for std::net::TcpStream {
     }
 }
 
+#[cfg(unix)]
 impl Connection for std::os::unix::net::UnixStream {
     fn try_clone(&self) -> io::Result<Self> {
         std::os::unix::net::UnixStream::try_clone(self)

@@ -6,8 +6,9 @@
 # under Wine, and builds the runtime's docs for Windows. That `reuse_port =
 # true` is a compile error there is checked by scripts/targets-check.sh.
 #
-# Then the supervisor, driven from Linux (scripts/windows-supervisor-check.sh,
-# --quick; WINDOWS_SUPERVISOR_CHECK=--full for 20 kills).
+# Then the supervisor and the upgrade, driven from Linux
+# (scripts/windows-supervisor-check.sh, scripts/windows-upgrade-check.sh;
+# --quick; WINDOWS_CHECK=--full for 20 kills and 20 upgrades).
 #
 # Usage: scripts/windows-check.sh   (root, Debian bookworm; installs what it needs)
 # WINDOWS_CHECK_DIR sets the scratch folder (default: target/windows-check).
@@ -137,7 +138,7 @@ if [ "$status" != 0 ]; then
 fi
 echo "under Wine, current compiler: $passed tests passed in ${#suite[@]} test files (${suite[*]})"
 
-step "the supervisor under Wine: kills, queued connections, stop, crash loop, controls"
+step "the supervisor under Wine: kills, queued connections, a hijacker, stop, forged records, crash loop, controls"
 (
     # shellcheck source=scripts/rustc-web.sh
     source "$root/scripts/rustc-web.sh"
@@ -145,7 +146,9 @@ step "the supervisor under Wine: kills, queued connections, stop, crash loop, co
     export CARGO_TARGET_DIR=$rustc_web_cache/wine-target
     export CARGO_TARGET_X86_64_PC_WINDOWS_GNU_LINKER=x86_64-w64-mingw32-gcc
     cargo build -q -Zbuild-std=std,panic_abort --target "$target" -p restartable-tests --bin win_service
+    cargo build -q -Zbuild-std=std,panic_abort --target "$target" -p restartable-examples --example upgrade
     cp -f "$scratch/shim/bcryptprimitives.dll" "$CARGO_TARGET_DIR/$target/debug/"
+    cp -f "$scratch/shim/bcryptprimitives.dll" "$CARGO_TARGET_DIR/$target/debug/examples/"
 )
 # The load client runs on Linux, built by the host's toolchain.
 (cd "$root" && env -u RUSTC -u RUSTC_BOOTSTRAP -u LD_LIBRARY_PATH \
@@ -155,7 +158,17 @@ step "the supervisor under Wine: kills, queued connections, stop, crash loop, co
     source "$root/scripts/rustc-web.sh" >/dev/null
     WIN_SERVICE=$rustc_web_cache/wine-target/$target/debug/win_service.exe \
         UPGRADE_LOAD=$root/target/debug/upgrade_load \
-        bash "$root/scripts/windows-supervisor-check.sh" "${WINDOWS_SUPERVISOR_CHECK:---quick}"
+        bash "$root/scripts/windows-supervisor-check.sh" "${WINDOWS_CHECK:---quick}"
+)
+
+step "the upgrade under Wine: upgrades under load, a hijacker, faults"
+(
+    # shellcheck source=scripts/rustc-web.sh
+    source "$root/scripts/rustc-web.sh" >/dev/null
+    debug=$rustc_web_cache/wine-target/$target/debug
+    UPGRADE_EXE=$debug/examples/upgrade.exe WIN_SERVICE=$debug/win_service.exe \
+        UPGRADE_LOAD=$root/target/debug/upgrade_load \
+        bash "$root/scripts/windows-upgrade-check.sh" "${WINDOWS_CHECK:---quick}"
 )
 
 step "runtime docs for $target"

@@ -25,7 +25,7 @@
 #
 # Usage: scripts/windows-supervisor-check.sh [--quick]
 #   (run by scripts/windows-check.sh, which sets up Wine and the compiler,
-#   with --quick unless WINDOWS_SUPERVISOR_CHECK=--full; --quick: 10 kills
+#   with --quick unless WINDOWS_CHECK=--full; --quick: 10 kills
 #   and 3 per control, instead of 20 and 5)
 # Needs: WIN_SERVICE (the .exe), WINEPREFIX, and UPGRADE_LOAD (the Linux
 # load client) in the environment.

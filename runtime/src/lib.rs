@@ -83,8 +83,7 @@ pub mod supervisor;
 #[cfg_attr(unix, path = "sys/unix.rs")]
 #[cfg_attr(windows, path = "sys/windows.rs")]
 mod sys;
-#[cfg(unix)]
-#[cfg_attr(docsrs, doc(cfg(unix)))]
+#[cfg(any(unix, windows))]
 pub mod upgrade;
 #[cfg(any(unix, windows))]
 mod variable;

@@ -271,9 +271,9 @@ impl<P: Plan> Attempts<P> {
     /// The socket, passed to the supervisor to keep when the function has
     /// `inherit` and this process runs under one (`crate::pass`): under
     /// the function's name, else the name it was passed with. One the
-    /// supervisor passed (`taken`) is only said to be taken.
+    /// supervisor passed (`taken`) is only said to be taken. And, as on
+    /// Unix, a copy kept for upgrades when they are set up.
     #[cfg(windows)]
-    #[allow(clippy::unnecessary_wraps)]
     fn kept(&self, socket: Socket, passed_name: Option<&str>, taken: bool) -> io::Result<Socket> {
         if let Some(inherit) = self.plan.inherit() {
             let name = match inherit {
@@ -281,6 +281,7 @@ impl<P: Plan> Attempts<P> {
                 Inherit::Next => passed_name,
             };
             crate::pass::store(&socket, name, taken);
+            crate::pass::kept::keep(&socket, name.unwrap_or(crate::pass::kept::UNNAMED))?;
         }
         Ok(socket)
     }

@@ -27,7 +27,11 @@
 pub(crate) mod wire;
 
 #[cfg(windows)]
+pub(crate) mod kept;
+#[cfg(windows)]
 mod record;
 
 #[cfg(windows)]
-pub(crate) use self::record::{is_ours, store, take, WantedSocket};
+pub(crate) use self::record::{
+    claim, is_ours, is_supervised, parent_is, store, take, WantedSocket,
+};

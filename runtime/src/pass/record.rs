@@ -57,6 +57,18 @@ fn state(guard: &mut Option<State>) -> &mut State {
     })
 }
 
+/// Whether a supervisor keeps this process's listeners (the variable is
+/// this process's and has a store pipe).
+pub(crate) fn is_supervised() -> bool {
+    matches!(state(&mut lock()), State::Ours { store: Some(_), .. })
+}
+
+/// Whether process `pid` is this process's parent: it runs, started before
+/// this one, and the system lists it as the parent.
+pub(crate) fn parent_is(pid: u32) -> io::Result<bool> {
+    Ok(sys::parent()?.is_some_and(|p| p.pid == pid && p.started_before_this))
+}
+
 /// Whether the variable is this process's: its parent set it.
 pub(crate) fn is_ours() -> bool {
     matches!(
@@ -72,8 +84,8 @@ fn read() -> io::Result<State> {
     // Whose it is first: a value this process cannot read, or one for a
     // process another one started, is left alone (a program run from a
     // shell that kept a stale value, a child of the service).
-    let parent =
-        sys::parent().map_err(|error| named(error, "cannot find this process's parent"))?;
+    // A parent that cannot be looked up: nothing says the value is ours.
+    let parent = sys::parent().ok().flatten();
     let named_parent = value.to_str().and_then(Vars::parent_of);
     let ours = match (named_parent, parent) {
         (Some(named), Some(parent)) => named == parent.pid && parent.started_before_this,
@@ -94,14 +106,14 @@ fn read() -> io::Result<State> {
     let store = match vars.store {
         Some(handle) => Some((
             vars.parent,
-            File::from(claim(handle, "store", vars.parent)?),
+            File::from(claim(handle, RESTARTABLE_SOCKETS, "store", vars.parent)?),
         )),
         None => None,
     };
     let mut passed = Vec::new();
     if let Some(handle) = vars.take {
         let mut bytes = Vec::new();
-        File::from(claim(handle, "take", vars.parent)?)
+        File::from(claim(handle, RESTARTABLE_SOCKETS, "take", vars.parent)?)
             .take(MAX_PASSED)
             .read_to_end(&mut bytes)
             .map_err(|error| named(error, "cannot read the sockets passed to this process"))?;
@@ -134,16 +146,22 @@ fn named(error: io::Error, what: &str) -> io::Error {
     )
 }
 
-/// The inherited pipe handle `handle` (field `field` of the variable),
+/// The inherited pipe handle `handle` (field `field` of `variable`),
 /// owned, and no longer inheritable by what this process starts. It must
-/// be a pipe that `parent` made.
-fn claim(handle: usize, field: &str, parent: u32) -> io::Result<std::os::windows::io::OwnedHandle> {
+/// be a pipe that `parent` made. Called once per variable and field in a
+/// process: each state that reads a variable reads it once.
+pub(crate) fn claim(
+    handle: usize,
+    variable: &str,
+    field: &str,
+    parent: u32,
+) -> io::Result<std::os::windows::io::OwnedHandle> {
     if !sys::is_pipe_of(handle, parent) {
         return Err(io::Error::new(
             io::ErrorKind::InvalidInput,
             format!(
-                "environment variable {RESTARTABLE_SOCKETS}: {field}={handle} is not a pipe of \
-                 this process that process {parent} made"
+                "environment variable {variable}: {field}={handle} is not a pipe of this process \
+                 that process {parent} made"
             ),
         ));
     }
@@ -151,15 +169,19 @@ fn claim(handle: usize, field: &str, parent: u32) -> io::Result<std::os::windows
     // SAFETY: the variable is this process's: its parent, which started
     // before it, is the process the variable names, and `handle` is a pipe
     // that process made (so not one this process opened itself). The
-    // parent made it inheritable for this process alone; the state is read
-    // once per process, so this is the one adoption of it. (Code in this
-    // process that rewrites the variable with the parent's id and the value
-    // of a pipe handle the parent passed it otherwise can still mislead
-    // this check; nothing safe in std passes such handles.)
+    // parent made it inheritable for this process alone; each variable is
+    // read once per process, so this is the one adoption of it. (Code in
+    // this process that rewrites the variable with the parent's id and the
+    // value of a pipe handle the parent passed it otherwise can still
+    // mislead this check; nothing safe in std passes such handles.)
     let owned = unsafe { sys::adopt_handle(handle) };
     use std::os::windows::io::AsHandle;
-    sys::set_inheritable(owned.as_handle(), false)
-        .map_err(|error| named(error, &format!("cannot claim the pipe {field}={handle}")))?;
+    sys::set_inheritable(owned.as_handle(), false).map_err(|error| {
+        io::Error::new(
+            error.kind(),
+            format!("cannot claim the pipe {field}={handle} ({variable}): {error}"),
+        )
+    })?;
     Ok(owned)
 }
 
@@ -209,14 +231,19 @@ pub(crate) fn take(
                 .position(|slot| named(slot) && wanted.addr.is_some_and(|a| on_address(a, slot)))
                 .or_else(|| passed.iter().position(named))
         }
-        Inherit::Next => passed
-            .iter()
-            .position(|slot| match (wanted.addr, local(slot)) {
-                (Some(addr), Some(local)) if addr.port() == 0 => same_host(addr, local),
-                (Some(addr), Some(local)) => addr.port() == local.port(),
-                (Some(_), None) => false,
-                (None, _) => slot.socket.is_some(),
-            }),
+        // On the function's own address first; one on its port elsewhere
+        // only to say what was passed instead.
+        Inherit::Next => match wanted.addr {
+            Some(addr) => passed
+                .iter()
+                .position(|slot| on_address(addr, slot))
+                .or_else(|| {
+                    passed.iter().position(|slot| {
+                        addr.port() != 0 && local(slot).is_some_and(|l| l.port() == addr.port())
+                    })
+                }),
+            None => passed.iter().position(|slot| slot.socket.is_some()),
+        },
     };
     if let Some(slot) = position.map(|i| &mut passed[i]) {
         let Some(socket) = &slot.socket else {

@@ -82,6 +82,9 @@ impl Vars {
             }
         }
         let parent = parent.ok_or_else(|| invalid("parent is missing"))?;
+        if take.is_some() && take == store {
+            return Err(invalid("take and store are the same handle"));
+        }
         let parent = u32::try_from(parent).map_err(|_| invalid("parent is not a process id"))?;
         let handle = |value: Option<u64>, key: &str| {
             value
@@ -93,6 +96,74 @@ impl Vars {
             take: handle(take, "take")?,
             store: handle(store, "store")?,
         })
+    }
+}
+
+/// `RESTARTABLE_UPGRADE` on Windows: `v=1,parent=PID,generation=G,
+/// ready=HANDLE,commit=HANDLE`. The new process writes `R` on `ready` once
+/// it is ready; the old one answers `C` on `commit` once it has stopped
+/// accepting and let the new process outlive it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct UpgradeVars {
+    pub(crate) parent: u32,
+    pub(crate) generation: u32,
+    pub(crate) ready: usize,
+    pub(crate) commit: usize,
+}
+
+impl UpgradeVars {
+    pub(crate) fn format(&self) -> String {
+        format!(
+            "v=1,parent={},generation={},ready={},commit={}",
+            self.parent, self.generation, self.ready, self.commit
+        )
+    }
+
+    /// The `parent=` field, however the rest reads.
+    pub(crate) fn parent_of(value: &str) -> Option<u32> {
+        Vars::parent_of(value)
+    }
+
+    /// The value read; an error names the variable (`name`) and the value.
+    pub(crate) fn parse(name: &str, value: &str) -> io::Result<UpgradeVars> {
+        let invalid = || {
+            io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!(
+                    "environment variable {name} is {value:?}; expected \
+                     v=1,parent=PID,generation=N,ready=HANDLE,commit=HANDLE"
+                ),
+            )
+        };
+        let mut fields = value.split(',');
+        if fields.next() != Some("v=1") {
+            return Err(invalid());
+        }
+        let mut numbers = [None; 4];
+        for field in fields {
+            let (key, number) = field.split_once('=').ok_or_else(invalid)?;
+            let index = ["parent", "generation", "ready", "commit"]
+                .iter()
+                .position(|k| *k == key)
+                .ok_or_else(invalid)?;
+            let number: u64 = number.parse().map_err(|_| invalid())?;
+            if numbers[index].replace(number).is_some() {
+                return Err(invalid());
+            }
+        }
+        let [Some(parent), Some(generation), Some(ready), Some(commit)] = numbers else {
+            return Err(invalid());
+        };
+        let vars = UpgradeVars {
+            parent: u32::try_from(parent).map_err(|_| invalid())?,
+            generation: u32::try_from(generation).map_err(|_| invalid())?,
+            ready: usize::try_from(ready).map_err(|_| invalid())?,
+            commit: usize::try_from(commit).map_err(|_| invalid())?,
+        };
+        if vars.parent == 0 || vars.ready == 0 || vars.commit == 0 || vars.ready == vars.commit {
+            return Err(invalid());
+        }
+        Ok(vars)
     }
 }
 
@@ -360,11 +431,39 @@ mod tests {
             "v=1,parent=1,pipe=3",
             "v=1,parent=99999999999",
             "v=1,parent=1,take",
+            "v=1,parent=1,take=8,store=8",
         ] {
             let error = Vars::parse(bad).unwrap_err();
             assert_eq!(error.kind(), io::ErrorKind::InvalidInput, "{bad}");
             assert!(error.to_string().contains(RESTARTABLE_SOCKETS), "{error}");
             assert!(error.to_string().contains(&format!("{bad:?}")), "{error}");
+        }
+    }
+
+    #[test]
+    fn the_upgrade_variable_round_trips_and_names_itself_when_wrong() {
+        let vars = UpgradeVars {
+            parent: 9,
+            generation: 3,
+            ready: 400,
+            commit: 404,
+        };
+        assert_eq!(
+            vars.format(),
+            "v=1,parent=9,generation=3,ready=400,commit=404"
+        );
+        assert_eq!(UpgradeVars::parse("X", &vars.format()).unwrap(), vars);
+        for bad in [
+            "v=1,parent=9,generation=3,ready=4",
+            "v=1,parent=9,generation=3,ready=4,commit=4",
+            "v=2,parent=9,generation=3,ready=4,commit=5",
+            "v=1,parent=0,generation=3,ready=4,commit=5",
+            "v=1,parent=9,generation=x,ready=4,commit=5",
+            "v=1,parent=9,generation=3,ready=4,commit=5,extra=1",
+        ] {
+            let error = UpgradeVars::parse("RESTARTABLE_UPGRADE", bad).unwrap_err();
+            assert_eq!(error.kind(), io::ErrorKind::InvalidInput, "{bad}");
+            assert!(error.to_string().contains("RESTARTABLE_UPGRADE"), "{error}");
         }
     }
 

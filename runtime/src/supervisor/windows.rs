@@ -28,8 +28,8 @@ const POLL: Duration = Duration::from_millis(20);
 /// to be read (the pipe's end is certain then).
 const LAST_RECORDS: Duration = Duration::from_secs(5);
 
-/// The listeners the services passed, by name (a later one replaces an
-/// earlier one of the same name; unnamed ones are all kept).
+/// The listeners the services passed: one per name and address (a later
+/// one replaces an earlier one of both).
 type Kept = Arc<Mutex<Vec<(Option<String>, Socket)>>>;
 
 pub(super) fn supervise(settings: &Supervisor) -> io::Result<Infallible> {
@@ -70,7 +70,8 @@ struct Service {
     process: Spawned,
     /// Ends what the service started when it ends (or the supervisor).
     job: Job,
-    /// Set once the service passed a listener: it got as far as listening.
+    /// Set once the service passed a listener or said it took one: it got
+    /// as far as listening.
     ready: Arc<AtomicBool>,
     /// Ends when the store pipe ends.
     records: mpsc::Receiver<()>,
@@ -214,6 +215,8 @@ impl Windows<'_> {
         sys::set_inheritable(take_read.as_handle(), true)?;
         sys::set_inheritable(store_write.as_handle(), true)?;
         self.starts.started(Instant::now());
+        // Before the spawn: a closing console from here on waits for it.
+        sys::set_service_runs(true);
         let spawned = sys::spawn(
             &self.program,
             &line,
@@ -222,6 +225,9 @@ impl Windows<'_> {
             &job,
         );
         drop((take_read, store_write));
+        if spawned.is_err() {
+            sys::set_service_runs(false);
+        }
         let mut process = spawned.map_err(|error| {
             io::Error::new(
                 error.kind(),
@@ -232,7 +238,6 @@ impl Windows<'_> {
         let (done, records) = mpsc::channel();
         keep_records(store_read, Arc::clone(&self.kept), Arc::clone(&ready), done)?;
         process.resume()?;
-        sys::set_service_runs(true);
         self.pass(&process, take_write);
         Ok(Service {
             process,
@@ -336,8 +341,8 @@ fn keep_records(
 /// the same name on the same address; or, without a description, one it
 /// took (already kept). Either says the service got as far as listening.
 fn keep(kept: &Kept, record: Record, ready: &AtomicBool) {
-    ready.store(true, Ordering::SeqCst);
     if record.info.is_empty() {
+        ready.store(true, Ordering::SeqCst);
         return;
     }
     let mut kept = kept.lock().unwrap_or_else(PoisonError::into_inner);
@@ -358,6 +363,7 @@ fn keep(kept: &Kept, record: Record, ready: &AtomicBool) {
                 local.map_or_else(|| "address unknown".to_owned(), |a| a.to_string())
             );
             kept.push((record.name, socket));
+            ready.store(true, Ordering::SeqCst);
         }
         Err(error) => crate::event!(
             error,

@@ -26,18 +26,28 @@ use std::time::Duration;
 use socket2::Socket;
 use windows_sys::core::BOOL;
 use windows_sys::Win32::Foundation::{
-    DuplicateHandle, SetHandleInformation, DUPLICATE_SAME_ACCESS, FILETIME, HANDLE,
-    HANDLE_FLAG_INHERIT, INVALID_HANDLE_VALUE, STILL_ACTIVE, WAIT_OBJECT_0, WAIT_TIMEOUT,
+    DuplicateHandle, LocalFree, SetHandleInformation, DUPLICATE_SAME_ACCESS, ERROR_PIPE_BUSY,
+    ERROR_PIPE_CONNECTED, FILETIME, GENERIC_READ, GENERIC_WRITE, HANDLE, HANDLE_FLAG_INHERIT,
+    INVALID_HANDLE_VALUE, STILL_ACTIVE, WAIT_OBJECT_0, WAIT_TIMEOUT,
 };
 use windows_sys::Win32::Networking::WinSock::{
     getsockopt, WSADuplicateSocketW, WSAGetLastError, WSASocketW, WSAStartup, FROM_PROTOCOL_INFO,
     INVALID_SOCKET, SOCKET, SOL_SOCKET, SO_TYPE, WSADATA, WSAPROTOCOL_INFOW,
     WSA_FLAG_NO_HANDLE_INHERIT, WSA_FLAG_OVERLAPPED,
 };
+use windows_sys::Win32::Security::Authorization::{
+    ConvertSidToStringSidW, ConvertStringSecurityDescriptorToSecurityDescriptorW, SDDL_REVISION_1,
+};
+use windows_sys::Win32::Security::{
+    GetTokenInformation, TokenUser, SECURITY_ATTRIBUTES, TOKEN_QUERY, TOKEN_USER,
+};
+use windows_sys::Win32::Storage::FileSystem::{
+    CreateFileW, FILE_FLAG_FIRST_PIPE_INSTANCE, OPEN_EXISTING, PIPE_ACCESS_DUPLEX,
+};
 use windows_sys::Win32::Storage::FileSystem::{GetFileType, FILE_TYPE_PIPE};
 use windows_sys::Win32::System::Console::{
     GetStdHandle, SetConsoleCtrlHandler, CTRL_BREAK_EVENT, CTRL_CLOSE_EVENT, CTRL_C_EVENT,
-    CTRL_LOGOFF_EVENT, CTRL_SHUTDOWN_EVENT, STD_ERROR_HANDLE, STD_INPUT_HANDLE, STD_OUTPUT_HANDLE,
+    CTRL_SHUTDOWN_EVENT, STD_ERROR_HANDLE, STD_INPUT_HANDLE, STD_OUTPUT_HANDLE,
 };
 use windows_sys::Win32::System::Diagnostics::ToolHelp::{
     CreateToolhelp32Snapshot, Process32FirstW, Process32NextW, PROCESSENTRY32W, TH32CS_SNAPPROCESS,
@@ -47,13 +57,18 @@ use windows_sys::Win32::System::JobObjects::{
     SetInformationJobObject, TerminateJobObject, JOBOBJECT_EXTENDED_LIMIT_INFORMATION,
     JOB_OBJECT_LIMIT_KILL_ON_JOB_CLOSE,
 };
-use windows_sys::Win32::System::Pipes::{CreatePipe, GetNamedPipeServerProcessId};
+use windows_sys::Win32::System::Pipes::{
+    ConnectNamedPipe, CreateNamedPipeW, CreatePipe, DisconnectNamedPipe,
+    GetNamedPipeClientProcessId, GetNamedPipeServerProcessId, WaitNamedPipeW,
+    PIPE_REJECT_REMOTE_CLIENTS, PIPE_TYPE_BYTE, PIPE_WAIT,
+};
 use windows_sys::Win32::System::Threading::{
     CreateProcessW, DeleteProcThreadAttributeList, GetCurrentProcess, GetExitCodeProcess,
-    GetProcessTimes, InitializeProcThreadAttributeList, OpenProcess, ResumeThread,
-    UpdateProcThreadAttribute, WaitForSingleObject, CREATE_SUSPENDED, CREATE_UNICODE_ENVIRONMENT,
-    EXTENDED_STARTUPINFO_PRESENT, PROCESS_INFORMATION, PROCESS_QUERY_LIMITED_INFORMATION,
-    PROC_THREAD_ATTRIBUTE_HANDLE_LIST, STARTF_USESTDHANDLES, STARTUPINFOEXW,
+    GetProcessTimes, InitializeProcThreadAttributeList, OpenProcess, OpenProcessToken,
+    ResumeThread, UpdateProcThreadAttribute, WaitForSingleObject, CREATE_SUSPENDED,
+    CREATE_UNICODE_ENVIRONMENT, EXTENDED_STARTUPINFO_PRESENT, PROCESS_INFORMATION,
+    PROCESS_QUERY_LIMITED_INFORMATION, PROC_THREAD_ATTRIBUTE_HANDLE_LIST, STARTF_USESTDHANDLES,
+    STARTUPINFOEXW,
 };
 
 /// The size of the `WSAPROTOCOL_INFOW` that describes a duplicated socket.
@@ -319,6 +334,23 @@ impl Job {
                 process.as_raw_handle() as HANDLE,
             )
         })
+    }
+
+    /// From now on closing the job does not end its processes: the new
+    /// process of an upgrade outlives the old one, which made the job.
+    pub(crate) fn release(&self) -> io::Result<()> {
+        #[allow(unsafe_code)]
+        // SAFETY: the job handle is open; the limit struct is a live, zeroed
+        // plain C struct (no limit at all).
+        unsafe {
+            let limits: JOBOBJECT_EXTENDED_LIMIT_INFORMATION = zeroed();
+            check(SetInformationJobObject(
+                self.0.as_raw_handle() as HANDLE,
+                JobObjectExtendedLimitInformation,
+                (&limits as *const JOBOBJECT_EXTENDED_LIMIT_INFORMATION).cast(),
+                size_of::<JOBOBJECT_EXTENDED_LIMIT_INFORMATION>() as u32,
+            ))
+        }
     }
 
     /// Ends every process of the job, with exit code `code`.
@@ -638,7 +670,7 @@ fn started(pid: u32) -> Option<u64> {
 }
 
 /// Set when the console asked this process to stop (Ctrl-C, Ctrl-Break,
-/// the console closed, log-off or shutdown).
+/// the console closed, or shutdown).
 static STOP_ASKED: AtomicBool = AtomicBool::new(false);
 /// Whether a service of this supervisor runs: a closing console waits.
 static SERVICE_RUNS: AtomicBool = AtomicBool::new(false);
@@ -656,7 +688,8 @@ unsafe extern "system" fn on_console_event(event: u32) -> BOOL {
             // Handled: this process stays, to wait for its service.
             1
         }
-        CTRL_CLOSE_EVENT | CTRL_LOGOFF_EVENT | CTRL_SHUTDOWN_EVENT => {
+        // Log-off reaches services only, whoever logs off: not a stop.
+        CTRL_CLOSE_EVENT | CTRL_SHUTDOWN_EVENT => {
             // Returning does not keep the process: Windows ends it after
             // this handler returns. Wait here (on the thread the system
             // made for the event) for the service to drain first, or the
@@ -691,6 +724,205 @@ pub(crate) fn stop_asked() -> bool {
 /// while it does.
 pub(crate) fn set_service_runs(runs: bool) {
     SERVICE_RUNS.store(runs, Ordering::SeqCst);
+}
+
+/// A security descriptor that admits only this process's user (and
+/// SYSTEM): `D:P(A;;GA;;;<user's SID>)(A;;GA;;;SY)`, freed when dropped.
+struct UserOnly(*mut core::ffi::c_void);
+
+impl UserOnly {
+    fn new() -> io::Result<UserOnly> {
+        #[allow(unsafe_code)]
+        // SAFETY: the token handle is owned at once; the buffer is sized by
+        // the first GetTokenInformation call and holds a TOKEN_USER whose SID
+        // pointer points into the same buffer, alive while it is used; the
+        // SID string and the descriptor are LocalAlloc'd by the calls and
+        // freed with LocalFree (the string here, the descriptor in Drop).
+        unsafe {
+            let mut token: HANDLE = null_mut();
+            check(OpenProcessToken(
+                GetCurrentProcess(),
+                TOKEN_QUERY,
+                &mut token,
+            ))?;
+            let token = OwnedHandle::from_raw_handle(token as RawHandle);
+            let mut size = 0u32;
+            GetTokenInformation(
+                token.as_raw_handle() as HANDLE,
+                TokenUser,
+                null_mut(),
+                0,
+                &mut size,
+            );
+            if size == 0 {
+                return Err(last_error());
+            }
+            let mut buffer =
+                vec![0usize; (size as usize + size_of::<usize>() - 1) / size_of::<usize>()];
+            check(GetTokenInformation(
+                token.as_raw_handle() as HANDLE,
+                TokenUser,
+                buffer.as_mut_ptr().cast(),
+                size,
+                &mut size,
+            ))?;
+            let user = &*(buffer.as_ptr().cast::<TOKEN_USER>());
+            let mut sid_text: *mut u16 = null_mut();
+            check(ConvertSidToStringSidW(user.User.Sid, &mut sid_text))?;
+            let mut length = 0;
+            while *sid_text.add(length) != 0 {
+                length += 1;
+            }
+            let sid = String::from_utf16_lossy(std::slice::from_raw_parts(sid_text, length));
+            LocalFree(sid_text.cast());
+            let sddl: Vec<u16> = format!("D:P(A;;GA;;;{sid})(A;;GA;;;SY)")
+                .encode_utf16()
+                .chain(Some(0))
+                .collect();
+            let mut descriptor: *mut core::ffi::c_void = null_mut();
+            check(ConvertStringSecurityDescriptorToSecurityDescriptorW(
+                sddl.as_ptr(),
+                SDDL_REVISION_1,
+                &mut descriptor,
+                null_mut(),
+            ))?;
+            Ok(UserOnly(descriptor))
+        }
+    }
+}
+
+impl Drop for UserOnly {
+    fn drop(&mut self) {
+        #[allow(unsafe_code)]
+        // SAFETY: the descriptor was LocalAlloc'd by the conversion, freed once.
+        unsafe {
+            LocalFree(self.0);
+        }
+    }
+}
+
+/// How many clients a request pipe serves at once (more wait).
+const PIPE_INSTANCES: u32 = 4;
+
+/// An instance of a named pipe for this process's user alone (on paper:
+/// Wine does not enforce a pipe's access list), local clients only. The
+/// `first` fails when the name exists (`FILE_FLAG_FIRST_PIPE_INSTANCE`;
+/// Wine does not enforce that either): another process cannot have made it
+/// before, and the access list keeps others from making more instances.
+pub(crate) fn named_pipe_server(name: &str, first: bool) -> io::Result<OwnedHandle> {
+    let security = UserOnly::new()?;
+    let attributes = SECURITY_ATTRIBUTES {
+        nLength: size_of::<SECURITY_ATTRIBUTES>() as u32,
+        lpSecurityDescriptor: security.0,
+        bInheritHandle: 0,
+    };
+    let name = wide(OsStr::new(name));
+    #[allow(unsafe_code)]
+    // SAFETY: the name is NUL-terminated and the attributes (with their
+    // descriptor) live for the call; the handle is owned at once.
+    unsafe {
+        let handle = CreateNamedPipeW(
+            name.as_ptr(),
+            PIPE_ACCESS_DUPLEX
+                | if first {
+                    FILE_FLAG_FIRST_PIPE_INSTANCE
+                } else {
+                    0
+                },
+            PIPE_TYPE_BYTE | PIPE_WAIT | PIPE_REJECT_REMOTE_CLIENTS,
+            PIPE_INSTANCES,
+            4096,
+            4096,
+            0,
+            &attributes,
+        );
+        if handle == INVALID_HANDLE_VALUE {
+            return Err(last_error());
+        }
+        Ok(OwnedHandle::from_raw_handle(handle as RawHandle))
+    }
+}
+
+/// Waits for a client on the pipe; `Ok` once one is connected.
+pub(crate) fn await_client(pipe: &OwnedHandle) -> io::Result<()> {
+    #[allow(unsafe_code)]
+    // SAFETY: the pipe handle is open; no OVERLAPPED: a blocking wait.
+    let ok = unsafe { ConnectNamedPipe(pipe.as_raw_handle() as HANDLE, null_mut()) };
+    if ok != 0 {
+        return Ok(());
+    }
+    let error = last_error();
+    if error.raw_os_error() == Some(ERROR_PIPE_CONNECTED as i32) {
+        return Ok(());
+    }
+    Err(error)
+}
+
+/// Ends the pipe's connection with its client, for the next one.
+pub(crate) fn drop_client(pipe: &OwnedHandle) {
+    #[allow(unsafe_code)]
+    // SAFETY: the pipe handle is open.
+    unsafe {
+        DisconnectNamedPipe(pipe.as_raw_handle() as HANDLE);
+    }
+}
+
+/// The process on the other end of a named pipe: the client, seen from the
+/// server, or the server, seen from a client.
+pub(crate) fn pipe_peer(pipe: &OwnedHandle, server_side: bool) -> io::Result<u32> {
+    let mut pid = 0u32;
+    #[allow(unsafe_code)]
+    // SAFETY: the pipe handle is open; `pid` is a live local.
+    check(unsafe {
+        if server_side {
+            GetNamedPipeClientProcessId(pipe.as_raw_handle() as HANDLE, &mut pid)
+        } else {
+            GetNamedPipeServerProcessId(pipe.as_raw_handle() as HANDLE, &mut pid)
+        }
+    })?;
+    Ok(pid)
+}
+
+/// Connects to the named pipe `name`, waiting up to `timeout` for its
+/// instance to be free. `NotFound` when nothing serves that name.
+pub(crate) fn open_named_pipe(name: &str, timeout: Duration) -> io::Result<OwnedHandle> {
+    let name = wide(OsStr::new(name));
+    let end = std::time::Instant::now() + timeout;
+    loop {
+        #[allow(unsafe_code)]
+        // SAFETY: the name is NUL-terminated and lives for the call; the
+        // handle is owned at once.
+        let handle = unsafe {
+            CreateFileW(
+                name.as_ptr(),
+                GENERIC_READ | GENERIC_WRITE,
+                0,
+                null(),
+                OPEN_EXISTING,
+                0,
+                null_mut(),
+            )
+        };
+        if handle != INVALID_HANDLE_VALUE {
+            #[allow(unsafe_code)]
+            // SAFETY: CreateFileW just returned it; nothing else owns it.
+            return Ok(unsafe { OwnedHandle::from_raw_handle(handle as RawHandle) });
+        }
+        let error = last_error();
+        let busy = error.raw_os_error() == Some(ERROR_PIPE_BUSY as i32);
+        let left = end.saturating_duration_since(std::time::Instant::now());
+        if !busy || left.is_zero() {
+            return Err(error);
+        }
+        #[allow(unsafe_code)]
+        // SAFETY: the name is NUL-terminated and lives for the call.
+        unsafe {
+            WaitNamedPipeW(
+                name.as_ptr(),
+                u32::try_from(left.as_millis()).unwrap_or(u32::MAX).max(1),
+            );
+        }
+    }
 }
 
 fn wide(text: &OsStr) -> Vec<u16> {

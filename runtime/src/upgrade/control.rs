@@ -18,10 +18,10 @@
 //! the kind the service's had).
 
 use std::fs;
-use std::io::{self, BufRead, BufReader, Read};
+use std::io::{self, BufRead, BufReader};
 use std::os::unix::io::AsFd;
 use std::os::unix::net::{UnixListener, UnixStream};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use super::Upgraded;
 use crate::sys::send_all;
@@ -31,100 +31,9 @@ use crate::sys::upgrade as sys;
 /// The start of every request socket's name.
 const PREFIX: &str = "restartable/upgrade/";
 
-/// The request.
-pub(crate) const REQUEST: &str = "upgrade";
-
-/// The longest request line a service reads.
-pub(crate) const MOST_REQUEST_BYTES: u64 = 64;
-
-/// The longest answer line a requester reads.
-const MOST_ANSWER_BYTES: u64 = 4096;
-
-/// How long a requester waits to connect and for the first answer, and a
-/// service for the request line.
-pub(crate) const ANSWER_TIMEOUT: Duration = Duration::from_secs(5);
-
-/// What a requester waits for the outcome beyond the service's ready
-/// timeout: the new process's start and the handover.
-const START_MARGIN: Duration = Duration::from_secs(10);
-
-/// One line from the service to the requester.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) enum Answer {
-    /// The upgrade is under way; the outcome follows within the new
-    /// process's ready timeout.
-    Started { ready_timeout: Duration },
-    /// The new process took over.
-    Upgraded(Upgraded),
-    /// No upgrade, or a failed one: the kind of the error, and why (one
-    /// line).
-    Error(io::ErrorKind, String),
-}
-
-/// The kinds an answer carries by name; any other is sent as `Other`.
-const KINDS: &[(io::ErrorKind, &str)] = &[
-    (io::ErrorKind::NotFound, "NotFound"),
-    (io::ErrorKind::PermissionDenied, "PermissionDenied"),
-    (io::ErrorKind::TimedOut, "TimedOut"),
-    (io::ErrorKind::WouldBlock, "WouldBlock"),
-    (io::ErrorKind::InvalidInput, "InvalidInput"),
-    (io::ErrorKind::InvalidData, "InvalidData"),
-    (io::ErrorKind::AlreadyExists, "AlreadyExists"),
-    (io::ErrorKind::BrokenPipe, "BrokenPipe"),
-    (io::ErrorKind::ConnectionReset, "ConnectionReset"),
-    (io::ErrorKind::UnexpectedEof, "UnexpectedEof"),
-    (io::ErrorKind::Unsupported, "Unsupported"),
-    (io::ErrorKind::OutOfMemory, "OutOfMemory"),
-    (io::ErrorKind::Other, "Other"),
-];
-
-impl Answer {
-    /// The line, without its newline.
-    pub(crate) fn encode(&self) -> String {
-        match self {
-            Answer::Started { ready_timeout } => {
-                format!("started ready_timeout_ms={}", ready_timeout.as_millis())
-            }
-            Answer::Upgraded(upgraded) => {
-                format!("ok pid={} generation={}", upgraded.pid, upgraded.generation)
-            }
-            Answer::Error(kind, why) => {
-                let name = KINDS
-                    .iter()
-                    .find(|(known, _)| known == kind)
-                    .map_or("Other", |(_, name)| name);
-                format!("error {name} {}", why.replace(['\n', '\r'], " "))
-            }
-        }
-    }
-
-    /// A line read back; `None` when it is none of the answers.
-    pub(crate) fn decode(line: &str) -> Option<Answer> {
-        let (word, rest) = line.split_once(' ').unwrap_or((line, ""));
-        let value = |key: &str| {
-            rest.split(' ')
-                .find_map(|part| part.strip_prefix(key)?.strip_prefix('='))
-        };
-        match word {
-            "started" => Some(Answer::Started {
-                ready_timeout: Duration::from_millis(value("ready_timeout_ms")?.parse().ok()?),
-            }),
-            "ok" => Some(Answer::Upgraded(Upgraded {
-                pid: value("pid")?.parse().ok()?,
-                generation: value("generation")?.parse().ok()?,
-            })),
-            "error" => {
-                let (name, why) = rest.split_once(' ').unwrap_or((rest, ""));
-                let kind = KINDS
-                    .iter()
-                    .find(|(_, known)| *known == name)
-                    .map_or(io::ErrorKind::Other, |(kind, _)| *kind);
-                Some(Answer::Error(kind, why.to_owned()))
-            }
-            _ => None,
-        }
-    }
-}
+pub(crate) use super::answer::{
+    read_line, Answer, ANSWER_TIMEOUT, MOST_ANSWER_BYTES, MOST_REQUEST_BYTES, REQUEST, START_MARGIN,
+};
 
 /// Binds this process's request socket under a new random name.
 pub(crate) fn bind() -> io::Result<UnixListener> {
@@ -253,30 +162,6 @@ pub(crate) fn find_socket(pid: u32, prefix: &[u8], listening: bool) -> io::Resul
         }
     }
     Ok(None)
-}
-
-/// Reads one line of at most `most` bytes (the newline not included).
-pub(crate) fn read_line(reader: &mut impl BufRead, most: u64) -> io::Result<String> {
-    let mut line = Vec::new();
-    reader.take(most + 1).read_until(b'\n', &mut line)?;
-    if line.last() == Some(&b'\n') {
-        line.pop();
-        return String::from_utf8(line).map_err(|_| not_text());
-    }
-    if line.is_empty() {
-        return Err(io::Error::new(
-            io::ErrorKind::UnexpectedEof,
-            "the other end closed the connection without a line",
-        ));
-    }
-    Err(io::Error::new(
-        io::ErrorKind::InvalidData,
-        format!("a line longer than {most} bytes, or not ended, came"),
-    ))
-}
-
-fn not_text() -> io::Error {
-    io::Error::new(io::ErrorKind::InvalidData, "a line that is not UTF-8 came")
 }
 
 /// Asks the running process `pid` to upgrade, and waits for the outcome:
@@ -408,45 +293,6 @@ fn timed_out_or(kind: io::ErrorKind) -> io::ErrorKind {
 mod tests {
     use super::*;
     use std::io::Write;
-
-    #[test]
-    fn every_answer_reads_back_as_itself() {
-        for answer in [
-            Answer::Started {
-                ready_timeout: Duration::from_secs(30),
-            },
-            Answer::Upgraded(Upgraded {
-                pid: 4_194_304,
-                generation: u32::MAX,
-            }),
-            Answer::Error(
-                io::ErrorKind::WouldBlock,
-                "an upgrade is under way already".to_owned(),
-            ),
-            Answer::Error(io::ErrorKind::TimedOut, String::new()),
-        ] {
-            assert_eq!(Answer::decode(&answer.encode()), Some(answer.clone()));
-        }
-        // One line whatever the reason says.
-        let folded = Answer::Error(io::ErrorKind::Other, "two\nlines".to_owned()).encode();
-        assert_eq!(folded, "error Other two lines");
-        // A kind without a name here is sent as Other.
-        let unnamed = Answer::Error(io::ErrorKind::Interrupted, "why".to_owned()).encode();
-        assert_eq!(
-            Answer::decode(&unnamed),
-            Some(Answer::Error(io::ErrorKind::Other, "why".to_owned()))
-        );
-        for garbage in [
-            "",
-            "ok",
-            "ok pid=1",
-            "started",
-            "started ready_timeout_ms=x",
-            "okay",
-        ] {
-            assert_eq!(Answer::decode(garbage), None, "{garbage:?}");
-        }
-    }
 
     #[test]
     fn a_line_is_bounded() {

@@ -23,6 +23,14 @@
 //! [`Upgrade::new`] are passed and stored: a function without `inherit`
 //! could not take its socket back, and would find its port in use.
 //!
+//! **Windows.** The same transaction, triggered by [`Running::upgrade`] or
+//! [`request`] (a named pipe, `\\.\pipe\restartable-upgrade-<pid>`, for the
+//! service's user only): the listeners are handed on with
+//! `WSADuplicateSocketW` (the same sockets, `SO_EXCLUSIVEADDRUSE` kept,
+//! never bound again), the new process runs in a job object until it took
+//! over, and a failed one is ended with what it started. There is no
+//! signal, fd store or `READY=1` there. See `docs::windows`.
+//!
 //! ```no_run
 //! use restartable::restartable_listener;
 //! use restartable::upgrade::Upgrade;
@@ -49,14 +57,24 @@
 //! }
 //! ```
 
+// Each step has a Unix and a Windows side, with the same items; the state
+// of the running process below is shared.
 #[cfg(feature = "tokio")]
 mod accept;
+#[cfg(any(target_os = "linux", target_os = "android", windows))]
+mod answer;
+#[cfg_attr(windows, path = "windows/channel.rs")]
 mod channel;
-#[cfg(any(target_os = "linux", target_os = "android"))]
+#[cfg(any(target_os = "linux", target_os = "android", windows))]
+#[cfg_attr(windows, path = "windows/control.rs")]
 mod control;
+#[cfg(unix)]
 pub(crate) mod notify;
+#[cfg(unix)]
 mod signal;
+#[cfg_attr(windows, path = "windows/transaction.rs")]
 mod transaction;
+#[cfg_attr(windows, path = "windows/trigger.rs")]
 mod trigger;
 
 use std::ffi::OsString;
@@ -70,19 +88,25 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
+#[cfg(unix)]
 pub(crate) use self::channel::RESTARTABLE_UPGRADE;
 use self::channel::{NewSide, TakeOver};
+#[cfg(unix)]
 use self::notify::Manager;
+#[cfg(windows)]
+use crate::pass::kept;
+#[cfg(unix)]
 use crate::process::kept;
 #[cfg(any(target_os = "linux", target_os = "android"))]
 use crate::supervisor;
 
 #[cfg(feature = "tokio")]
 pub use self::accept::{Accept, Accepted, UntilReplaced};
-#[cfg(any(target_os = "linux", target_os = "android"))]
+#[cfg(any(target_os = "linux", target_os = "android", windows))]
 pub use self::control::request;
 #[cfg(any(target_os = "linux", target_os = "android"))]
 pub(crate) use self::control::{find, find_socket};
+#[cfg(unix)]
 pub use self::signal::Signal;
 
 /// How long a new process has to become ready when not set.
@@ -110,13 +134,17 @@ pub struct Upgrade {
     args: Vec<OsString>,
     ready_timeout: Duration,
     drain_timeout: Duration,
+    #[cfg(unix)]
     signal: Option<Signal>,
+    #[cfg(unix)]
     fd_store: bool,
+    #[cfg(unix)]
     notify_ready: bool,
     generation: u32,
     /// In a process an upgrade started: the channel to the old one.
     channel: Option<NewSide>,
     /// `$NOTIFY_SOCKET`, read now.
+    #[cfg(unix)]
     manager: Option<Manager>,
     /// The supervisor that should have been started and could not:
     /// returned by `ready`.
@@ -125,8 +153,9 @@ pub struct Upgrade {
 
 impl Upgrade {
     /// Upgrades to the binary this process was started from (`argv[0]`,
-    /// made absolute now; a bare name is looked up in `PATH`), with the
-    /// same arguments; on SIGHUP; ready within 30 s, drained within 30 s;
+    /// made absolute now; a bare name is looked up in `PATH`; on Windows the
+    /// path the process was started from), with the same arguments; on
+    /// SIGHUP (Unix); ready within 30 s, drained within 30 s;
     /// the listeners stored in systemd's fd store and `READY=1` sent when
     /// `$NOTIFY_SOCKET` is set.
     ///
@@ -157,17 +186,26 @@ impl Upgrade {
         if args.is_empty() {
             args.push(OsString::from("restartable-program"));
         }
+        // Windows: the path the process was started from (a running
+        // program's file can be renamed, and the new one put in its place).
+        #[cfg(windows)]
+        let program = std::env::current_exe().ok();
+        #[cfg(unix)]
         let program = resolve(Path::new(&args[0]));
         Upgrade {
             program,
             args,
             ready_timeout: DEFAULT_READY_TIMEOUT,
             drain_timeout: DEFAULT_DRAIN_TIMEOUT,
+            #[cfg(unix)]
             signal: Some(Signal::HUP),
+            #[cfg(unix)]
             fd_store: true,
+            #[cfg(unix)]
             notify_ready: true,
             generation: channel.as_ref().map_or(0, NewSide::generation),
             channel,
+            #[cfg(unix)]
             manager: Manager::from_env(),
             supervisor,
         }
@@ -211,6 +249,8 @@ impl Upgrade {
     /// them, keep running; a handler installed later with plain `sigaction`
     /// replaces this one (that is logged within 2 s).
     #[must_use]
+    #[cfg(unix)]
+    #[cfg_attr(docsrs, doc(cfg(unix)))]
     pub fn signal(mut self, signal: Option<Signal>) -> Upgrade {
         self.signal = signal;
         self
@@ -221,6 +261,8 @@ impl Upgrade {
     /// when `$NOTIFY_SOCKET` is set. On by default; the unit needs
     /// `FileDescriptorStoreMax=`.
     #[must_use]
+    #[cfg(unix)]
+    #[cfg_attr(docsrs, doc(cfg(unix)))]
     pub fn fd_store(mut self, on: bool) -> Upgrade {
         self.fd_store = on;
         self
@@ -229,6 +271,8 @@ impl Upgrade {
     /// Whether [`ready`](Self::ready) sends `READY=1` (for `Type=notify`)
     /// when `$NOTIFY_SOCKET` is set. On by default.
     #[must_use]
+    #[cfg(unix)]
+    #[cfg_attr(docsrs, doc(cfg(unix)))]
     pub fn notify_ready(mut self, on: bool) -> Upgrade {
         self.notify_ready = on;
         self
@@ -269,10 +313,14 @@ impl Upgrade {
             return Err(error);
         }
         let claim = Claim::take()?;
+        #[cfg(unix)]
         if self.fd_store && self.manager.is_some() {
             kept::with(|kept| kept.iter().try_for_each(|k| notify::check_name(&k.name)))?;
         }
+        #[cfg(unix)]
         let triggers = trigger::set_up(self.signal)?;
+        #[cfg(windows)]
+        let triggers = trigger::set_up()?;
         if let Some(channel) = self.channel.take() {
             match channel.take_over(self.ready_timeout) {
                 TakeOver::Committed => crate::event!(
@@ -287,6 +335,7 @@ impl Upgrade {
                 ),
             }
         }
+        #[cfg(unix)]
         self.notify_manager();
         let running = Running {
             shared: Arc::new(Shared {
@@ -304,6 +353,7 @@ impl Upgrade {
     }
 
     /// The fd store and `READY=1`, when under a service manager.
+    #[cfg(unix)]
     fn notify_manager(&self) {
         let Some(manager) = &self.manager else {
             return;
@@ -389,6 +439,7 @@ impl Drop for Claim {
 
 /// `path` made absolute against the current directory, without resolving
 /// links; a bare name (no `/`) looked up in `PATH` as exec does.
+#[cfg(unix)]
 pub(crate) fn resolve(path: &Path) -> Option<PathBuf> {
     if path.as_os_str().is_empty() {
         return None;
@@ -498,7 +549,10 @@ impl Running {
     /// [`upgrade`](Self::upgrade), telling `started` when it is under way,
     /// and `tell` the outcome before anything waiting for the takeover
     /// wakes (and may end the process).
-    #[cfg_attr(not(any(target_os = "linux", target_os = "android")), allow(dead_code))]
+    #[cfg_attr(
+        not(any(target_os = "linux", target_os = "android", windows)),
+        allow(dead_code)
+    )]
     pub(crate) fn upgrade_with(
         &self,
         started: impl FnOnce(),
@@ -693,19 +747,26 @@ impl Future for Replaced {
 mod supervisor {
     use std::io;
 
+    #[cfg(unix)]
     pub(crate) const DRAIN_TIMEOUT_MS: &str = "";
 
     pub(crate) fn automatic() -> io::Result<()> {
         match std::env::var_os("RESTARTABLE_SUPERVISE") {
             Some(value) if value == "1" => Err(io::Error::new(
                 io::ErrorKind::Unsupported,
-                "environment variable RESTARTABLE_SUPERVISE is \"1\", but the supervisor runs \
-                 on Linux only",
+                if cfg!(windows) {
+                    "environment variable RESTARTABLE_SUPERVISE is \"1\", but on Windows the \
+                     supervisor is started by Supervisor::start only"
+                } else {
+                    "environment variable RESTARTABLE_SUPERVISE is \"1\", but the supervisor \
+                     runs on Linux and Windows only"
+                },
             )),
             _ => Ok(()),
         }
     }
 
+    #[cfg(unix)]
     pub(crate) fn is_supervised() -> bool {
         false
     }
