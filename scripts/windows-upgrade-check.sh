@@ -13,6 +13,8 @@
 #             under load), nothing of the attempt is left running, and the
 #             next upgrade succeeds. During the hang a second request is
 #             refused (one upgrade at a time).
+#   idle      four clients that connect to the request pipe and write
+#             nothing: dropped after 5 s, and the next request is answered.
 #
 # Usage: scripts/windows-upgrade-check.sh [--quick]   (--quick: 10 upgrades)
 #   (run by scripts/windows-check.sh; needs UPGRADE_EXE, WINEPREFIX and
@@ -137,6 +139,20 @@ wait "$second" || true
 grep -q "WouldBlock\|under way" "$work/second.out" ||
     fail "a second request during an upgrade: $(cat "$work/second.out")"
 echo "second request during the hang: $(cat "$work/second.out")"
+
+echo "== idle clients (Wine)"
+# Four clients hold every instance of the request pipe and write nothing:
+# each is dropped after 5 s, and the next request is answered.
+before=$(serving)
+"$wine" "$WIN_SERVICE" hold "${before%% *}" 4 30 >"$work/hold.out" &
+holder=$!
+sleep 2
+started=$SECONDS
+answer=$(ask "${before%% *}") || fail "a request after 4 idle clients: $answer"
+await_serving_other "${before%% *}" >/dev/null || fail "after 4 idle clients: no new process"
+echo "4 idle clients ($(head -n 1 "$work/hold.out")): the next request answered in $((SECONDS - started))s: $answer"
+kill "$holder" 2>/dev/null || true
+wait "$holder" 2>/dev/null || true
 
 touch "$work/load.done"
 wait "$load"

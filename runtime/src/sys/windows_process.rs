@@ -43,6 +43,7 @@ use windows_sys::Win32::Security::{
 };
 use windows_sys::Win32::Storage::FileSystem::{
     CreateFileW, FILE_FLAG_FIRST_PIPE_INSTANCE, OPEN_EXISTING, PIPE_ACCESS_DUPLEX,
+    SECURITY_IDENTIFICATION, SECURITY_SQOS_PRESENT,
 };
 use windows_sys::Win32::Storage::FileSystem::{GetFileType, FILE_TYPE_PIPE};
 use windows_sys::Win32::System::Console::{
@@ -70,6 +71,7 @@ use windows_sys::Win32::System::Threading::{
     PROCESS_QUERY_LIMITED_INFORMATION, PROC_THREAD_ATTRIBUTE_HANDLE_LIST, STARTF_USESTDHANDLES,
     STARTUPINFOEXW,
 };
+use windows_sys::Win32::System::IO::CancelIoEx;
 
 /// The size of the `WSAPROTOCOL_INFOW` that describes a duplicated socket.
 pub(crate) const PROTOCOL_INFO_LEN: usize = size_of::<WSAPROTOCOL_INFOW>();
@@ -899,7 +901,8 @@ pub(crate) fn open_named_pipe(name: &str, timeout: Duration) -> io::Result<Owned
                 0,
                 null(),
                 OPEN_EXISTING,
-                0,
+                // The server may identify this client, not act as it.
+                SECURITY_SQOS_PRESENT | SECURITY_IDENTIFICATION,
                 null_mut(),
             )
         };
@@ -923,6 +926,35 @@ pub(crate) fn open_named_pipe(name: &str, timeout: Duration) -> io::Result<Owned
             );
         }
     }
+}
+
+/// Runs `f` (a blocking read or write on `handle`); if it has not
+/// returned after `timeout`, the handle's pending I/O is cancelled
+/// (`CancelIoEx`), so that `f` returns with an error. The handle outlives
+/// the watchdog: it is joined before this returns.
+pub(crate) fn with_deadline<R>(
+    handle: BorrowedHandle<'_>,
+    timeout: Duration,
+    f: impl FnOnce() -> R,
+) -> R {
+    let raw = handle.as_raw_handle() as usize;
+    let (done, finished) = std::sync::mpsc::channel::<()>();
+    std::thread::scope(|scope| {
+        scope.spawn(move || {
+            if finished.recv_timeout(timeout).is_err() {
+                #[allow(unsafe_code)]
+                // SAFETY: `handle` is borrowed for this whole scope, so the
+                // value names the same open handle; cancelling I/O on it
+                // changes nothing else.
+                unsafe {
+                    CancelIoEx(raw as HANDLE, null());
+                }
+            }
+        });
+        let result = f();
+        drop(done);
+        result
+    })
 }
 
 fn wide(text: &OsStr) -> Vec<u16> {

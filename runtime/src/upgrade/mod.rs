@@ -782,11 +782,15 @@ impl Running {
             args: Vec::new(),
             ready_timeout: DEFAULT_READY_TIMEOUT,
             drain_timeout: DEFAULT_DRAIN_TIMEOUT,
+            #[cfg(unix)]
             signal: None,
+            #[cfg(unix)]
             fd_store: false,
+            #[cfg(unix)]
             notify_ready: false,
             generation: 0,
             channel: None,
+            #[cfg(unix)]
             manager: None,
             supervisor: None,
         };

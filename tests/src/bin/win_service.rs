@@ -12,6 +12,9 @@
 //! win_service once PORT       no supervisor: binds with inherit = "http",
 //!                             prints `bound ADDR` (or the error), exits
 //! win_service kill PID        TerminateProcess(PID, 1), as `taskkill /F`
+//! win_service hold PID N SECONDS
+//!                             opens N connections to process PID's upgrade
+//!                             request pipe, writes nothing, holds them
 //! win_service hijack PORT SECONDS
 //!                             binds 127.0.0.1:PORT with SO_REUSEADDR in a loop
 //! ```
@@ -68,12 +71,13 @@ mod windows {
                 serve(&args[0], port as u16)
             }
             (Some("kill"), Some(pid), None) => kill(pid),
+            (Some("hold"), Some(pid), Some(count)) => hold(pid, count, number(3).unwrap_or(10)),
             (Some("hijack"), Some(port), Some(seconds)) if port <= 65535 => {
                 hijack(port as u16, seconds);
                 Ok(())
             }
             _ => {
-                eprintln!("usage: win_service serve|exit3|alone|plain|replay|once PORT | kill PID | hijack PORT SECONDS");
+                eprintln!("usage: win_service serve|exit3|alone|plain|replay|once PORT | kill PID | hold PID N SECONDS | hijack PORT SECONDS");
                 process::exit(2);
             }
         };
@@ -207,6 +211,39 @@ mod windows {
             .inherit_named("http")
             .bind()?;
         println!("bound {}", listener.local_addr()?);
+        Ok(())
+    }
+
+    /// Clients of the request pipe that say nothing: each must be dropped
+    /// by the service in time, or they hold every instance of its pipe.
+    fn hold(pid: u32, count: u32, seconds: u32) -> io::Result<()> {
+        let name = format!(r"\\.\pipe\restartable-upgrade-{pid}");
+        let mut held = Vec::new();
+        for _ in 0..count {
+            // The service makes the next instance once a client connected.
+            let end = Instant::now() + Duration::from_secs(3);
+            let opened = loop {
+                match std::fs::OpenOptions::new()
+                    .read(true)
+                    .write(true)
+                    .open(&name)
+                {
+                    Ok(file) => break Ok(file),
+                    Err(error) if Instant::now() >= end => break Err(error),
+                    Err(_) => thread::sleep(Duration::from_millis(20)),
+                }
+            };
+            match opened {
+                Ok(file) => held.push(file),
+                Err(error) => {
+                    println!("hold: opened {} of {count}: {error}", held.len());
+                    break;
+                }
+            }
+        }
+        println!("holding {} connections", held.len());
+        let _ = io::stdout().flush();
+        thread::sleep(Duration::from_secs(u64::from(seconds)));
         Ok(())
     }
 

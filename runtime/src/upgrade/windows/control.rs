@@ -1,13 +1,14 @@
 //! Upgrade requests from other processes (Windows): a named pipe,
-//! `\\.\pipe\restartable-upgrade-<pid>`, made first and only by the service
-//! (`FILE_FLAG_FIRST_PIPE_INSTANCE`, one instance), for its own user alone
-//! (an access list with the user's SID and SYSTEM), local clients only. The
-//! lines are the same as on Linux (`super::answer`). On paper: Wine enforces
-//! neither the access list nor the first instance (seen here).
+//! `\\.\pipe\restartable-upgrade-<pid>`, made first by the service
+//! (`FILE_FLAG_FIRST_PIPE_INSTANCE`; up to 4 instances, a client each), for
+//! its own user alone (an access list with the user's SID and SYSTEM),
+//! local clients only. The lines are the same as on Linux
+//! (`super::answer`), and bounded in time the same way. On paper: Wine
+//! enforces neither the access list nor the first instance (seen here).
 
 use std::fs::File;
 use std::io::{self, BufReader, Write};
-use std::os::windows::io::OwnedHandle;
+use std::os::windows::io::{AsHandle, OwnedHandle};
 use std::thread;
 use std::time::Duration;
 
@@ -53,26 +54,44 @@ pub(crate) fn serve(first: OwnedHandle, running: &Running) {
             continue;
         }
         failures = 0;
-        // The next instance waits for the next client meanwhile.
-        let next = loop {
-            match sys::named_pipe_server(&name, false) {
-                Ok(next) => break next,
-                Err(_) => thread::sleep(Duration::from_millis(50)),
-            }
-        };
-        let connected = std::mem::replace(&mut pipe, next);
-        let running = running.clone();
-        let handled = thread::Builder::new()
-            .name("restartable-upgrade-request".into())
-            .spawn(move || {
-                if let Err(error) = answer(&connected, &running) {
-                    crate::event!(info, "upgrade: a request ended early: {error}");
+        // Answered on a thread of its own; then the next instance, for the
+        // next client (with 4 connected, once one is done: each is bounded
+        // in time).
+        handle_on_thread(pipe, running);
+        pipe = first_free(&name);
+    }
+}
+
+/// An instance of the pipe, waiting until one can be made.
+fn first_free(name: &str) -> OwnedHandle {
+    let mut said = false;
+    loop {
+        match sys::named_pipe_server(name, false) {
+            Ok(pipe) => return pipe,
+            Err(error) => {
+                if !said {
+                    said = true;
+                    crate::event!(info, "upgrade: no free request pipe instance yet: {error}");
                 }
-                sys::drop_client(&connected);
-            });
-        if let Err(error) = handled {
-            crate::event!(warn, "upgrade: cannot answer a request: {error}");
+                thread::sleep(Duration::from_millis(50));
+            }
         }
+    }
+}
+
+/// Answers the client connected to `connected` on a thread of its own.
+fn handle_on_thread(connected: OwnedHandle, running: &Running) {
+    let running = running.clone();
+    let handled = thread::Builder::new()
+        .name("restartable-upgrade-request".into())
+        .spawn(move || {
+            if let Err(error) = answer(&connected, &running) {
+                crate::event!(info, "upgrade: a request ended early: {error}");
+            }
+            sys::drop_client(&connected);
+        });
+    if let Err(error) = handled {
+        crate::event!(warn, "upgrade: cannot answer a request: {error}");
     }
 }
 
@@ -81,7 +100,10 @@ pub(crate) fn serve(first: OwnedHandle, running: &Running) {
 fn answer(pipe: &OwnedHandle, running: &Running) -> io::Result<()> {
     let client = sys::pipe_peer(pipe, true).ok();
     let connection = File::from(pipe.try_clone()?);
-    let line = read_line(&mut BufReader::new(&connection), MOST_REQUEST_BYTES);
+    // A client that connects and writes nothing is dropped after 5 s.
+    let line = sys::with_deadline(pipe.as_handle(), ANSWER_TIMEOUT, || {
+        read_line(&mut BufReader::new(&connection), MOST_REQUEST_BYTES)
+    });
     let say = |answer: &Answer| {
         let _ = (&connection).write_all(format!("{}\n", answer.encode()).as_bytes());
     };
@@ -120,8 +142,8 @@ fn answer(pipe: &OwnedHandle, running: &Running) -> io::Result<()> {
 /// The request pipe is `\\.\pipe\restartable-upgrade-<pid>`; the answer is
 /// believed only from process `pid` (the pipe's server). Waits at most 5 s
 /// for the pipe to be free and for the process to start the upgrade, then
-/// until the outcome (a blocking read: a hung process keeps the asker
-/// waiting; on Unix it is bounded by the ready timeout).
+/// as long as the process's ready timeout allows (plus 10 s for the new
+/// process's start), as on Linux.
 ///
 /// # Errors
 ///
@@ -129,6 +151,8 @@ fn answer(pipe: &OwnedHandle, running: &Running) -> io::Result<()> {
 ///   process, or it did not call [`Upgrade::ready`](super::Upgrade::ready));
 /// - `PermissionDenied`: the pipe belongs to another process, or it refused
 ///   this user (on paper: Wine enforces no access list);
+/// - an error of the read, cancelled at a deadline (the process stopped, or
+///   hung);
 /// - the upgrade's own error, with its kind and the process's reason, as on
 ///   Unix.
 pub fn request(pid: u32) -> io::Result<Upgraded> {
@@ -155,20 +179,22 @@ pub fn request(pid: u32) -> io::Result<Upgraded> {
         ));
     }
     let connection = File::from(pipe);
-    (&connection)
-        .write_all(format!("{REQUEST}\n").as_bytes())
-        .map_err(|error| {
-            io::Error::new(
-                error.kind(),
-                format!("cannot ask process {pid} to upgrade: {error}"),
-            )
-        })?;
+    let handle = connection.as_handle();
+    sys::with_deadline(handle, ANSWER_TIMEOUT, || {
+        (&connection).write_all(format!("{REQUEST}\n").as_bytes())
+    })
+    .map_err(|error| {
+        io::Error::new(
+            error.kind(),
+            format!("cannot ask process {pid} to upgrade: {error}"),
+        )
+    })?;
     let mut answers = BufReader::new(&connection);
-    let mut answer = next_answer(&mut answers, pid)?;
-    if let Answer::Started { .. } = answer {
-        answer = next_answer(&mut answers, pid)?;
+    let mut answer = sys::with_deadline(handle, ANSWER_TIMEOUT, || next_answer(&mut answers, pid))?;
+    if let Answer::Started { ready_timeout } = answer {
+        let deadline = ready_timeout.saturating_add(START_MARGIN);
+        answer = sys::with_deadline(handle, deadline, || next_answer(&mut answers, pid))?;
     }
-    let _ = START_MARGIN;
     match answer {
         Answer::Upgraded(upgraded) => Ok(upgraded),
         Answer::Error(kind, why) => Err(io::Error::new(kind, why)),

@@ -107,12 +107,16 @@ pub(crate) fn run(setup: &Upgrade, started: impl FnOnce(u32)) -> io::Result<Upgr
     process.resume()?;
     let mut new = Started { process, job };
     pass(pid, take_write);
+    // The commit pipe stays open until a failed attempt is ended: a new
+    // process that sent R and saw the pipe close would carry on serving.
     let outcome = await_ready(&new, ready_read, setup.ready_timeout)
-        .and_then(|()| commit(&new, commit_write));
-    match outcome {
+        .and_then(|()| commit(&new, &commit_write));
+    let result = match outcome {
         Ok(()) => Ok(Upgraded { pid, generation }),
         Err(error) => Err(roll_back(&mut new, &error)),
-    }
+    };
+    drop(commit_write);
+    result
 }
 
 /// The kept listeners, described for the new process, written on a
@@ -196,14 +200,14 @@ fn exited(code: u32) -> io::Error {
 
 /// The new process is ready: it must still run; then it is let out of
 /// the job's end (it outlives this process) and told `C`.
-fn commit(new: &Started, pipe: OwnedHandle) -> io::Result<()> {
+fn commit(new: &Started, pipe: &OwnedHandle) -> io::Result<()> {
     if let Some(code) = new.process.wait(Duration::ZERO)? {
         return Err(io::Error::other(format!(
             "the new process exited with status {code:#X} once it was ready"
         )));
     }
     new.job.release()?;
-    File::from(pipe).write_all(b"C")
+    File::from(pipe.try_clone()?).write_all(b"C")
 }
 
 /// Ends the new process and what it started; the error for the initiator.

@@ -13,21 +13,38 @@ use super::Running;
 /// The request pipe, made and not yet served.
 #[derive(Debug)]
 pub(crate) struct Triggers {
-    requests: OwnedHandle,
+    /// `None`: the name was taken (another process made it first); then
+    /// only `Running::upgrade` starts an upgrade.
+    requests: Option<OwnedHandle>,
 }
 
+/// Makes the request pipe. A name another process made first is logged,
+/// not an error: a squatter could otherwise keep the service from starting
+/// (the name is known to all, from the process id).
 pub(crate) fn set_up() -> io::Result<Triggers> {
-    Ok(Triggers {
-        requests: super::control::bind()?,
-    })
+    let requests = match super::control::bind() {
+        Ok(pipe) => Some(pipe),
+        Err(error) => {
+            crate::event!(
+                error,
+                "upgrade: {error}; requests from other processes cannot reach this one, \
+                 Running::upgrade still works"
+            );
+            None
+        }
+    };
+    Ok(Triggers { requests })
 }
 
 impl Triggers {
     pub(crate) fn start(self, running: &Running) {
+        let Some(requests) = self.requests else {
+            return;
+        };
         let running = running.clone();
         let started = thread::Builder::new()
             .name("restartable-upgrade-requests".into())
-            .spawn(move || super::control::serve(self.requests, &running));
+            .spawn(move || super::control::serve(requests, &running));
         if let Err(error) = started {
             crate::event!(
                 error,
