@@ -1,7 +1,8 @@
 //! Sockets passed between processes on Windows: the same socket, handed on
 //! with `WSADuplicateSocketW`, never bound again.
 //!
-//! A process that runs another (the supervisor) starts it with
+//! A process that runs another (the supervisor, or the old process of an
+//! upgrade) starts it with
 //! [`RESTARTABLE_SOCKETS`](wire::RESTARTABLE_SOCKETS) and two inherited
 //! pipe handles, and no other handle of its own (an explicit handle list):
 //!
@@ -19,8 +20,8 @@
 //! marked not inheritable at the first call that needs them, and no other
 //! user can reach them: they are inherited handles, not names. systemfd
 //! passes the same descriptions over a TCP connection to a port on
-//! 127.0.0.1, where any local process could connect first; a pipe handed
-//! only to the new process needs no such trust.
+//! 127.0.0.1, guarded by a secret in the child's environment; a pipe handed
+//! only to the new process needs no secret.
 
 // Pure: compiled on every target for its tests, used on Windows.
 #[cfg_attr(not(windows), allow(dead_code))]
