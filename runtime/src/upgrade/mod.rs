@@ -742,7 +742,8 @@ impl Future for Replaced {
     }
 }
 
-/// Where the supervisor is not (Linux only): asking for it is an error.
+/// Where the automatic supervisor is not (it is Linux's; on Windows only
+/// `Supervisor::start` starts one): asking for it is an error.
 #[cfg(not(any(target_os = "linux", target_os = "android")))]
 mod supervisor {
     use std::io;
