@@ -15,6 +15,10 @@
 #             by hand (a second library writing to the pipe): the second
 #             names a socket the supervisor holds; refused, and 3 kills
 #             under load refuse nothing.
+#   upgrades  a service with upgrades under the supervisor: 4 times, an
+#             upgrade (upgrade::request) and then a kill of the new
+#             process, under load: the supervisor follows each upgrade, and
+#             nothing is refused.
 #   loop      a service that exits 3 before it listens: the supervisor ends
 #             with status 3 at the crash-loop limit.
 #   stop      SIGINT to the console's processes (a terminal's Ctrl-C, as
@@ -191,6 +195,37 @@ refusals=$(grep -c "names a socket this process holds already" "$work/forged.err
 echo "forged: $refusals replayed record(s) refused by the supervisor; 3 kills after: refused=$(field refused "$summary") ok=$(field ok "$summary")"
 kill -INT $(pgrep -f "win_service.exe replay $fport") 2>/dev/null || true
 wait "$forged_supervisor" || true
+
+echo "== upgrades and kills under the supervisor (Wine)"
+uport=$(free_port)
+RESTARTABLE_START_LIMIT=1000/10 "$wine" "$WIN_SERVICE" upgradable "$uport" >"$work/upgradable.out" 2>"$work/upgradable.err" &
+upgradable_supervisor=$!
+await_serving "$uport" 30 >/dev/null || fail "upgradable: nothing serves"
+"$UPGRADE_LOAD" --connect "127.0.0.1:$uport" --duration 600 --workers 4 --timeout 5 \
+    --until "$work/upgradable.done" >"$work/upgradable.load" &
+uload=$!
+sleep 1
+for ((i = 1; i <= 4; i++)); do
+    pid=$(serving_pid "$uport")
+    [ -n "$pid" ] || { fail "upgrade $i under the supervisor: nothing serves"; break; }
+    answer=$(timeout 60 "$wine" "$WIN_SERVICE" ask "$pid" 2>&1) || { fail "upgrade $i under the supervisor: $answer"; break; }
+    new=$(await_serving "$uport" 30 "$pid") || { fail "upgrade $i under the supervisor: the old process still answers"; break; }
+    sleep 0.3
+    # Then a kill of the upgraded service: the supervisor follows it.
+    win_kill "$new" || { fail "kill $i after an upgrade: cannot kill $new"; break; }
+    await_serving "$uport" 30 "$new" >/dev/null || { fail "kill $i after an upgrade: no service"; break; }
+    sleep 0.3
+done
+touch "$work/upgradable.done"
+wait "$uload"
+summary=$(grep '^summary' "$work/upgradable.load" || true)
+follows=$(grep -c "was upgraded; pid" "$work/upgradable.err" || true)
+[ "$follows" = 4 ] || fail "the supervisor followed $follows of 4 upgrades"
+[ "$(field refused "$summary")" = 0 ] || fail "$(field refused "$summary") refused across upgrades and kills under the supervisor"
+kill -0 "$upgradable_supervisor" 2>/dev/null || fail "the supervisor exited during the upgrades"
+echo "upgrades and kills under the supervisor: 4 upgrades each followed by a kill; the supervisor followed $follows; refused=$(field refused "$summary") ok=$(field ok "$summary") lost_in_flight=$(($(field failed "$summary") - $(field refused "$summary")))"
+kill -INT $(pgrep -f "win_service.exe upgradable $uport") 2>/dev/null || true
+wait "$upgradable_supervisor" || true
 
 echo "== crash loop: a service that exits 3 before it listens (Wine)"
 port=$(free_port)

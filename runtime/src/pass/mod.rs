@@ -34,5 +34,5 @@ mod record;
 
 #[cfg(windows)]
 pub(crate) use self::record::{
-    claim, is_ours, is_supervised, parent_is, store, take, WantedSocket,
+    claim, is_ours, keeper, parent_is, send_main, store, take, WantedSocket,
 };

@@ -57,10 +57,34 @@ fn state(guard: &mut Option<State>) -> &mut State {
     })
 }
 
-/// Whether a supervisor keeps this process's listeners (the variable is
-/// this process's and has a store pipe).
-pub(crate) fn is_supervised() -> bool {
-    matches!(state(&mut lock()), State::Ours { store: Some(_), .. })
+/// The supervisor that keeps this process's listeners, and a handle of
+/// the store pipe to it (not inheritable): what an upgrade hands the new
+/// process, so that it passes its listeners to the same supervisor.
+pub(crate) fn keeper() -> io::Result<Option<(u32, std::os::windows::io::OwnedHandle)>> {
+    let mut guard = lock();
+    match state(&mut guard) {
+        State::Ours {
+            store: Some((keeper, pipe)),
+            ..
+        } => {
+            let copy = pipe.try_clone()?;
+            Ok(Some((*keeper, copy.into())))
+        }
+        _ => Ok(None),
+    }
+}
+
+/// Tells the supervisor that process `pid` serves from now on (an upgrade
+/// replaced this process, or gave the role back to it).
+pub(crate) fn send_main(pid: u32) -> io::Result<()> {
+    let mut guard = lock();
+    match state(&mut guard) {
+        State::Ours {
+            store: Some((_, pipe)),
+            ..
+        } => pipe.write_all(&super::wire::Message::encode_main(pid)),
+        _ => Ok(()),
+    }
 }
 
 /// Whether process `pid` is this process's parent: it runs, started before
@@ -103,10 +127,13 @@ fn read() -> io::Result<State> {
         )));
     }
     let vars = Vars::parse(value.to_str().unwrap_or_default())?;
+    // The store pipe is the keeper's: the parent's, or the supervisor's
+    // in a process an upgrade started under one.
+    let keeper = vars.keeper.unwrap_or(vars.parent);
     let store = match vars.store {
         Some(handle) => Some((
-            vars.parent,
-            File::from(claim(handle, RESTARTABLE_SOCKETS, "store", vars.parent)?),
+            keeper,
+            File::from(claim(handle, RESTARTABLE_SOCKETS, "store", keeper)?),
         )),
         None => None,
     };

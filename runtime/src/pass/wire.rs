@@ -19,19 +19,25 @@ pub(crate) struct Vars {
     /// passed to this process, as records, up to its end.
     pub(crate) take: Option<usize>,
     /// The inherited handle of a pipe's write end where this process sends
-    /// a record for each listener it makes, for the parent to keep.
+    /// a record for each listener it makes, for the keeper to keep.
     pub(crate) store: Option<usize>,
+    /// The process that made the store pipe and keeps the listeners: the
+    /// parent, or (in a process an upgrade started under a supervisor) the
+    /// supervisor.
+    pub(crate) keeper: Option<u32>,
 }
 
 impl Vars {
     pub(crate) fn format(&self) -> String {
         let take = self.take.map(|take| format!(",take={take}"));
         let store = self.store.map(|store| format!(",store={store}"));
+        let keeper = self.keeper.map(|keeper| format!(",keeper={keeper}"));
         format!(
-            "v=1,parent={}{}{}",
+            "v=1,parent={}{}{}{}",
             self.parent,
             take.unwrap_or_default(),
-            store.unwrap_or_default()
+            store.unwrap_or_default(),
+            keeper.unwrap_or_default()
         )
     }
 
@@ -51,7 +57,7 @@ impl Vars {
                 io::ErrorKind::InvalidInput,
                 format!(
                     "environment variable {RESTARTABLE_SOCKETS} is {value:?}: {why}; expected \
-                     v=1,parent=PID[,take=HANDLE][,store=HANDLE]"
+                     v=1,parent=PID[,take=HANDLE][,store=HANDLE][,keeper=PID]"
                 ),
             )
         };
@@ -62,6 +68,7 @@ impl Vars {
         let mut parent = None;
         let mut take = None;
         let mut store = None;
+        let mut keeper = None;
         for field in fields {
             let (key, number) = field
                 .split_once('=')
@@ -75,6 +82,7 @@ impl Vars {
                 "parent" => &mut parent,
                 "take" => &mut take,
                 "store" => &mut store,
+                "keeper" => &mut keeper,
                 _ => return Err(invalid(&format!("unknown field {key:?}"))),
             };
             if slot.replace(number).is_some() {
@@ -91,10 +99,14 @@ impl Vars {
                 .map(|v| usize::try_from(v).map_err(|_| invalid(&format!("{key} is too large"))))
                 .transpose()
         };
+        let keeper = keeper
+            .map(|k| u32::try_from(k).map_err(|_| invalid("keeper is not a process id")))
+            .transpose()?;
         Ok(Vars {
             parent,
             take: handle(take, "take")?,
             store: handle(store, "store")?,
+            keeper,
         })
     }
 }
@@ -164,6 +176,40 @@ impl UpgradeVars {
             return Err(invalid());
         }
         Ok(vars)
+    }
+}
+
+/// What the store pipe carries: a listener's record, or (from a service an
+/// upgrade replaces) the id of the process that serves from now on.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Message {
+    Socket(Record),
+    /// `RSM1` and the process id (u32, little-endian).
+    Main(u32),
+}
+
+const MAIN_MAGIC: &[u8; 4] = b"RSM1";
+
+impl Message {
+    pub(crate) fn encode_main(pid: u32) -> Vec<u8> {
+        [MAIN_MAGIC.as_slice(), &pid.to_le_bytes()].concat()
+    }
+
+    /// The first message of `bytes` and its length; `None` when only its
+    /// start is there.
+    pub(crate) fn decode(bytes: &[u8]) -> io::Result<Option<(Message, usize)>> {
+        let prefix = &bytes[..bytes.len().min(4)];
+        if MAIN_MAGIC.starts_with(prefix) && !MAGIC.starts_with(prefix) {
+            let Some(pid) = bytes.get(4..8) else {
+                return Ok(None);
+            };
+            let pid = u32::from_le_bytes([pid[0], pid[1], pid[2], pid[3]]);
+            return Ok(Some((Message::Main(pid), 8)));
+        }
+        if bytes.len() < 4 && MAIN_MAGIC.starts_with(prefix) {
+            return Ok(None);
+        }
+        Ok(Record::decode(bytes)?.map(|(record, used)| (Message::Socket(record), used)))
     }
 }
 
@@ -413,8 +459,15 @@ mod tests {
             parent: 4242,
             take: Some(0x1a4),
             store: Some(8),
+            keeper: None,
         };
         assert_eq!(vars.format(), "v=1,parent=4242,take=420,store=8");
+        let kept = Vars {
+            keeper: Some(7),
+            ..vars
+        };
+        assert_eq!(kept.format(), "v=1,parent=4242,take=420,store=8,keeper=7");
+        assert_eq!(Vars::parse(&kept.format()).unwrap(), kept);
         assert_eq!(Vars::parse(&vars.format()).unwrap(), vars);
         assert_eq!(Vars::parent_of("v=9,parent=12,what=ever"), Some(12));
         assert_eq!(Vars::parent_of("v=1,take=3"), None);
@@ -499,6 +552,28 @@ mod tests {
         );
         let error = Record::decode_all(&stream[..stream.len() - 1]).unwrap_err();
         assert_eq!(error.kind(), io::ErrorKind::UnexpectedEof);
+    }
+
+    #[test]
+    fn messages_carry_records_and_the_main_process() {
+        let record = Record {
+            name: Some("http".into()),
+            info: vec![1; 10],
+        };
+        let mut stream = Message::encode_main(4321);
+        stream.extend(record.encode().unwrap());
+        let (first, used) = Message::decode(&stream).unwrap().unwrap();
+        assert_eq!((first, used), (Message::Main(4321), 8));
+        let (second, _) = Message::decode(&stream[8..]).unwrap().unwrap();
+        assert_eq!(second, Message::Socket(record));
+        for cut in 0..8 {
+            assert_eq!(
+                Message::decode(&stream[..cut]).unwrap(),
+                None,
+                "cut at {cut}"
+            );
+        }
+        assert!(Message::decode(b"RSX1....").is_err());
     }
 
     #[test]

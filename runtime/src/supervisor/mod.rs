@@ -83,8 +83,10 @@
 //! - **Held until the supervisor ends.** A listener the service no longer
 //!   makes stays held: connections to it wait instead of being refused.
 //!
-//! The upgrade (a new binary taking the sockets, as on Unix) is not there
-//! yet on Windows.
+//! - **Upgrades.** `restartable::upgrade` works under it: the old service
+//!   hands the new process its store pipe, and tells the supervisor that
+//!   the new process is the service (as `MAINPID=` on Linux); the
+//!   supervisor follows a process the service started, and no other.
 //!
 //! ```no_run
 //! # #[cfg(windows)]

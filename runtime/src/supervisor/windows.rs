@@ -19,7 +19,9 @@ use socket2::Socket;
 
 use super::limit::Starts;
 use super::Supervisor;
-use crate::pass::wire::{command_line, environment_block, Record, Vars, RESTARTABLE_SOCKETS};
+use crate::pass::wire::{
+    command_line, environment_block, Message, Record, Vars, RESTARTABLE_SOCKETS,
+};
 use crate::sys::process::{self as sys, Job, Spawned};
 
 /// How often the service's exit and a console stop are looked at.
@@ -75,13 +77,16 @@ struct Service {
     ready: Arc<AtomicBool>,
     /// Ends when the store pipe ends.
     records: mpsc::Receiver<()>,
+    /// The process an upgrade of the service made the service, once it
+    /// said so on the store pipe.
+    main: Arc<Mutex<Option<u32>>>,
 }
 
 impl Windows<'_> {
     fn run(&mut self) -> io::Result<Infallible> {
         let mut service = self.start()?;
         loop {
-            let code = self.wait(&service)?;
+            let code = self.wait(&mut service)?;
             sys::set_service_runs(false);
             // What the service left behind ends with it; then no process
             // holds the store pipe, and every record it sent is read.
@@ -164,12 +169,18 @@ impl Windows<'_> {
 
     /// Waits for the service to exit; on a console stop, up to the stop
     /// timeout, then ends it. Its exit code.
-    fn wait(&self, service: &Service) -> io::Result<u32> {
+    fn wait(&self, service: &mut Service) -> io::Result<u32> {
         let mut deadline = None;
         loop {
             if let Some(code) = service.process.wait(POLL)? {
+                // An upgrade's old process drains and exits: the new one is
+                // the service (its word may still be on the way).
+                if code == 0 && self.follow(service, Duration::from_millis(500)) {
+                    continue;
+                }
                 return Ok(code);
             }
+            self.follow(service, Duration::ZERO);
             if sys::stop_asked() && deadline.is_none() {
                 // The console's event reached the service too.
                 crate::event!(
@@ -189,6 +200,50 @@ impl Windows<'_> {
         }
     }
 
+    /// When the service said an upgrade made process N the service, and N
+    /// is a child of it: waits for N from now on. Looks for up to `grace`.
+    fn follow(&self, service: &mut Service, grace: Duration) -> bool {
+        let until = Instant::now() + grace;
+        loop {
+            let next = service
+                .main
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .take();
+            if let Some(pid) = next.filter(|&pid| pid != service.process.pid) {
+                let child = sys::parent_of(pid)
+                    .ok()
+                    .flatten()
+                    .is_some_and(|p| p.pid == service.process.pid);
+                match Spawned::open(pid) {
+                    Ok(process) if child => {
+                        crate::event!(
+                            info,
+                            "supervisor: the service (pid {}) was upgraded; pid {pid} is the \
+                             service now",
+                            service.process.pid
+                        );
+                        service.process = process;
+                        return true;
+                    }
+                    Ok(_) => crate::event!(
+                        error,
+                        "supervisor: the service named pid {pid} its successor, which it did \
+                         not start; ignored"
+                    ),
+                    Err(error) => crate::event!(
+                        error,
+                        "supervisor: the service named pid {pid} its successor: {error}"
+                    ),
+                }
+            }
+            if Instant::now() >= until {
+                return false;
+            }
+            thread::sleep(POLL);
+        }
+    }
+
     /// Starts the service with every kept listener, in a job of its own.
     fn start(&mut self) -> io::Result<Service> {
         let (take_read, take_write) = sys::pipe()?;
@@ -197,6 +252,7 @@ impl Windows<'_> {
             parent: std::process::id(),
             take: Some(sys::handle_value(&take_read)),
             store: Some(sys::handle_value(&store_write)),
+            keeper: None,
         };
         let wide = |text: &std::ffi::OsStr| text.encode_wide().collect::<Vec<u16>>();
         let environment = environment_block(
@@ -236,7 +292,14 @@ impl Windows<'_> {
         })?;
         let ready = Arc::new(AtomicBool::new(false));
         let (done, records) = mpsc::channel();
-        keep_records(store_read, Arc::clone(&self.kept), Arc::clone(&ready), done)?;
+        let main = Arc::new(Mutex::new(None));
+        keep_records(
+            store_read,
+            Arc::clone(&self.kept),
+            Arc::clone(&ready),
+            Arc::clone(&main),
+            done,
+        )?;
         process.resume()?;
         self.pass(&process, take_write);
         Ok(Service {
@@ -244,6 +307,7 @@ impl Windows<'_> {
             job,
             ready,
             records,
+            main,
         })
     }
 
@@ -302,6 +366,7 @@ fn keep_records(
     pipe: OwnedHandle,
     kept: Kept,
     ready: Arc<AtomicBool>,
+    main: Arc<Mutex<Option<u32>>>,
     done: mpsc::Sender<()>,
 ) -> io::Result<()> {
     thread::Builder::new()
@@ -318,7 +383,7 @@ fn keep_records(
                 };
                 buffer.extend_from_slice(&chunk[..read]);
                 loop {
-                    let (record, used) = match Record::decode(&buffer) {
+                    let (message, used) = match Message::decode(&buffer) {
                         Ok(Some(found)) => found,
                         Ok(None) => break,
                         Err(error) => {
@@ -330,7 +395,12 @@ fn keep_records(
                         }
                     };
                     buffer.drain(..used);
-                    keep(&kept, record, &ready);
+                    match message {
+                        Message::Socket(record) => keep(&kept, record, &ready),
+                        Message::Main(pid) => {
+                            *main.lock().unwrap_or_else(PoisonError::into_inner) = Some(pid);
+                        }
+                    }
                 }
             }
         })

@@ -68,8 +68,8 @@ use windows_sys::Win32::System::Threading::{
     GetProcessTimes, InitializeProcThreadAttributeList, OpenProcess, OpenProcessToken,
     ResumeThread, UpdateProcThreadAttribute, WaitForSingleObject, CREATE_SUSPENDED,
     CREATE_UNICODE_ENVIRONMENT, EXTENDED_STARTUPINFO_PRESENT, PROCESS_INFORMATION,
-    PROCESS_QUERY_LIMITED_INFORMATION, PROC_THREAD_ATTRIBUTE_HANDLE_LIST, STARTF_USESTDHANDLES,
-    STARTUPINFOEXW,
+    PROCESS_QUERY_LIMITED_INFORMATION, PROCESS_SYNCHRONIZE, PROC_THREAD_ATTRIBUTE_HANDLE_LIST,
+    STARTF_USESTDHANDLES, STARTUPINFOEXW,
 };
 use windows_sys::Win32::System::IO::CancelIoEx;
 
@@ -408,6 +408,29 @@ impl Spawned {
     }
 }
 
+impl Spawned {
+    /// Process `pid`, to wait for (the service an upgrade started).
+    pub(crate) fn open(pid: u32) -> io::Result<Spawned> {
+        #[allow(unsafe_code)]
+        // SAFETY: the handle is owned at once.
+        unsafe {
+            let handle = OpenProcess(
+                PROCESS_SYNCHRONIZE | PROCESS_QUERY_LIMITED_INFORMATION,
+                0,
+                pid,
+            );
+            if handle.is_null() {
+                return Err(last_error());
+            }
+            Ok(Spawned {
+                pid,
+                process: OwnedHandle::from_raw_handle(handle as RawHandle),
+                thread: None,
+            })
+        }
+    }
+}
+
 /// Starts `program` with `command_line` (see [`command_line`]) and
 /// `environment` (see [`environment_block`]), suspended, in `job`. The new
 /// process inherits exactly `inherit` and this process's standard
@@ -608,7 +631,11 @@ pub(crate) struct Parent {
 /// list this process. (Windows keeps a parent's id after the parent exits,
 /// and may give it to a new process: `started_before_this` tells.)
 pub(crate) fn parent() -> io::Result<Option<Parent>> {
-    let own = std::process::id();
+    parent_of(std::process::id())
+}
+
+/// The process that started process `own`, as [`parent`] says it.
+pub(crate) fn parent_of(own: u32) -> io::Result<Option<Parent>> {
     #[allow(unsafe_code)]
     // SAFETY: the snapshot handle is owned at once; the entry is a live,
     // zeroed plain C struct with its size set, as Process32FirstW asks.

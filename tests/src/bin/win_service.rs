@@ -9,6 +9,10 @@
 //! win_service replay PORT     as serve, and then sends the supervisor the
 //!                             record of its listener twice more, by hand
 //!                             (a second library writing to the pipe)
+//! win_service upgradable PORT under the supervisor, with upgrades
+//!                             (restartable::upgrade): `GET /` answers
+//!                             `pid=<pid> generation=<n>`
+//! win_service ask PID         restartable::upgrade::request(PID)
 //! win_service once PORT       no supervisor: binds with inherit = "http",
 //!                             prints `bound ADDR` (or the error), exits
 //! win_service kill PID        TerminateProcess(PID, 1), as `taskkill /F`
@@ -65,6 +69,14 @@ mod windows {
         let number = |i: usize| args.get(i).and_then(|v| v.parse::<u32>().ok());
         let result = match (args.first().map(String::as_str), number(1), number(2)) {
             (Some("once"), Some(port), None) if port <= 65535 => once(port as u16),
+            (Some("upgradable"), Some(port), None) if port <= 65535 => upgradable(port as u16),
+            (Some("ask"), Some(pid), None) => match restartable::upgrade::request(pid) {
+                Ok(upgraded) => {
+                    println!("upgraded: {upgraded}");
+                    Ok(())
+                }
+                Err(error) => Err(error),
+            },
             (Some("serve" | "exit3" | "alone" | "plain" | "replay"), Some(port), None)
                 if port <= 65535 =>
             {
@@ -77,7 +89,7 @@ mod windows {
                 Ok(())
             }
             _ => {
-                eprintln!("usage: win_service serve|exit3|alone|plain|replay|once PORT | kill PID | hold PID N SECONDS | hijack PORT SECONDS");
+                eprintln!("usage: win_service serve|exit3|alone|plain|replay|once|upgradable PORT | ask PID | kill PID | hold PID N SECONDS | hijack PORT SECONDS");
                 process::exit(2);
             }
         };
@@ -203,6 +215,56 @@ mod windows {
             }
         }
         println!("replayed the record twice");
+        Ok(())
+    }
+
+    /// The supervisor, and upgrades of the service under it.
+    fn upgradable(port: u16) -> io::Result<()> {
+        Supervisor::new().start()?;
+        #[allow(unsafe_code)]
+        // SAFETY: the handler only stores to an atomic.
+        unsafe {
+            SetConsoleCtrlHandler(Some(on_stop), 1);
+        }
+        let setup = restartable::upgrade::Upgrade::new()
+            .ready_timeout(Duration::from_secs(10))
+            .drain_timeout(Duration::from_secs(1));
+        let listener: TcpListener = Builder::new(SocketAddr::from(([127, 0, 0, 1], port)))
+            .inherit_named("http")
+            .nonblocking(true)
+            .bind()?;
+        let running = setup.ready()?;
+        let body = format!(
+            "pid={} generation={}\n",
+            process::id(),
+            running.generation()
+        );
+        println!("serving {}", body.trim_end());
+        let _ = io::stdout().flush();
+        while !running.is_replaced() && !STOP.load(Ordering::SeqCst) {
+            match listener.accept() {
+                Ok((mut stream, _)) => {
+                    let body = body.clone();
+                    thread::spawn(move || {
+                        let _ = stream.set_nonblocking(false);
+                        let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
+                        let mut request = [0u8; 1024];
+                        let _ = stream.read(&mut request);
+                        let _ = write!(
+                            stream,
+                            "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                            body.len()
+                        );
+                    });
+                }
+                Err(error) if error.kind() == io::ErrorKind::WouldBlock => {
+                    thread::sleep(Duration::from_millis(1));
+                }
+                Err(error) => return Err(error),
+            }
+        }
+        drop(listener);
+        thread::sleep(Duration::from_millis(300));
         Ok(())
     }
 

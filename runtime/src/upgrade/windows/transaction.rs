@@ -29,13 +29,6 @@ struct Started {
 
 /// Runs the upgrade: `started` is told the new process's id once it runs.
 pub(crate) fn run(setup: &Upgrade, started: impl FnOnce(u32)) -> io::Result<Upgraded> {
-    if crate::pass::is_supervised() {
-        return Err(io::Error::new(
-            io::ErrorKind::Unsupported,
-            "this process runs under the crate's supervisor, which on Windows does not follow \
-             an upgrade yet: the supervisor would take the old process's exit for the service's",
-        ));
-    }
     let program = setup.program.clone().ok_or_else(|| {
         io::Error::new(
             io::ErrorKind::NotFound,
@@ -52,11 +45,15 @@ pub(crate) fn run(setup: &Upgrade, started: impl FnOnce(u32)) -> io::Result<Upgr
     let (take_read, take_write) = sys::pipe()?;
     let (ready_read, ready_write) = sys::pipe()?;
     let (commit_read, commit_write) = sys::pipe()?;
+    // Under the supervisor: the new process passes its listeners to it too,
+    // on this process's store pipe.
+    let keeper = crate::pass::keeper()?;
     let me = std::process::id();
     let sockets = Vars {
         parent: me,
         take: Some(sys::handle_value(&take_read)),
-        store: None,
+        store: keeper.as_ref().map(|(_, pipe)| sys::handle_value(pipe)),
+        keeper: keeper.as_ref().map(|(pid, _)| *pid),
     };
     let channel = UpgradeVars {
         parent: me,
@@ -81,21 +78,20 @@ pub(crate) fn run(setup: &Upgrade, started: impl FnOnce(u32)) -> io::Result<Upgr
     let args: Vec<Vec<u16>> = setup.args.iter().skip(1).map(|arg| wide(arg)).collect();
     let line = command_line(&wide(program.as_os_str()), &args)?;
     let job = Job::new()?;
-    for end in [&take_read, &ready_write, &commit_read] {
-        sys::set_inheritable(end.as_handle(), true)?;
+    let mut inherited = vec![
+        take_read.as_handle(),
+        ready_write.as_handle(),
+        commit_read.as_handle(),
+    ];
+    if let Some((_, store)) = &keeper {
+        inherited.push(store.as_handle());
     }
-    let spawned = sys::spawn(
-        &program,
-        &line,
-        &environment,
-        &[
-            take_read.as_handle(),
-            ready_write.as_handle(),
-            commit_read.as_handle(),
-        ],
-        &job,
-    );
-    drop((take_read, ready_write, commit_read));
+    for end in &inherited {
+        sys::set_inheritable(*end, true)?;
+    }
+    let spawned = sys::spawn(&program, &line, &environment, &inherited, &job);
+    drop(inherited);
+    drop((take_read, ready_write, commit_read, keeper));
     let mut process = spawned.map_err(|error| {
         io::Error::new(
             error.kind(),
@@ -207,7 +203,16 @@ fn commit(new: &Started, pipe: &OwnedHandle) -> io::Result<()> {
         )));
     }
     new.job.release()?;
-    File::from(pipe.try_clone()?).write_all(b"C")
+    // The supervisor follows the new process from now on (before C: this
+    // process may exit as soon as it has drained).
+    crate::pass::send_main(new.process.pid)?;
+    File::from(pipe.try_clone()?)
+        .write_all(b"C")
+        .map_err(|error| {
+            // The role comes back here: the new process is ended.
+            let _ = crate::pass::send_main(std::process::id());
+            error
+        })
 }
 
 /// Ends the new process and what it started; the error for the initiator.
