@@ -173,9 +173,9 @@ impl Windows<'_> {
         let mut deadline = None;
         loop {
             if let Some(code) = service.process.wait(POLL)? {
-                // An upgrade's old process drains and exits: the new one is
-                // the service (its word may still be on the way).
-                if code == 0 && self.follow(service, Duration::from_millis(500)) {
+                // An upgrade's old process drains and exits, with any status:
+                // the new one is the service (its word may be on the way).
+                if self.follow(service, Duration::from_millis(500)) {
                     continue;
                 }
                 return Ok(code);
@@ -211,11 +211,15 @@ impl Windows<'_> {
                 .unwrap_or_else(PoisonError::into_inner)
                 .take();
             if let Some(pid) = next.filter(|&pid| pid != service.process.pid) {
-                let child = sys::parent_of(pid)
-                    .ok()
-                    .flatten()
-                    .is_some_and(|p| p.pid == service.process.pid);
-                match Spawned::open(pid) {
+                // Opened first, so that the id cannot go to another process
+                // between the look at its parent and the wait.
+                let opened = Spawned::open(pid);
+                let child = opened.is_ok()
+                    && sys::parent_of(pid)
+                        .ok()
+                        .flatten()
+                        .is_some_and(|p| p.pid == service.process.pid);
+                match opened {
                     Ok(process) if child => {
                         crate::event!(
                             info,

@@ -203,16 +203,19 @@ fn commit(new: &Started, pipe: &OwnedHandle) -> io::Result<()> {
         )));
     }
     new.job.release()?;
-    // The supervisor follows the new process from now on (before C: this
-    // process may exit as soon as it has drained).
-    crate::pass::send_main(new.process.pid)?;
-    File::from(pipe.try_clone()?)
-        .write_all(b"C")
-        .map_err(|error| {
-            // The role comes back here: the new process is ended.
-            let _ = crate::pass::send_main(std::process::id());
-            error
-        })
+    File::from(pipe.try_clone()?).write_all(b"C")?;
+    // Under the supervisor, it follows the new process from now on (after
+    // C, so that no failure needs taking back; the supervisor gives an
+    // exited service's successor 500 ms to be named). A supervisor that
+    // cannot be told is gone, and its job with everything in it.
+    if let Err(error) = crate::pass::send_main(new.process.pid) {
+        crate::event!(
+            error,
+            "upgrade: cannot tell the supervisor that pid {} serves now: {error}",
+            new.process.pid
+        );
+    }
+    Ok(())
 }
 
 /// Ends the new process and what it started; the error for the initiator.
