@@ -31,8 +31,12 @@ pub(crate) mod wire;
 pub(crate) mod kept;
 #[cfg(windows)]
 mod record;
+#[cfg(windows)]
+mod send;
 
 #[cfg(windows)]
 pub(crate) use self::record::{
     claim, is_ours, keeper, parent_is, send_main, store, take, WantedSocket,
 };
+#[cfg(windows)]
+pub(crate) use self::send::send_sockets;

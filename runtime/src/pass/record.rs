@@ -175,41 +175,32 @@ fn named(error: io::Error, what: &str) -> io::Error {
 
 /// The inherited pipe handle `handle` (field `field` of `variable`),
 /// owned, and no longer inheritable by what this process starts. It must
-/// be a pipe that `parent` made. Called once per variable and field in a
-/// process: each state that reads a variable reads it once.
+/// be a pipe that `parent` made, not taken before in this process
+/// (`sys::claim_pipe`).
 pub(crate) fn claim(
     handle: usize,
     variable: &str,
     field: &str,
     parent: u32,
 ) -> io::Result<std::os::windows::io::OwnedHandle> {
-    if !sys::is_pipe_of(handle, parent) {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidInput,
-            format!(
-                "environment variable {variable}: {field}={handle} is not a pipe of this process \
-                 that process {parent} made"
-            ),
-        ));
-    }
-    #[allow(unsafe_code)]
-    // SAFETY: the variable is this process's: its parent, which started
-    // before it, is the process the variable names, and `handle` is a pipe
-    // that process made (so not one this process opened itself). The
-    // parent made it inheritable for this process alone; each variable is
-    // read once per process, so this is the one adoption of it. (Code in
-    // this process that rewrites the variable with the parent's id and the
-    // value of a pipe handle the parent passed it otherwise can still
-    // mislead this check; nothing safe in std passes such handles.)
-    let owned = unsafe { sys::adopt_handle(handle) };
-    use std::os::windows::io::AsHandle;
-    sys::set_inheritable(owned.as_handle(), false).map_err(|error| {
+    let refused = |why: &str| {
         io::Error::new(
-            error.kind(),
-            format!("cannot claim the pipe {field}={handle} ({variable}): {error}"),
+            io::ErrorKind::InvalidInput,
+            format!("environment variable {variable}: {field}={handle} {why}"),
         )
-    })?;
-    Ok(owned)
+    };
+    match sys::claim_pipe(handle, parent) {
+        Ok(claimed) => claimed.map_err(|error| {
+            io::Error::new(
+                error.kind(),
+                format!("cannot claim the pipe {field}={handle} ({variable}): {error}"),
+            )
+        }),
+        Err(sys::Unclaimed::NotAPipeOf) => Err(refused(&format!(
+            "is not a pipe of this process that process {parent} made"
+        ))),
+        Err(sys::Unclaimed::Claimed) => Err(refused("was taken already in this process")),
+    }
 }
 
 fn describe(name: Option<&str>) -> String {

@@ -5,7 +5,7 @@
 use std::convert::Infallible;
 use std::ffi::OsString;
 use std::fs::File;
-use std::io::{self, Read, Write};
+use std::io::{self, Read};
 use std::os::windows::ffi::OsStrExt;
 use std::os::windows::io::{AsHandle, AsRawSocket, OwnedHandle};
 use std::path::PathBuf;
@@ -315,52 +315,15 @@ impl Windows<'_> {
         })
     }
 
-    /// Writes a record of each kept listener for the service, then ends the
-    /// pipe, on a thread of its own: a service that does not read (it has
-    /// no function with `inherit`, or is stuck before one) must not stop
-    /// the supervisor. The thread ends when the service has read it all, or
-    /// with the pipe when the service ends.
+    /// Passes every kept listener to the service (`pass::send_sockets`).
     fn pass(&self, service: &Spawned, pipe: OwnedHandle) {
-        let pid = service.pid;
-        let mut bytes = Vec::new();
-        for (name, socket) in self
-            .kept
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .iter()
-        {
-            let record = sys::duplicate_for(socket, pid).and_then(|info| {
-                Record {
-                    name: name.clone(),
-                    info,
-                }
-                .encode()
-            });
-            match record {
-                Ok(record) => bytes.extend(record),
-                Err(error) => crate::event!(
-                    error,
-                    "supervisor: cannot pass the listener {name:?} to the service (pid {pid}): \
-                     {error}"
-                ),
-            }
-        }
-        let written = thread::Builder::new()
-            .name("restartable-supervisor-pass".into())
-            .spawn(move || {
-                if let Err(error) = File::from(pipe).write_all(&bytes) {
-                    crate::event!(
-                        warn,
-                        "supervisor: cannot pass the listeners to the service (pid {pid}): {error}"
-                    );
-                }
-            });
-        if let Err(error) = written {
-            crate::event!(
-                error,
-                "supervisor: cannot pass the listeners to the service (pid {pid}): {error}"
-            );
-        }
+        let kept = self.kept.lock().unwrap_or_else(PoisonError::into_inner);
+        crate::pass::send_sockets(
+            "supervisor",
+            service.pid,
+            kept.iter().map(|(name, socket)| (name.clone(), socket)),
+            pipe,
+        );
     }
 }
 

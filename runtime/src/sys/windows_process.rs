@@ -16,7 +16,8 @@ use std::io;
 use std::mem::{size_of, size_of_val, zeroed};
 use std::os::windows::ffi::OsStrExt;
 use std::os::windows::io::{
-    AsRawHandle, AsRawSocket, BorrowedHandle, FromRawHandle, FromRawSocket, OwnedHandle, RawHandle,
+    AsHandle, AsRawHandle, AsRawSocket, BorrowedHandle, FromRawHandle, FromRawSocket, OwnedHandle,
+    RawHandle,
 };
 use std::path::Path;
 use std::ptr::{null, null_mut};
@@ -267,7 +268,7 @@ pub(crate) fn set_inheritable(handle: BorrowedHandle<'_>, inheritable: bool) -> 
 /// process that process `maker` made (`GetNamedPipeServerProcessId`: for an
 /// anonymous pipe, the process that called `CreatePipe`). It is only looked
 /// at, never closed or read.
-pub(crate) fn is_pipe_of(handle: usize, maker: u32) -> bool {
+fn is_pipe_of(handle: usize, maker: u32) -> bool {
     #[allow(unsafe_code)]
     // SAFETY: both calls take any value: an invalid one is an error
     // (FILE_TYPE_UNKNOWN, FALSE), not undefined behaviour; nothing is
@@ -281,15 +282,43 @@ pub(crate) fn is_pipe_of(handle: usize, maker: u32) -> bool {
     }
 }
 
-/// Takes the handle value `handle` as owned.
-///
-/// # Safety
-///
-/// `handle` must be an open handle of this process that nothing else owns
-/// and that no other code will close.
-#[allow(unsafe_code)]
-pub(crate) unsafe fn adopt_handle(handle: usize) -> OwnedHandle {
-    OwnedHandle::from_raw_handle(handle as RawHandle)
+/// Why [`claim_pipe`] refused a handle value.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Unclaimed {
+    /// No open pipe of this process that `maker` made.
+    NotAPipeOf,
+    /// Claimed once already in this process.
+    Claimed,
+}
+
+/// Handle values [`claim_pipe`] owned in this process: each once.
+static CLAIMED: std::sync::Mutex<Vec<usize>> = std::sync::Mutex::new(Vec::new());
+
+/// The inherited pipe handle `handle`, owned, and no longer inheritable by
+/// what this process starts: when it names an open pipe that process
+/// `maker` (the parent) made, and no earlier call took it. A pipe another
+/// process made exists here only because that process passed it (this
+/// process's own pipes, std's among them, are made here); the parent makes
+/// each inheritable for its child alone. Code that rewrites a variable with
+/// the parent's id and the value of a pipe the parent passed for another
+/// use could still mislead the check; nothing safe in std passes such
+/// handles.
+pub(crate) fn claim_pipe(handle: usize, maker: u32) -> Result<io::Result<OwnedHandle>, Unclaimed> {
+    let mut claimed = CLAIMED
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if claimed.contains(&handle) {
+        return Err(Unclaimed::Claimed);
+    }
+    if !is_pipe_of(handle, maker) {
+        return Err(Unclaimed::NotAPipeOf);
+    }
+    claimed.push(handle);
+    #[allow(unsafe_code)]
+    // SAFETY: an open pipe handle of this process that `maker` made and
+    // passed to it, taken once (`CLAIMED`, under its lock), as above.
+    let owned = unsafe { OwnedHandle::from_raw_handle(handle as RawHandle) };
+    Ok(set_inheritable(owned.as_handle(), false).map(|()| owned))
 }
 
 /// The raw value of a handle, as another process that inherits it sees it

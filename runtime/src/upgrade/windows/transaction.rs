@@ -13,9 +13,7 @@ use std::time::{Duration, Instant};
 use super::channel::RESTARTABLE_UPGRADE;
 use super::{Upgrade, Upgraded};
 use crate::pass::kept;
-use crate::pass::wire::{
-    command_line, environment_block, Record, UpgradeVars, Vars, RESTARTABLE_SOCKETS,
-};
+use crate::pass::wire::{command_line, environment_block, UpgradeVars, Vars, RESTARTABLE_SOCKETS};
 use crate::sys::process::{self as sys, Job, Spawned};
 
 /// How often the new process's exit is looked at while waiting.
@@ -115,35 +113,16 @@ pub(crate) fn run(setup: &Upgrade, started: impl FnOnce(u32)) -> io::Result<Upgr
     result
 }
 
-/// The kept listeners, described for the new process, written on a
-/// thread of their own (the new process reads them when its first function
-/// with `inherit` runs).
+/// The kept listeners, for the new process (`pass::send_sockets`).
 fn pass(pid: u32, pipe: OwnedHandle) {
-    let mut bytes = Vec::new();
     kept::with(|kept| {
-        for k in kept {
-            let record = sys::duplicate_for(&k.socket, pid).and_then(|info| {
-                Record {
-                    name: Some(k.name.clone()),
-                    info,
-                }
-                .encode()
-            });
-            match record {
-                Ok(record) => bytes.extend(record),
-                Err(error) => crate::event!(
-                    error,
-                    "upgrade: cannot pass the listener {:?} to the new process: {error}",
-                    k.name
-                ),
-            }
-        }
+        crate::pass::send_sockets(
+            "upgrade",
+            pid,
+            kept.iter().map(|k| (Some(k.name.clone()), &k.socket)),
+            pipe,
+        );
     });
-    let _ = thread::Builder::new()
-        .name("restartable-upgrade-pass".into())
-        .spawn(move || {
-            let _ = File::from(pipe).write_all(&bytes);
-        });
 }
 
 /// Waits for the new process's `R`, up to `timeout`, while it runs.
