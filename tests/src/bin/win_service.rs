@@ -138,17 +138,21 @@ mod windows {
         let body = format!("pid={} generation=0\n", process::id());
         println!("serving pid={}", process::id());
         let _ = io::stdout().flush();
-        loop {
-            if STOP.load(Ordering::SeqCst) {
-                drop(listener);
-                thread::sleep(Duration::from_millis(300));
-                println!("stopped pid={}", process::id());
-                let _ = io::stdout().flush();
-                process::exit(0);
-            }
+        serve_http(&listener, &body, || STOP.load(Ordering::SeqCst))?;
+        drop(listener);
+        thread::sleep(Duration::from_millis(300));
+        println!("stopped pid={}", process::id());
+        let _ = io::stdout().flush();
+        process::exit(0);
+    }
+
+    /// Answers `GET` on the nonblocking `listener` with `body`, a thread per
+    /// connection, until `done` says so.
+    fn serve_http(listener: &TcpListener, body: &str, done: impl Fn() -> bool) -> io::Result<()> {
+        while !done() {
             match listener.accept() {
                 Ok((mut stream, _)) => {
-                    let body = body.clone();
+                    let body = body.to_owned();
                     thread::spawn(move || {
                         let _ = stream.set_nonblocking(false);
                         let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
@@ -167,6 +171,7 @@ mod windows {
                 Err(error) => return Err(error),
             }
         }
+        Ok(())
     }
 
     /// What other code in the service could do: describe the listener for
@@ -241,28 +246,9 @@ mod windows {
         );
         println!("serving {}", body.trim_end());
         let _ = io::stdout().flush();
-        while !running.is_replaced() && !STOP.load(Ordering::SeqCst) {
-            match listener.accept() {
-                Ok((mut stream, _)) => {
-                    let body = body.clone();
-                    thread::spawn(move || {
-                        let _ = stream.set_nonblocking(false);
-                        let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
-                        let mut request = [0u8; 1024];
-                        let _ = stream.read(&mut request);
-                        let _ = write!(
-                            stream,
-                            "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                            body.len()
-                        );
-                    });
-                }
-                Err(error) if error.kind() == io::ErrorKind::WouldBlock => {
-                    thread::sleep(Duration::from_millis(1));
-                }
-                Err(error) => return Err(error),
-            }
-        }
+        serve_http(&listener, &body, || {
+            running.is_replaced() || STOP.load(Ordering::SeqCst)
+        })?;
         drop(listener);
         thread::sleep(Duration::from_millis(300));
         Ok(())
